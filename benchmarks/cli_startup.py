@@ -1,0 +1,58 @@
+"""How long `zoo --help`, `zoo list` and `zoo validate` take, against plain Python in the same run.
+
+Usage: python benchmarks/cli_startup.py [--repeat N]
+Prints a markdown table for docs/benchmarks.md. The target is under 0.5 s each on a 2-core CPU;
+`import torch` is timed beside them to show what the lazy factories save.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+ZOO = [sys.executable, "-m", "zoo"]
+CASES = {
+    "python -c pass (baseline)": [sys.executable, "-c", "pass"],
+    "zoo --help": [*ZOO, "--help"],
+    "zoo list": [*ZOO, "list"],
+    "zoo validate recipes/quickstart.yaml": [*ZOO, "validate", "recipes/quickstart.yaml"],
+    "python -c 'import torch' (for contrast)": [sys.executable, "-c", "import torch"],
+}
+
+
+def wall_time(command: list[str]) -> float:
+    """Seconds one run of a command takes."""
+    start = time.perf_counter()
+    subprocess.run(command, cwd=ROOT, check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    """Time each case and print the table."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--repeat", type=int, default=10)
+    args = parser.parse_args()
+    for command in CASES.values():  # warm the file cache
+        wall_time(command)
+    medians = {}
+    for name, command in CASES.items():
+        medians[name] = statistics.median(wall_time(command) for _ in range(args.repeat))
+    baseline = medians["python -c pass (baseline)"]
+    print(
+        f"machine: {platform.machine()}, {platform.python_implementation()} "
+        f"{platform.python_version()}, repeat {args.repeat}"
+    )
+    print("| command | median wall time (s) | x bare python |")
+    print("|---|---|---|")
+    for name, seconds in medians.items():
+        print(f"| `{name}` | {seconds:.3f} | {seconds / baseline:.1f} |")
+
+
+if __name__ == "__main__":
+    main()

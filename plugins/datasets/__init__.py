@@ -1,0 +1,68 @@
+"""Built-in datasets: the thesis's SCQM format, a generic manifest CSV, and the phantom."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+from zoo_plugins.common import Params
+
+from zoo import hookimpl
+
+THESIS_JOINTS = [f"mcp{i}" for i in range(1, 6)] + [f"pip{i}" for i in range(1, 6)]
+
+
+class ScqmParams(Params):
+    """The thesis's export: a main CSV of scores per joint, crops found by sop_iuid and joint."""
+
+    csv: str = Field(description="the main CSV (id_x, patient_id, date_x, ..., hand_left_<joint>)")
+    images: str | None = Field(None, description="folder of crops (default: the CSV's folder)")
+    secondary_csv: str | None = Field(
+        None, description="optional CSV of disease activity, merged on patient_id and date"
+    )
+    joints: list[str] = Field(list(THESIS_JOINTS), min_length=1, description="joint names")
+    column_prefix: str = Field("hand_left_", description="score column = prefix + joint")
+    image_pattern: str = Field(
+        "{sop_iuid}_{joint}.jpg", description="crop file name, from {sop_iuid} and {joint}"
+    )
+
+
+class ManifestParams(Params):
+    """A generic CSV: path, label, patient_id (+ joint, date, split)."""
+
+    csv: str = Field(description="the manifest CSV; relative paths resolve against its folder")
+
+
+class PhantomParams(Params):
+    """Synthetic joint radiographs written in the SCQM format and loaded through it."""
+
+    patients: int = Field(200, ge=1, le=100_000)
+    visits: int = Field(3, ge=1, le=20, description="most visits per patient")
+    size: int = Field(128, ge=32, le=512, description="crop size in pixels")
+    seed: int = 0
+    cache_dir: str | None = Field(
+        None, description="where generated datasets are kept (default: the zoo's cache folder)"
+    )
+
+
+@hookimpl
+def zoo_register_datasets(register: Any) -> None:
+    """Register scqm, manifest and phantom."""
+    register(
+        "scqm",
+        "zoo_plugins.datasets.scqm:build",
+        params=ScqmParams,
+        description="the thesis's SCQM export: main CSV + joint crops (+ disease activity CSV)",
+    )
+    register(
+        "manifest",
+        "zoo_plugins.datasets.manifest:build",
+        params=ManifestParams,
+        description="any labelled images from a CSV of path, label, patient_id",
+    )
+    register(
+        "phantom",
+        "zoo_plugins.datasets.phantom:build",
+        params=PhantomParams,
+        description="synthetic joint crops with known erosion (the default data)",
+    )

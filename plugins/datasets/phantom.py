@@ -1,0 +1,10 @@
+"""dataset 'phantom': not built yet (arrives with the data issue)."""
+
+from typing import Any
+
+from zoo.errors import NotBuiltError
+
+
+def build(params: Any, **context: Any) -> Any:
+    """Raise: this component is registered but not built yet."""
+    raise NotBuiltError("dataset 'phantom' is not built yet", hint="it arrives with the data issue")

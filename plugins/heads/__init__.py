@@ -1,0 +1,38 @@
+"""Built-in heads: softmax over Ratingen stages (or binary classes) and the thesis's CDF head."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+from zoo_plugins.common import Params
+
+from zoo import hookimpl
+
+
+class DenseHeadParams(Params):
+    """Dense layers (BN, ReLU, dropout) before the output layer."""
+
+    hidden: list[int] = Field([512, 256], description="units of each dense layer")
+    dropout: float = Field(0.5, ge=0, lt=1, description="dropout after each dense layer")
+
+
+@hookimpl
+def zoo_register_heads(register: Any) -> None:
+    """Register the softmax and CDF heads."""
+    register(
+        "softmax",
+        "zoo_plugins.heads.softmax:build",
+        params=DenseHeadParams,
+        description="dense layers then softmax over classes (6 Ratingen stages or 2)",
+        targets=["stage", "binary"],
+        provides=["logits"],
+    )
+    register(
+        "cdf",
+        "zoo_plugins.heads.cdf:build",
+        params=DenseHeadParams,
+        description="dense layers then 101 sigmoids P(y <= k), k = 0..100 (thesis regression)",
+        targets=["percent"],
+        provides=["cdf"],
+    )

@@ -1,0 +1,38 @@
+"""Built-in imbalance strategies: none, oversampling, class weights (the thesis's a, b, c)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+from zoo_plugins.common import Params
+
+from zoo import hookimpl
+
+
+class OversampleParams(Params):
+    """Draw minority classes more often, with augmentation, until classes are about equal."""
+
+    augment: bool = Field(True, description="augment the repeated samples (the thesis did)")
+
+
+@hookimpl
+def zoo_register_imbalance(register: Any) -> None:
+    """Register none, oversample and class_weights."""
+    register(
+        "none",
+        "zoo_plugins.imbalance.strategies:build_none",
+        description="train on the data as it is (the thesis's model a)",
+    )
+    register(
+        "oversample",
+        "zoo_plugins.imbalance.strategies:build_oversample",
+        params=OversampleParams,
+        description="oversample minority classes to about equal counts per epoch (model b)",
+    )
+    register(
+        "class_weights",
+        "zoo_plugins.imbalance.strategies:build_class_weights",
+        description="weight the loss so weight * count is equal for all classes (model c)",
+        requires=["weighted_loss"],
+    )

@@ -1,0 +1,59 @@
+"""One way to print results (a rich table or JSON) and errors (one line plus a hint)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from zoo.errors import ProblemsError, ZooError
+
+stdout = Console(highlight=False, soft_wrap=False)
+if not stdout.is_terminal:
+    stdout.width = 160  # pipes and files get wide tables instead of rich's 80 columns
+
+
+def print_json(data: Any) -> None:
+    """Print data as indented JSON on stdout."""
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def print_table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """Print a rich table on stdout; cells are shown as plain text, never as markup."""
+    table = Table(title=title, title_justify="left", show_lines=False)
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*("" if cell is None else str(cell) for cell in row))
+    stdout.print(table, markup=False)
+
+
+def warn(message: str) -> None:
+    """Print one warning line on stderr."""
+    sys.stderr.write(f"Warning: {message}\n")
+
+
+def debug_enabled() -> bool:
+    """True when ZOO_DEBUG asks for tracebacks."""
+    return os.environ.get("ZOO_DEBUG", "") not in ("", "0")
+
+
+def report_error(error: ZooError) -> None:
+    """Print an error as located problem lines (if any), `Error: ...` and `Hint: ...`.
+
+    With ZOO_DEBUG=1 the traceback comes first (never with local variables).
+    """
+    if debug_enabled():
+        traceback.print_exception(error)
+    if isinstance(error, ProblemsError):
+        for problem in error.problems:
+            sys.stderr.write(f"{problem}\n")
+    sys.stderr.write(f"Error: {error.message}\n")
+    if error.hint:
+        sys.stderr.write(f"Hint: {error.hint}\n")

@@ -1,0 +1,13 @@
+"""The kinds of components the zoo composes (kept import-light for the CLI's help)."""
+
+KINDS: tuple[str, ...] = ("backbones", "heads", "losses", "imbalance", "datasets", "metrics")
+
+# The singular noun for messages: "backbone 'x'".
+KIND_NOUN: dict[str, str] = {
+    "backbones": "backbone",
+    "heads": "head",
+    "losses": "loss",
+    "imbalance": "imbalance strategy",
+    "datasets": "dataset",
+    "metrics": "metric",
+}

@@ -1,0 +1,486 @@
+"""Recipes: the YAML that composes a dataset, a model, a loss and training settings.
+
+Validation runs in passes and reports every problem at once as `FILE:LINE: field.path: message`:
+1. structure: the `Recipe` schema below (pydantic, unknown keys forbidden);
+2. components: each named component exists and its params validate against its own model;
+3. cross-checks: chosen components support the target and each other (capability tags), then
+   every check plugins registered.
+Recipes never execute code: components resolve through the registry only.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import math
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from zoo.errors import Problem, ProblemsError, UsageError
+from zoo.kinds import KIND_NOUN
+from zoo.registry import ComponentSpec, Registry, UnknownComponentError
+from zoo.yaml_lines import YamlDocument, dotted, load_yaml, undotted
+
+Target = Literal["percent", "stage", "binary"]
+TARGETS: tuple[str, ...] = get_args(Target)
+
+
+class Strict(BaseModel):
+    """Base of every recipe section: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ComponentRef(Strict):
+    """A component by name with its params; a bare string means no params."""
+
+    name: str = Field(min_length=1)
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_string(cls, value: Any) -> Any:
+        return {"name": value} if isinstance(value, str) else value
+
+    @field_validator("params", mode="before")
+    @classmethod
+    def _null_params(cls, value: Any) -> Any:
+        return {} if value is None else value
+
+
+class SplitConfig(Strict):
+    """Patient-grouped split fractions."""
+
+    train: float = Field(0.7, gt=0, lt=1)
+    test: float = Field(0.2, ge=0, lt=1)
+    val: float = Field(0.1, ge=0, lt=1)
+    group_by: str = "patient_id"
+    stratify: bool = True
+
+    @model_validator(mode="after")
+    def _sums_to_one(self) -> SplitConfig:
+        total = self.train + self.test + self.val
+        if not math.isclose(total, 1.0, abs_tol=1e-6):
+            raise ValueError(f"train + test + val must be 1, got {total:g}")
+        return self
+
+
+class AugmentConfig(Strict):
+    """Random training augmentation (the thesis: rotation 25 deg, shear 0.1 rad, zoom 10 %)."""
+
+    rotation: float = Field(25.0, ge=0, le=180, description="degrees")
+    shear: float = Field(0.1, ge=0, le=1.0, description="radians")
+    zoom: float = Field(0.1, ge=0, lt=1, description="fraction")
+    flip: bool = False
+
+
+class DataConfig(Strict):
+    """Where samples come from and how they are prepared."""
+
+    dataset: ComponentRef
+    target: Target = "stage"
+    split: SplitConfig = Field(default_factory=SplitConfig)
+    image_size: int = Field(150, ge=16, le=1024)
+    augment: AugmentConfig | None = None
+    equalize: bool = False
+    on_bad_sample: Literal["error", "skip"] = "error"
+
+
+class ModelConfig(Strict):
+    """A backbone and a head."""
+
+    backbone: ComponentRef
+    head: ComponentRef
+
+
+class OptimizerConfig(Strict):
+    """The optimiser (the thesis: Adam, lr 0.001)."""
+
+    name: Literal["adam", "adamw", "sgd"] = "adam"
+    lr: float = Field(0.001, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+    momentum: float = Field(0.9, ge=0, lt=1)
+
+
+class StageConfig(Strict):
+    """One training stage; `freeze_backbone` trains only the head (transfer learning)."""
+
+    epochs: int = Field(ge=1)
+    freeze_backbone: bool = False
+    lr: float | None = Field(None, gt=0)
+
+
+class EarlyStoppingConfig(Strict):
+    """Stop when the monitored validation value stops improving; restore the best weights."""
+
+    monitor: str = "val_loss"
+    patience: int = Field(4, ge=1)
+    mode: Literal["auto", "min", "max"] = "auto"
+    min_delta: float = Field(0.0, ge=0)
+
+
+class TrainConfig(Strict):
+    """Training settings (the thesis: batch 100, 25 epochs)."""
+
+    batch_size: int = Field(100, ge=1)
+    optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
+    stages: list[StageConfig] = Field(
+        default_factory=lambda: [StageConfig(epochs=25)], min_length=1
+    )
+    early_stopping: EarlyStoppingConfig | None = None
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    amp: bool = True
+    num_workers: int = Field(0, ge=0)
+
+
+class EvalConfig(Strict):
+    """What to evaluate after training."""
+
+    splits: list[Literal["val", "test"]] = Field(default_factory=lambda: ["val", "test"])
+    metrics: list[str] | None = None
+    bootstrap: int = Field(1000, ge=0)
+
+
+class Recipe(Strict):
+    """A whole experiment."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    description: str = ""
+    seed: int = 0
+    data: DataConfig
+    model: ModelConfig
+    loss: ComponentRef
+    imbalance: ComponentRef | None = None
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    eval: EvalConfig = Field(default_factory=EvalConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A plain, JSON-ready dict."""
+        return self.model_dump(mode="json")
+
+    def to_yaml(self) -> str:
+        """The recipe as YAML, in schema order."""
+        return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
+
+    def digest(self) -> str:
+        """A short sha256 of the resolved recipe (for provenance)."""
+        canonical = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+COMPONENT_FIELDS: dict[tuple[str, ...], str] = {
+    ("data", "dataset"): "datasets",
+    ("model", "backbone"): "backbones",
+    ("model", "head"): "heads",
+    ("loss",): "losses",
+    ("imbalance",): "imbalance",
+}
+
+
+def _get_path(obj: Any, path: tuple[str | int, ...]) -> Any:
+    for part in path:
+        if obj is None:
+            return None
+        if isinstance(obj, dict):
+            obj = obj.get(part)
+        elif isinstance(obj, list):
+            obj = obj[part] if isinstance(part, int) and 0 <= part < len(obj) else None
+        else:
+            obj = getattr(obj, str(part), None)
+    return obj
+
+
+class _Locator:
+    """Turns a field path into `FILE:LINE` or `--set KEY=VALUE`, whichever produced it."""
+
+    def __init__(self, doc: YamlDocument, overrides: dict[tuple[str, ...], str]) -> None:
+        self.doc = doc
+        self.overrides = overrides
+
+    def __call__(self, path: tuple[str | int, ...]) -> str:
+        key = tuple(str(p) for p in path)
+        for override_path, text in self.overrides.items():
+            n = min(len(key), len(override_path))
+            if n and key[:n] == override_path[:n]:
+                return f"--set {text}"
+        return self.doc.location(path)
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[tuple[str, ...], str]:
+    """Apply `a.b.c=value` overrides in place (values parse as YAML); return path -> text.
+
+    A path may create missing mappings but never descends into a scalar; list items are
+    addressed by index (`train.stages.0.epochs=1`).
+    """
+    applied: dict[tuple[str, ...], str] = {}
+    problems: list[Problem] = []
+    for text in overrides:
+        key, sep, raw = text.partition("=")
+        parts = tuple(key.strip().split("."))
+        where = f"--set {text}"
+        if not sep or not key.strip() or any(not p for p in parts):
+            problems.append(
+                Problem(where, "", "expected KEY=VALUE with a dotted key, e.g. train.batch_size=32")
+            )
+            continue
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            problems.append(Problem(where, key, "the value is not valid YAML"))
+            continue
+        node: Any = data
+        for depth, part in enumerate(parts):
+            here = ".".join(parts[:depth]) or "the recipe"
+            last = depth == len(parts) - 1
+            if isinstance(node, dict):
+                if last:
+                    node[part] = value
+                    applied[parts] = text
+                elif node.get(part) is None:
+                    node[part] = {}
+                node = node[part]
+            elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+                if last:
+                    node[int(part)] = value
+                    applied[parts] = text
+                node = node[int(part)]
+            else:
+                problems.append(Problem(where, key, _no_descent(here, part, node)))
+                break
+    if problems:
+        raise ProblemsError(problems, "bad --set override", hint="use --set section.field=value")
+    return applied
+
+
+def _no_descent(here: str, part: str, node: Any) -> str:
+    if isinstance(node, list):
+        return f"'{here}' is a list of {len(node)}; '{part}' is not an index in it"
+    return f"'{here}' is a single value ({type(node).__name__}), it has no field '{part}'"
+
+
+def _field_names(model: type[BaseModel], path: tuple[str | int, ...]) -> list[str]:
+    """The field names of the (nested) model at `path`, for suggestions."""
+    current: Any = model
+    for part in path:
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return []
+        field = current.model_fields.get(str(part))
+        if field is None:
+            return []
+        annotation = field.annotation
+        candidates = [annotation, *getattr(annotation, "__args__", ())]
+        current = next(
+            (c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None
+        )
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return list(current.model_fields)
+    return []
+
+
+def _message(error: dict[str, Any], model: type[BaseModel], loc: tuple[str | int, ...]) -> str:
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        names = _field_names(model, loc[:-1])
+        close = difflib.get_close_matches(str(loc[-1]), names, n=1)
+        tip = f"; did you mean '{close[0]}'?" if close else ""
+        return (
+            f"unknown field{tip} (fields: {', '.join(names)})" if names else f"unknown field{tip}"
+        )
+    if kind == "missing":
+        return "required field is missing"
+    message = error["msg"]
+    if kind.startswith("value_error"):
+        message = message.removeprefix("Value error, ")
+    return message
+
+
+def _structure_problems(
+    exc: ValidationError,
+    model: type[BaseModel],
+    prefix: tuple[str | int, ...],
+    locate: _Locator,
+    label: str = "",
+) -> list[Problem]:
+    problems = []
+    for error in exc.errors(include_url=False, include_input=False):
+        loc = tuple(error["loc"])
+        path = (*prefix, *loc)
+        message = _message(error, model, loc)
+        problems.append(
+            Problem(locate(path), dotted(path), f"{label}: {message}" if label else message)
+        )
+    return problems
+
+
+def _component_problems(
+    raw: dict[str, Any], registry: Registry, locate: _Locator
+) -> tuple[list[Problem], dict[tuple[str, ...], ComponentSpec]]:
+    """Pass 2: every component named exists and its params validate."""
+    problems: list[Problem] = []
+    specs: dict[tuple[str, ...], ComponentSpec] = {}
+    for path, kind in COMPONENT_FIELDS.items():
+        value = _get_path(raw, path)
+        if value is None:
+            continue
+        try:
+            ref = ComponentRef.model_validate(value)
+        except ValidationError:
+            continue  # reported by the structure pass
+        try:
+            spec = registry.get(kind, ref.name)
+        except UnknownComponentError as exc:
+            problems.append(
+                Problem(
+                    locate((*path, "name")), dotted((*path, "name")), f"{exc.message} ({exc.hint})"
+                )
+            )
+            continue
+        specs[path] = spec
+        try:
+            spec.params.model_validate(ref.params)
+        except ValidationError as exc:
+            problems += _structure_problems(exc, spec.params, (*path, "params"), locate, spec.label)
+    metrics = _get_path(raw, ("eval", "metrics"))
+    if isinstance(metrics, list):
+        for index, name in enumerate(metrics):
+            if not isinstance(name, str):
+                continue
+            try:
+                registry.get("metrics", name)
+            except UnknownComponentError as exc:
+                where = ("eval", "metrics", index)
+                problems.append(
+                    Problem(locate(where), dotted(where), f"{exc.message} ({exc.hint})")
+                )
+    return problems, specs
+
+
+def _capability_problems(
+    recipe: Recipe,
+    specs: dict[tuple[str, ...], ComponentSpec],
+    registry: Registry,
+    locate: _Locator,
+) -> list[Problem]:
+    """Pass 3a: the chosen components support the target and provide what the others require."""
+    problems = []
+    target = recipe.data.target
+    provided = {tag for spec in specs.values() for tag in spec.provides}
+    for path, spec in specs.items():
+        where = (*path, "name")
+        if spec.targets is not None and target not in spec.targets:
+            problems.append(
+                Problem(
+                    locate(where),
+                    dotted(where),
+                    f"{spec.label} does not support target '{target}' "
+                    f"(it supports: {', '.join(sorted(spec.targets))})",
+                )
+            )
+        for tag in sorted(spec.requires - provided):
+            offer = [
+                f"{KIND_NOUN[s.kind]} '{s.name}'"
+                for s in registry.components()
+                if tag in s.provides
+            ]
+            problems.append(
+                Problem(
+                    locate(where),
+                    dotted(where),
+                    f"{spec.label} needs a component that provides '{tag}'"
+                    + (f" (provided by: {', '.join(offer)})" if offer else ""),
+                )
+            )
+    return problems
+
+
+def validate_document(
+    doc: YamlDocument, registry: Registry, overrides: list[str] | None = None
+) -> Recipe:
+    """Validate a parsed recipe document; return the resolved recipe or raise `ProblemsError`."""
+    if doc.data is None:
+        raise UsageError(
+            f"{doc.source}: the recipe is empty", hint="start from recipes/quickstart.yaml"
+        )
+    if not isinstance(doc.data, dict):
+        raise UsageError(
+            f"{doc.source}: a recipe must be a mapping of sections, "
+            f"not a {type(doc.data).__name__}",
+            hint="start from recipes/quickstart.yaml",
+        )
+    raw = doc.data
+    locate = _Locator(doc, apply_overrides(raw, overrides or []))
+
+    problems: list[Problem] = []
+    recipe: Recipe | None = None
+    try:
+        recipe = Recipe.model_validate(raw)
+    except ValidationError as exc:
+        problems += _structure_problems(exc, Recipe, (), locate)
+    component_problems, specs = _component_problems(raw, registry, locate)
+    problems += component_problems
+    if recipe is not None and not problems:
+        problems += _capability_problems(recipe, specs, registry, locate)
+        for check in registry.checks():
+            try:
+                found = check.load()(recipe, registry)
+            except Exception as exc:
+                raise UsageError(
+                    f"check '{check.name}' of plugin '{check.plugin}' failed: {type(exc).__name__}",
+                    hint="report this to the plugin's authors; disable it with ZOO_PLUGINS",
+                ) from exc
+            problems += [Problem(locate(undotted(p)), p, m) for p, m in found]
+    if problems:
+        problems.sort(key=lambda p: _sort_key(p, doc.source))
+        noun = "problem" if len(problems) == 1 else "problems"
+        raise ProblemsError(
+            problems,
+            f"{doc.source}: {len(problems)} {noun} in the recipe",
+            hint="fix the lines above; 'zoo list KIND' shows the components and their params",
+        )
+    assert recipe is not None
+    return _resolve(recipe, specs)
+
+
+def _sort_key(problem: Problem, source: str) -> tuple[int, int, str]:
+    location = problem.location
+    if location.startswith(source + ":"):
+        tail = location[len(source) + 1 :]
+        return (0, int(tail) if tail.isdigit() else 0, problem.path)
+    return (1, 0, location)
+
+
+def _resolve(recipe: Recipe, specs: dict[tuple[str, ...], ComponentSpec]) -> Recipe:
+    """Fill every component's params with its defaults, so the resolved recipe is complete."""
+    data = recipe.model_dump(mode="python")
+    for path, spec in specs.items():
+        ref = _get_path(data, path)
+        ref["params"] = spec.params.model_validate(ref["params"]).model_dump(mode="json")
+    return Recipe.model_validate(data)
+
+
+def read_recipe_text(path: Path) -> str:
+    """Read a recipe file; a missing or unreadable file is a `UsageError`."""
+    if not path.exists():
+        raise UsageError(
+            f"recipe file '{path}' does not exist",
+            hint="check the path; the zoo's recipes are in recipes/",
+        )
+    if path.is_dir():
+        raise UsageError(f"'{path}' is a folder, not a recipe file", hint="give a .yaml file")
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(
+            f"cannot read recipe '{path}': {type(exc).__name__}", hint="is it a text file?"
+        ) from None
+
+
+def load_recipe(path: str | Path, registry: Registry, overrides: list[str] | None = None) -> Recipe:
+    """Read, parse and validate a recipe file."""
+    path = Path(path)
+    doc = load_yaml(read_recipe_text(path), str(path))
+    return validate_document(doc, registry, overrides)

@@ -1,0 +1,249 @@
+"""The registry: every component by kind and name, with its params model and its plugin.
+
+A component is registered with a factory that may be a `"module:attr"` string; it is imported
+only by `ComponentSpec.load()`, so listing and validating never import torch.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from pydantic import BaseModel, ConfigDict
+
+from zoo.errors import UsageError, ZooError
+from zoo.kinds import KIND_NOUN, KINDS
+
+
+class NoParams(BaseModel):
+    """Params of a component that takes none."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class RegisterComponent(Protocol):
+    """The `register` callable a `zoo_register_<kind>` hook receives."""
+
+    def __call__(
+        self,
+        name: str,
+        factory: str | Callable[..., Any],
+        *,
+        params: type[BaseModel] | None = None,
+        description: str = "",
+        targets: Iterable[str] | None = None,
+        provides: Iterable[str] = (),
+        requires: Iterable[str] = (),
+    ) -> None: ...
+
+
+class RegisterCheck(Protocol):
+    """The `register` callable the `zoo_register_checks` hook receives."""
+
+    def __call__(
+        self, name: str, check: str | Callable[..., Any], *, description: str = ""
+    ) -> None: ...
+
+
+def resolve_reference(reference: str | Callable[..., Any]) -> Callable[..., Any]:
+    """Import a `"module:attr"` reference, or return a callable unchanged."""
+    if callable(reference):
+        return reference
+    module_name, _, attr = reference.partition(":")
+    if not module_name or not attr:
+        raise ZooError(
+            f"'{reference}' is not a 'module:attr' reference",
+            hint="a factory string names a module and an attribute, e.g. 'my_pkg.net:build'",
+        )
+    module = importlib.import_module(module_name)
+    try:
+        return getattr(module, attr)
+    except AttributeError:
+        raise ZooError(
+            f"module '{module_name}' has no attribute '{attr}'",
+            hint="check the factory string the plugin registered",
+        ) from None
+
+
+@dataclass(frozen=True)
+class ComponentSpec:
+    """One registered component.
+
+    `targets` lists the targets the component works with (None: any). `provides` and `requires`
+    are capability tags that the recipe check matches across the chosen components, e.g. a head
+    provides "cdf" and a loss requires "cdf".
+    """
+
+    kind: str
+    name: str
+    factory: str | Callable[..., Any]
+    params: type[BaseModel]
+    description: str
+    plugin: str
+    targets: frozenset[str] | None = None
+    provides: frozenset[str] = field(default_factory=frozenset)
+    requires: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def label(self) -> str:
+        """How messages name this component, e.g. "backbone 'resnet18'"."""
+        return f"{KIND_NOUN[self.kind]} '{self.name}'"
+
+    def load(self) -> Callable[..., Any]:
+        """Import and return the factory."""
+        return resolve_reference(self.factory)
+
+    def build(self, params: BaseModel | dict[str, Any] | None = None, **context: Any) -> Any:
+        """Validate `params` and call the factory with them and the kind's context."""
+        if not isinstance(params, self.params):
+            params = self.params.model_validate(params or {})
+        return self.load()(params, **context)
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    """One registered recipe cross-check."""
+
+    name: str
+    check: str | Callable[..., Any]
+    description: str
+    plugin: str
+
+    def load(self) -> Callable[..., Any]:
+        """Import and return the check function."""
+        return resolve_reference(self.check)
+
+
+class DuplicateComponentError(ZooError):
+    """Two plugins registered the same kind and name."""
+
+
+class UnknownComponentError(UsageError):
+    """A recipe or command named a component nobody registered."""
+
+
+def suggest(name: str, choices: Iterable[str]) -> list[str]:
+    """Return the choices closest to a misspelled name, best first."""
+    return difflib.get_close_matches(name, list(choices), n=3, cutoff=0.6)
+
+
+class Registry:
+    """Components by kind and name, plus the recipe cross-checks."""
+
+    def __init__(self) -> None:
+        self._components: dict[str, dict[str, ComponentSpec]] = {kind: {} for kind in KINDS}
+        self._checks: dict[str, CheckSpec] = {}
+        self.plugins: list[str] = []
+
+    def add(self, spec: ComponentSpec) -> None:
+        """Add a component; a name taken in the same kind is an error naming both plugins."""
+        if spec.kind not in self._components:
+            raise ZooError(
+                f"unknown component kind '{spec.kind}'", hint=f"kinds: {', '.join(KINDS)}"
+            )
+        existing = self._components[spec.kind].get(spec.name)
+        if existing is not None:
+            raise DuplicateComponentError(
+                f"{spec.label} is registered by both plugin '{existing.plugin}' and plugin "
+                f"'{spec.plugin}'",
+                hint="uninstall one of them, or choose plugins with ZOO_PLUGINS=a,b",
+            )
+        self._components[spec.kind][spec.name] = spec
+
+    def add_check(self, spec: CheckSpec) -> None:
+        """Add a recipe cross-check; a name taken is an error naming both plugins."""
+        existing = self._checks.get(spec.name)
+        if existing is not None:
+            raise DuplicateComponentError(
+                f"check '{spec.name}' is registered by both plugin '{existing.plugin}' and "
+                f"plugin '{spec.plugin}'",
+                hint="uninstall one of them, or choose plugins with ZOO_PLUGINS=a,b",
+            )
+        self._checks[spec.name] = spec
+
+    def register_function(self, kind: str, plugin: str) -> RegisterComponent:
+        """Return the `register` callable handed to one plugin's `zoo_register_<kind>` hook."""
+
+        def register(
+            name: str,
+            factory: str | Callable[..., Any],
+            *,
+            params: type[BaseModel] | None = None,
+            description: str = "",
+            targets: Iterable[str] | None = None,
+            provides: Iterable[str] = (),
+            requires: Iterable[str] = (),
+        ) -> None:
+            if params is not None and not (
+                isinstance(params, type) and issubclass(params, BaseModel)
+            ):
+                raise ZooError(
+                    f"{KIND_NOUN[kind]} '{name}': params must be a pydantic model class",
+                    hint="pass params=MyParams where MyParams subclasses pydantic.BaseModel",
+                )
+            if params is not None and params.model_config.get("extra") != "forbid":
+                raise ZooError(
+                    f"{KIND_NOUN[kind]} '{name}': its params model must set extra='forbid'",
+                    hint="add model_config = ConfigDict(extra='forbid') so typos are caught",
+                )
+            self.add(
+                ComponentSpec(
+                    kind=kind,
+                    name=name,
+                    factory=factory,
+                    params=params or NoParams,
+                    description=description,
+                    plugin=plugin,
+                    targets=None if targets is None else frozenset(targets),
+                    provides=frozenset(provides),
+                    requires=frozenset(requires),
+                )
+            )
+
+        return register
+
+    def register_check_function(self, plugin: str) -> RegisterCheck:
+        """Return the `register` callable handed to one plugin's `zoo_register_checks` hook."""
+
+        def register(name: str, check: str | Callable[..., Any], *, description: str = "") -> None:
+            self.add_check(
+                CheckSpec(name=name, check=check, description=description, plugin=plugin)
+            )
+
+        return register
+
+    def get(self, kind: str, name: str) -> ComponentSpec:
+        """Return a component, or fail with suggestions and the loaded plugins."""
+        try:
+            return self._components[kind][name]
+        except KeyError:
+            pass
+        noun = KIND_NOUN.get(kind, kind)
+        close = suggest(name, self._components.get(kind, {}))
+        known = sorted(self._components.get(kind, {}))
+        message = f"unknown {noun} '{name}'"
+        if close:
+            message += f"; did you mean {' or '.join(repr(c) for c in close)}?"
+        hint = f"known {kind}: {', '.join(known) or 'none'}"
+        hint += f"; loaded plugins: {', '.join(self.plugins) or 'none'} (see 'zoo plugins')"
+        raise UnknownComponentError(message, hint=hint)
+
+    def components(self, kind: str | None = None) -> list[ComponentSpec]:
+        """All components, or those of one kind, sorted by kind and name."""
+        kinds = KINDS if kind is None else (kind,)
+        return [spec for k in kinds for _, spec in sorted(self._components[k].items())]
+
+    def checks(self) -> list[CheckSpec]:
+        """All recipe cross-checks, sorted by name."""
+        return [spec for _, spec in sorted(self._checks.items())]
+
+    def remove_plugin(self, plugin: str) -> None:
+        """Drop everything one plugin registered (used when its registration failed part-way)."""
+        for by_name in self._components.values():
+            for name in [n for n, s in by_name.items() if s.plugin == plugin]:
+                del by_name[name]
+        for name in [n for n, s in self._checks.items() if s.plugin == plugin]:
+            del self._checks[name]

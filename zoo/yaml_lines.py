@@ -1,0 +1,104 @@
+"""Load YAML while keeping the line of every key, so errors can say `FILE:LINE`.
+
+Duplicate keys are an error (plain YAML loaders keep the last one silently).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from zoo.errors import Problem, ProblemsError, UsageError
+
+Path = tuple[str | int, ...]
+
+
+@dataclass
+class YamlDocument:
+    """Parsed YAML data plus the 1-based line of each key path."""
+
+    data: Any
+    lines: dict[Path, int]
+    source: str
+
+    def location(self, path: Path) -> str:
+        """`FILE:LINE` of the longest prefix of `path` that appears in the file."""
+        for end in range(len(path), -1, -1):
+            line = self.lines.get(tuple(path[:end]))
+            if line is not None:
+                return f"{self.source}:{line}"
+        return self.source
+
+
+def dotted(path: Path) -> str:
+    """Render a key path as `a.b.0.c`."""
+    return ".".join(str(part) for part in path)
+
+
+def undotted(text: str) -> Path:
+    """Parse `a.b.0.c` back into a key path (digits become list indices)."""
+    return tuple(int(part) if part.isdigit() else part for part in text.split("."))
+
+
+def _walk(
+    node: yaml.Node, path: Path, lines: dict[Path, int], problems: list[Problem], source: str
+) -> None:
+    if isinstance(node, yaml.MappingNode):
+        first_seen: dict[Any, int] = {}
+        for key_node, value_node in node.value:
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node.value)
+            line = key_node.start_mark.line + 1
+            child = (*path, key)
+            if key in first_seen:
+                problems.append(
+                    Problem(
+                        f"{source}:{line}",
+                        dotted(child),
+                        f"duplicate key (first at line {first_seen[key]})",
+                    )
+                )
+                continue
+            first_seen[key] = line
+            lines[child] = line
+            _walk(value_node, child, lines, problems, source)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            child = (*path, index)
+            lines[child] = item.start_mark.line + 1
+            _walk(item, child, lines, problems, source)
+
+
+def load_yaml(text: str, source: str) -> YamlDocument:
+    """Parse YAML text; malformed YAML and duplicate keys raise a located `UsageError`."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        lines: dict[Path, int] = {}
+        problems: list[Problem] = []
+        if node is not None:
+            lines[()] = node.start_mark.line + 1
+            _walk(node, (), lines, problems, source)
+        if problems:
+            raise ProblemsError(
+                problems, f"{source} has duplicate keys", hint="keep one of each key"
+            )
+        data = loader.construct_document(node) if node is not None else None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{source}:{mark.line + 1}" if mark else source
+        what = exc.problem or exc.context or "cannot parse"
+        if exc.problem and exc.context and exc.context_mark and exc.context_mark is not mark:
+            what += f" ({exc.context} that starts at line {exc.context_mark.line + 1})"
+        raise UsageError(
+            f"{where}: malformed YAML: {what}",
+            hint="check indentation, colons and quotes near that line",
+        ) from None
+    except yaml.YAMLError as exc:
+        raise UsageError(
+            f"{source}: malformed YAML: {type(exc).__name__}", hint="check the file"
+        ) from None
+    finally:
+        loader.dispose()
+    return YamlDocument(data=data, lines=lines, source=source)
