@@ -28,6 +28,27 @@ class Result:
     err: str
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _test_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One cache folder for the whole session (subprocesses inherit it), never the user's."""
+    folder = tmp_path_factory.mktemp("zoo-cache")
+    previous = os.environ.get("ZOO_CACHE_DIR")
+    os.environ["ZOO_CACHE_DIR"] = str(folder)
+    yield folder
+    if previous is None:
+        del os.environ["ZOO_CACHE_DIR"]
+    else:
+        os.environ["ZOO_CACHE_DIR"] = previous
+
+
+def needs_real_data(*parts: str) -> Path:
+    """The path under ../shared/data/real, or skip the test when it is absent."""
+    path = REAL_DATA.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"real radiographs not available here ({path} is absent)")
+    return path
+
+
 @pytest.fixture(autouse=True)
 def _fresh_plugins() -> Iterator[None]:
     """Every test starts from the plugins of its own environment."""

@@ -17,6 +17,10 @@ class ZooError(Exception):
         self.message = message
         self.hint = hint
 
+    def details(self) -> list[str]:
+        """Lines printed before the `Error:` line (e.g. one per problem found)."""
+        return []
+
 
 class UsageError(ZooError):
     """Bad input from the user: a recipe, an option, a file (exit code 2)."""
@@ -51,3 +55,7 @@ class ProblemsError(UsageError):
     def __init__(self, problems: list[Problem], message: str, hint: str | None = None) -> None:
         super().__init__(message, hint)
         self.problems = problems
+
+    def details(self) -> list[str]:
+        """One located line per problem."""
+        return [str(problem) for problem in self.problems]

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
+    from zoo.cli.commands import Commands
     from zoo.registry import RegisterCheck, RegisterComponent
 
 PROJECT = "zoo"
@@ -87,4 +88,13 @@ def zoo_register_checks(register: RegisterCheck) -> None:
     `register(name, check, *, description="")`; `check(recipe, registry)` returns a list of
     `(field_path, message)` pairs, empty when the recipe is fine. A check may be a
     `"module:attr"` string.
+    """
+
+
+@hookspec
+def zoo_register_commands(commands: Commands) -> None:
+    """Add CLI commands: `commands.root` is the `zoo` typer app, `commands.data` is `zoo data`.
+
+    Example: `commands.data.command("phantom")(phantom_command)`. Keep the module that defines
+    the command light (no torch import at module level): it is imported for every `zoo` call.
     """

@@ -211,3 +211,16 @@ def get_registry() -> Registry:
 def reset_plugins() -> None:
     """Forget the loaded plugins so the next call reloads them (tests, long-lived sessions)."""
     get_plugins.cache_clear()
+
+
+def register_commands(plugins: Plugins, commands: Any) -> None:
+    """Let each plugin add CLI commands; a plugin that fails here is recorded, the rest go on."""
+    by_name = {record.name: record for record in plugins.records}
+    for impl in plugins.manager.hook.zoo_register_commands.get_hookimpls():
+        record = by_name[impl.plugin_name]
+        try:
+            impl.function(commands=commands)
+        except Exception as exc:
+            record.error = f"command registration failed: {type(exc).__name__}: {exc}"
+            continue
+        record.hooks.append("zoo_register_commands")

@@ -86,7 +86,7 @@ class DataConfig(Strict):
     split: SplitConfig = Field(default_factory=SplitConfig)
     image_size: int = Field(150, ge=16, le=1024)
     augment: AugmentConfig | None = None
-    equalize: bool = False
+    equalize: Literal["none", "linear", "histogram"] = "none"
     on_bad_sample: Literal["error", "skip"] = "error"
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 from zoo_plugins.common import Params
@@ -28,9 +28,16 @@ class ScqmParams(Params):
 
 
 class ManifestParams(Params):
-    """A generic CSV: path, label, patient_id (+ joint, date, split)."""
+    """A generic CSV: path, label, patient_id (+ joint, date, split, id)."""
 
     csv: str = Field(description="the manifest CSV; relative paths resolve against its folder")
+    label_scale: Literal["percent", "stage", "binary"] = Field(
+        "percent", description="what the labels are: percent (0-100), stage (0-5) or binary (0/1)"
+    )
+    path_column: str = "path"
+    label_column: str = "label"
+    patient_column: str = "patient_id"
+    id_column: str = Field("id", description="unique sample ids (default: the path)")
 
 
 class PhantomParams(Params):
@@ -66,3 +73,11 @@ def zoo_register_datasets(register: Any) -> None:
         params=PhantomParams,
         description="synthetic joint crops with known erosion (the default data)",
     )
+
+
+@hookimpl
+def zoo_register_commands(commands: Any) -> None:
+    """Add `zoo data phantom`."""
+    from zoo_plugins.datasets.commands import phantom_command
+
+    commands.data.command("phantom")(phantom_command)

@@ -1,12 +1,39 @@
-"""dataset 'manifest': not built yet (arrives with the data issue)."""
+"""A generic CSV of labelled images, so any user's data works.
 
+Columns (names are params): `path` (relative paths resolve against the CSV's folder), `label`
+(on the scale `label_scale`), `patient_id`; optional `joint`, `date`, `split` (train/val/test, to
+fix the split yourself) and `id` (defaults to the path); any other column is kept.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
 from typing import Any
 
-from zoo.errors import NotBuiltError
+import pandas as pd
+from zoo_plugins.datasets.scqm import read_csv, require_columns
+
+OPTIONAL = ("joint", "date", "split")
 
 
-def build(params: Any, **context: Any) -> Any:
-    """Raise: this component is registered but not built yet."""
-    raise NotBuiltError(
-        "dataset 'manifest' is not built yet", hint="it arrives with the data issue"
+def build(params: Any) -> pd.DataFrame:
+    """The `manifest` dataset factory."""
+    csv = Path(params.csv)
+    table = read_csv(csv, "manifest")
+    require_columns(
+        table, [params.path_column, params.label_column, params.patient_column], "manifest", csv
     )
+    folder = csv.parent
+    paths = table[params.path_column].fillna("")
+    samples = pd.DataFrame({
+        "sample_id": table[params.id_column] if params.id_column in table.columns else paths,
+        "image": [str(folder / p) if p and not Path(p).is_absolute() else p for p in paths],
+        "patient_id": table[params.patient_column],
+        params.label_scale: table[params.label_column],
+    })  # fmt: skip
+    used = {params.path_column, params.label_column, params.patient_column, params.id_column}
+    for column in table.columns:
+        if column not in used and column not in samples.columns:
+            samples[column] = table[column]
+    first = ["sample_id", "image", "patient_id", *[c for c in OPTIONAL if c in samples.columns]]
+    return samples[first + [c for c in samples.columns if c not in first]]

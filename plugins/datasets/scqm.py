@@ -1,10 +1,119 @@
-"""dataset 'scqm': not built yet (arrives with the data issue)."""
+"""The thesis's SCQM export: a main CSV of per-joint scores and one crop per joint.
 
+Main CSV (thesis Table 2): `id_x, patient_id, date_x, date_y, sop_iuid, body_part,
+hand_left_<joint>..., rau_score`. Each joint column holds the eroded percentage; an empty cell
+means the joint was not scored and the crop is skipped (never read as 0). The crop of a joint is
+`images/<image_pattern>` with `{sop_iuid}` and `{joint}` filled in. The optional secondary CSV
+(Table 3: `patient_id, date, ...disease activity...`) is merged on patient and `date_x == date`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
 from typing import Any
 
-from zoo.errors import NotBuiltError
+import pandas as pd
+
+from zoo.errors import UsageError
+
+MAIN_COLUMNS = ("id_x", "patient_id", "date_x", "sop_iuid")
+SECONDARY_KEYS = ("patient_id", "date")
 
 
-def build(params: Any, **context: Any) -> Any:
-    """Raise: this component is registered but not built yet."""
-    raise NotBuiltError("dataset 'scqm' is not built yet", hint="it arrives with the data issue")
+def read_csv(path: Path, what: str) -> pd.DataFrame:
+    """Read a CSV as text columns (empty cells become NaN); a missing file is a `UsageError`."""
+    if not path.is_file():
+        raise UsageError(f"{what} '{path}' does not exist", hint="check the dataset's params")
+    try:
+        return pd.read_csv(path, dtype=str, skipinitialspace=True)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise UsageError(
+            f"{what} '{path}' is not a readable CSV: {type(exc).__name__}",
+            hint="check the file's format",
+        ) from None
+
+
+def require_columns(
+    table: pd.DataFrame, columns: list[str] | tuple[str, ...], what: str, path: Path
+) -> None:
+    """Fail with every missing column named at once."""
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise UsageError(
+            f"{what} '{path}' lacks column(s): {', '.join(missing)}",
+            hint=f"it has: {', '.join(map(str, table.columns))}",
+        )
+
+
+def load(
+    csv: str | Path,
+    images: str | Path | None,
+    secondary_csv: str | Path | None,
+    joints: list[str],
+    column_prefix: str,
+    image_pattern: str,
+) -> pd.DataFrame:
+    """The sample table of an SCQM export (one row per scored joint)."""
+    csv = Path(csv)
+    folder = Path(images) if images else csv.parent
+    main = read_csv(csv, "main CSV")
+    score_columns = [column_prefix + joint for joint in joints]
+    require_columns(main, [*MAIN_COLUMNS, *score_columns], "main CSV", csv)
+    main["_row"] = range(len(main))
+    long = main.melt(
+        id_vars=[c for c in main.columns if c not in score_columns],
+        value_vars=score_columns,
+        var_name="joint",
+        value_name="percent",
+    )
+    long["joint"] = long["joint"].str.removeprefix(column_prefix)
+    scored = long["percent"].notna() & (long["percent"].str.strip() != "")
+    long = long[scored].copy()
+    long["_joint"] = long["joint"].map({joint: i for i, joint in enumerate(joints)})
+    long = long.sort_values(["_row", "_joint"], kind="stable").drop(columns=["_row", "_joint"])
+    long["sample_id"] = long["id_x"].astype(str) + ":" + long["joint"]
+    long["image"] = [
+        str(folder / image_pattern.format(sop_iuid=sop, joint=joint))
+        for sop, joint in zip(long["sop_iuid"], long["joint"], strict=True)
+    ]
+    long["date"] = long["date_x"]
+    if secondary_csv:
+        secondary_path = Path(secondary_csv)
+        secondary = read_csv(secondary_path, "secondary CSV")
+        require_columns(secondary, SECONDARY_KEYS, "secondary CSV", secondary_path)
+        doubled = secondary.duplicated(list(SECONDARY_KEYS), keep=False)
+        if doubled.any():
+            raise UsageError(
+                f"secondary CSV '{secondary_path}' has {int(doubled.sum())} rows sharing a "
+                "patient_id and date",
+                hint="keep one row per patient and consultation date",
+            )
+        extra = secondary.drop(
+            columns=[c for c in secondary.columns if c in long.columns and c not in SECONDARY_KEYS]
+        )
+        long = long.merge(
+            extra,
+            how="left",
+            left_on=["patient_id", "date_x"],
+            right_on=list(SECONDARY_KEYS),
+            suffixes=("", "_secondary"),
+        ).drop(columns=["date_secondary"], errors="ignore")
+    order = ["sample_id", "image", "patient_id", "joint", "date", "percent"]
+    rest = [c for c in long.columns if c not in order]
+    table = long[order + rest].reset_index(drop=True)
+    unscored = int((~scored).sum())
+    if unscored:
+        table.attrs["notes"] = [f"{unscored} joint(s) without a score were skipped (not scored)"]
+    return table
+
+
+def build(params: Any) -> pd.DataFrame:
+    """The `scqm` dataset factory."""
+    return load(
+        params.csv,
+        params.images,
+        params.secondary_csv,
+        params.joints,
+        params.column_prefix,
+        params.image_pattern,
+    )

@@ -14,6 +14,8 @@ import typer
 
 from zoo import __version__
 from zoo.cli import components, recipes
+from zoo.cli.commands import Commands
+from zoo.cli.data import data_app
 from zoo.cli.output import debug_enabled, report_error
 from zoo.errors import ZooError
 
@@ -29,6 +31,18 @@ app.command("list")(components.list_components)
 app.command("plugins")(components.list_plugins)
 app.command("validate")(recipes.validate)
 app.command("run")(recipes.run)
+app.add_typer(data_app, name="data")
+_plugin_commands_added = False
+
+
+def _add_plugin_commands() -> None:
+    """Let plugins add their commands (once per process)."""
+    global _plugin_commands_added
+    if not _plugin_commands_added:
+        from zoo.plugins import get_plugins, register_commands
+
+        register_commands(get_plugins(), Commands(root=app, data=data_app))
+        _plugin_commands_added = True
 
 
 def _print_version(value: bool) -> None:
@@ -50,6 +64,7 @@ def _root(
 def run_cli(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code."""
     try:
+        _add_plugin_commands()
         result = app(args=argv, prog_name="zoo", standalone_mode=False)
     except typer.TyperException as exc:  # typer's usage errors: bad option, missing argument
         if type(exc).__name__ == "NoArgsIsHelpError":  # `zoo` alone: show the help

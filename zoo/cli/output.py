@@ -12,7 +12,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from zoo.errors import ProblemsError, ZooError
+from zoo.errors import ZooError
 
 stdout = Console(highlight=False, soft_wrap=False)
 if not stdout.is_terminal:
@@ -51,9 +51,8 @@ def report_error(error: ZooError) -> None:
     """
     if debug_enabled():
         traceback.print_exception(error)
-    if isinstance(error, ProblemsError):
-        for problem in error.problems:
-            sys.stderr.write(f"{problem}\n")
+    for line in error.details():
+        sys.stderr.write(f"{line}\n")
     sys.stderr.write(f"Error: {error.message}\n")
     if error.hint:
         sys.stderr.write(f"Hint: {error.hint}\n")

@@ -1,0 +1,141 @@
+"""Every bad sample is found before training, reported in one table, never silently dropped."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import run_zoo, write
+from PIL import Image
+
+from zoo.data.prepare import DataProblems, prepare
+from zoo.errors import UsageError
+from zoo.plugins import get_registry
+from zoo.recipe import load_recipe
+
+RECIPE = """\
+name: check_me
+data:
+  dataset: {{name: manifest, params: {{csv: {csv}, label_scale: {scale}}}}}
+  target: {target}
+  image_size: 64
+  on_bad_sample: {on_bad}
+model:
+  backbone: {{name: thesis_vgg}}
+  head: {{name: {head}}}
+loss: {{name: {loss}}}
+"""
+
+
+def image(path: Path, seed: int) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.random.default_rng(seed).integers(0, 255, (40, 40), dtype=np.uint8)).save(
+        path, quality=90
+    )
+    return path.name
+
+
+def bad_manifest(folder: Path) -> Path:
+    """Twelve good samples and one sample of each problem."""
+    rows = [
+        f"good{i}.jpg,{i * 5},p{i},train" if i < 8 else f"good{i}.jpg,{i * 5},p{i},test"
+        for i in range(12)
+    ]
+    for i in range(12):
+        image(folder / f"good{i}.jpg", i)
+    image(folder / "whole.jpg", 99)
+    whole = (folder / "whole.jpg").read_bytes()
+    (folder / "truncated.jpg").write_bytes(whole[: len(whole) // 2])
+    (folder / "text.jpg").write_text("hello")
+    for name in ("range.jpg", "nan.jpg", "word.jpg", "dup.jpg", "leak1.jpg", "leak2.jpg"):
+        image(folder / name, hash(name) % 1000)
+    rows += [
+        "missing.jpg,10,q1,train",
+        "truncated.jpg,10,q2,train",
+        "text.jpg,10,q3,train",
+        "range.jpg,140,q4,train",
+        "nan.jpg,,q5,train",
+        "word.jpg,severe,q6,train",
+        "dup.jpg,10,q7,train",
+        "dup.jpg,10,q7,train",
+        "leak1.jpg,10,q8,train",
+        "leak2.jpg,10,q8,test",
+    ]
+    return write(folder / "manifest.csv", "path,label,patient_id,split\n" + "\n".join(rows) + "\n")
+
+
+def recipe_file(
+    folder: Path, csv: Path, on_bad: str = "error", target: str = "stage", scale: str = "percent"
+) -> Path:
+    head, loss = ("cdf", "crps") if target == "percent" else ("softmax", "cross_entropy")
+    text = RECIPE.format(csv=csv, scale=scale, target=target, on_bad=on_bad, head=head, loss=loss)
+    return write(folder / "recipe.yaml", text)
+
+
+EXPECTED = {
+    ("missing.jpg", "missing file"),
+    ("truncated.jpg", "truncated image"),
+    ("text.jpg", "not a readable image"),
+    ("range.jpg", "label out of range"),
+    ("nan.jpg", "label missing"),
+    ("word.jpg", "label is not a number"),
+    ("dup.jpg", "duplicate id"),
+    ("dup.jpg", "duplicate image"),
+    ("leak1.jpg", "patient leakage"),
+    ("leak2.jpg", "patient leakage"),
+}
+
+
+def test_check_reports_every_problem_in_one_table(tmp_path: Path) -> None:
+    recipe = recipe_file(tmp_path, bad_manifest(tmp_path / "data"))
+    result = run_zoo("data", "check", str(recipe), "--json")
+    assert result.code == 2
+    report = json.loads(result.out)
+    found = {(p["sample_id"], p["problem"]) for p in report["problems"]}
+    assert found == EXPECTED
+    table = run_zoo("data", "check", str(recipe))
+    assert table.code == 2
+    for sample, problem in EXPECTED:
+        assert sample in table.out and problem in table.out
+    assert "Error: 12 problem(s) in 9 sample(s)" in table.err
+    assert "Traceback" not in table.err
+
+
+def test_run_refuses_bad_samples_unless_told_to_skip(tmp_path: Path) -> None:
+    csv = bad_manifest(tmp_path / "data")
+    registry = get_registry()
+    with pytest.raises(DataProblems) as info:
+        prepare(load_recipe(recipe_file(tmp_path, csv), registry), registry)
+    assert len(info.value.details()) == 12
+    prepared = prepare(load_recipe(recipe_file(tmp_path, csv, on_bad="skip"), registry), registry)
+    assert sorted(prepared.table["sample_id"]) == sorted(f"good{i}.jpg" for i in range(12))
+    assert set(prepared.problems["sample_id"]) == {s for s, _ in EXPECTED}, (
+        "the skipped samples stay listed"
+    )
+    assert list(prepared.table["split"]) == ["train"] * 8 + ["test"] * 4, (
+        "the manifest's own split is kept"
+    )
+    rows = prepared.table["pixel_row"].to_numpy()
+    assert prepared.pixels[rows].shape == (12, 64, 64)
+
+
+def test_labels_become_the_target(tmp_path: Path) -> None:
+    folder = tmp_path / "data"
+    rows = [
+        f"{image(folder / f'i{i}.jpg', i)},{v},p{i}" for i, v in enumerate([0, 5, 20, 21, 60, 100])
+    ]
+    csv = write(folder / "m.csv", "path,label,patient_id\n" + "\n".join(rows) + "\n")
+    registry = get_registry()
+    for target, expected in (
+        ("stage", [0, 1, 1, 2, 3, 5]),
+        ("binary", [0, 1, 1, 1, 1, 1]),
+        ("percent", [0, 5, 20, 21, 60, 100]),
+    ):
+        recipe = load_recipe(recipe_file(tmp_path, csv, target=target), registry)
+        table = prepare(recipe, registry).table.sort_values("sample_id")
+        assert table["target"].tolist() == expected
+    binary = load_recipe(recipe_file(tmp_path, csv, target="stage", scale="binary"), registry)
+    with pytest.raises(UsageError, match="gives binary labels, which cannot become target 'stage'"):
+        prepare(binary, registry)

@@ -1,0 +1,98 @@
+"""Decode once: every image of a table, prepared at one size, in a memory-mapped uint8 array.
+
+The cache folder is keyed by the content of every file (not its name or time), the size and the
+equalisation, so runs on the same data share it, and a changed file gets a fresh cache. Reading
+the files to hash them is the only work a warm start does. Files that cannot be decoded are
+recorded with the reason (missing file, truncated image, ...), never silently dropped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from zoo.data.images import Equalize, UnreadableImage, load_prepared
+from zoo.paths import build_once, cache_root
+
+DECODER_VERSION = 1
+PARALLEL_FROM = 2000  # decode in worker processes from this many images on
+CHUNK = 500
+
+
+@dataclass
+class DecodedImages:
+    """`pixels[i]` is image i as uint8 (size, size); `errors[i]` says why it could not be read."""
+
+    pixels: np.ndarray
+    errors: dict[int, str]
+    folder: Path
+
+
+def _digest(path: str) -> str:
+    try:
+        with open(path, "rb") as handle:
+            return hashlib.blake2b(handle.read(), digest_size=16).hexdigest()
+    except OSError:
+        return "unreadable"
+
+
+def _decode_chunk(job: tuple[str, int, int, int, list[str], str]) -> dict[int, str]:
+    """Decode paths into rows `start...` of the memory map (runs in a worker or in-process)."""
+    array_path, count, size, start, paths, equalize = job
+    pixels = np.memmap(array_path, dtype=np.uint8, mode="r+", shape=(count, size, size))
+    errors = {}
+    for offset, path in enumerate(paths):
+        try:
+            pixels[start + offset] = load_prepared(path, size, equalize)  # type: ignore[arg-type]
+        except UnreadableImage as exc:
+            errors[start + offset] = str(exc)
+    pixels.flush()
+    return errors
+
+
+def decode(
+    paths: list[str], size: int, equalize: Equalize = "none", workers: int | None = None
+) -> DecodedImages:
+    """Decoded, prepared images for `paths`, from the cache or decoded now (then cached)."""
+    digests = [_digest(p) for p in paths]
+    key_source = json.dumps([DECODER_VERSION, size, equalize, digests])
+    key = hashlib.sha256(key_source.encode()).hexdigest()[:20]
+    folder = cache_root() / "decoded" / f"{size}px-{key}"
+
+    def build(tmp: Path) -> None:
+        array_path = tmp / "pixels.u8"
+        count = len(paths)
+        np.memmap(array_path, dtype=np.uint8, mode="w+", shape=(max(count, 1), size, size)).flush()
+        jobs = [
+            (str(array_path), max(count, 1), size, start, paths[start : start + CHUNK], equalize)
+            for start in range(0, count, CHUNK)
+        ]
+        n = workers or (min(os.cpu_count() or 1, len(jobs)) if count >= PARALLEL_FROM else 1)
+        errors: dict[int, str] = {}
+        if n <= 1:
+            for job in jobs:
+                errors.update(_decode_chunk(job))
+        else:
+            with ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn")) as pool:
+                for found in pool.map(_decode_chunk, jobs):
+                    errors.update(found)
+        meta = {"count": count, "size": size, "equalize": equalize, "errors": errors}
+        (tmp / "meta.json").write_text(json.dumps(meta))
+
+    build_once(folder, build)
+    meta = json.loads((folder / "meta.json").read_text())
+    pixels = np.memmap(
+        folder / "pixels.u8", dtype=np.uint8, mode="r", shape=(max(meta["count"], 1), size, size)
+    )
+    return DecodedImages(
+        pixels=pixels[: meta["count"]],
+        errors={int(k): v for k, v in meta["errors"].items()},
+        folder=folder,
+    )

@@ -1,0 +1,115 @@
+"""Cut joint crops out of full radiographs, given the joints' pixel positions.
+
+The step before scoring: a joint detector (or a person) gives `image, joint, x, y` per joint;
+each crop is a square centred on the joint, padded with black where it runs past the
+radiograph's edge (as in the thesis's crops), resized to `size`. The side of the square is
+`box` pixels, or by default the median distance from each finger joint to its nearest
+neighbour on the same radiograph, which follows the hand's size.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from zoo.data.images import UnreadableImage, load_gray
+from zoo.errors import UsageError
+
+COLUMNS = ("image", "joint", "x", "y")
+
+
+def auto_box(points: np.ndarray) -> int:
+    """Median nearest-neighbour distance between joints (pixels)."""
+    if len(points) < 2:
+        raise UsageError("cannot size the crops from a single joint", hint="give --box PX")
+    distances = np.linalg.norm(points[:, None, :] - points[None, :, :], axis=-1)
+    np.fill_diagonal(distances, np.inf)
+    return max(8, round(float(np.median(distances.min(axis=1)))))
+
+
+def crop_square(image: Image.Image, x: float, y: float, box: int, size: int) -> Image.Image:
+    """A `box`-pixel square centred on (x, y), black outside the image, resized to `size`."""
+    left, top = round(x - box / 2), round(y - box / 2)
+    square = Image.new("L", (box, box), 0)
+    square.paste(image.crop((left, top, left + box, top + box)), (0, 0))
+    return square.resize((size, size), Image.Resampling.BILINEAR) if box != size else square
+
+
+def read_joints(path: Path) -> pd.DataFrame:
+    """The joints CSV; missing columns or non-numeric positions are a `UsageError`."""
+    if not path.is_file():
+        raise UsageError(
+            f"joints CSV '{path}' does not exist", hint="give the CSV of image, joint, x, y"
+        )
+    table = pd.read_csv(path, dtype={"image": str, "joint": str})
+    missing = [c for c in COLUMNS if c not in table.columns]
+    if missing:
+        raise UsageError(
+            f"joints CSV '{path}' lacks column(s): {', '.join(missing)}",
+            hint="columns: image, joint, x, y (pixels), optional side",
+        )
+    for axis in ("x", "y"):
+        values = pd.to_numeric(table[axis], errors="coerce")
+        bad = values.isna()
+        if bad.any():
+            raise UsageError(
+                f"joints CSV '{path}': {int(bad.sum())} row(s) with a non-numeric {axis}",
+                hint=f"first at CSV line {int(np.flatnonzero(bad)[0]) + 2}",
+            )
+        table[axis] = values
+    return table
+
+
+def crop_joints(
+    images: Path,
+    joints_csv: Path,
+    out: Path,
+    size: int,
+    box: int | None = None,
+    wrist_prefix: str = "W",
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Write one PNG crop per joint; return (crops written, problems) as tables.
+
+    Joints whose name starts with `wrist_prefix` are wrist landmarks: they are cropped too but
+    do not size the automatic box.
+    """
+    joints = read_joints(joints_csv)
+    out.mkdir(parents=True, exist_ok=True)
+    written, problems = [], []
+    for name, rows in joints.groupby("image", sort=False):
+        try:
+            radiograph = load_gray(images / name)
+        except UnreadableImage as exc:
+            problems += [{"image": name, "joint": j, "problem": str(exc)} for j in rows["joint"]]
+            continue
+        fingers = rows[~rows["joint"].str.upper().str.startswith(wrist_prefix.upper())]
+        side = box or auto_box(fingers[["x", "y"]].to_numpy(float))
+        for row in rows.itertuples():
+            inside = (
+                -side / 2 < row.x < radiograph.width + side / 2
+                and -side / 2 < row.y < radiograph.height + side / 2
+            )
+            if not inside:
+                problems.append(
+                    {"image": name, "joint": row.joint, "problem": "joint lies outside the image"}
+                )
+                continue
+            crop = crop_square(radiograph, row.x, row.y, side, size)
+            file = f"{Path(name).stem}_{row.joint}.png"
+            crop.save(out / file)
+            written.append(
+                {
+                    "path": file,
+                    "image": name,
+                    "joint": row.joint,
+                    "x": row.x,
+                    "y": row.y,
+                    "box": side,
+                }
+            )
+    crops = pd.DataFrame(written, columns=["path", "image", "joint", "x", "y", "box"])
+    crops.to_csv(out / "crops.csv", index=False)
+    return crops, pd.DataFrame(problems, columns=["image", "joint", "problem"])

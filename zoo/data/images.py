@@ -1,0 +1,77 @@
+"""Decode any radiograph file into an 8-bit grayscale square of the model's size.
+
+One function, used for training, checking and prediction alike, so a model always sees its
+inputs prepared the same way:
+- 16-bit and 32-bit grayscale are scaled linearly from the image's own minimum..maximum to 0..255;
+  colour images are converted to luminance;
+- non-square images are padded with black to a square (keeping the aspect ratio), then resized;
+- `equalize`: `none`; `linear` (the thesis's stretch: darkest pixel to 0, lightest to 255);
+  `histogram` (histogram equalisation).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from PIL import Image, ImageOps
+
+Equalize = Literal["none", "linear", "histogram"]
+
+
+class UnreadableImage(Exception):
+    """The file is missing, not an image, or truncated; the message says which."""
+
+
+def load_gray(path: str | Path) -> Image.Image:
+    """Open an image file as 8-bit grayscale ("L"); raise `UnreadableImage` on any failure."""
+    try:
+        with Image.open(path) as image:
+            image.load()  # a truncated file fails here, not later
+            return to_gray(image)
+    except FileNotFoundError:
+        raise UnreadableImage("missing file") from None
+    except Image.DecompressionBombError:
+        raise UnreadableImage("image too large") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        reason = "truncated image" if "truncated" in str(exc) else "not a readable image"
+        raise UnreadableImage(reason) from None
+
+
+def to_gray(image: Image.Image) -> Image.Image:
+    """Convert any PIL image mode to 8-bit grayscale."""
+    if image.mode == "L":
+        return image.copy()
+    if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+        values = np.asarray(image, dtype=np.float64)
+        low, high = float(values.min()), float(values.max())
+        scaled = (values - low) / (high - low) * 255.0 if high > low else np.zeros_like(values)
+        return Image.fromarray(np.round(scaled).astype(np.uint8), mode="L")
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        image = image.convert("RGBA")
+        background = Image.new("RGBA", image.size, (0, 0, 0, 255))
+        image = Image.alpha_composite(background, image)
+    return image.convert("L")
+
+
+def prepare(image: Image.Image, size: int, equalize: Equalize = "none") -> np.ndarray:
+    """Pad a grayscale image to a square, resize it to `size`, equalise; uint8 (size, size)."""
+    width, height = image.size
+    side = max(width, height)
+    if width != height:
+        square = Image.new("L", (side, side), 0)
+        square.paste(image, ((side - width) // 2, (side - height) // 2))
+        image = square
+    if side != size:
+        image = image.resize((size, size), Image.Resampling.BILINEAR, reducing_gap=None)
+    if equalize == "linear":
+        image = ImageOps.autocontrast(image)
+    elif equalize == "histogram":
+        image = ImageOps.equalize(image)
+    return np.asarray(image, dtype=np.uint8)
+
+
+def load_prepared(path: str | Path, size: int, equalize: Equalize = "none") -> np.ndarray:
+    """`prepare(load_gray(path))`: the model's view of one file."""
+    return prepare(load_gray(path), size, equalize)

@@ -1,0 +1,89 @@
+"""Batches of decoded crops for training and evaluation.
+
+Batches are read straight from the memory-mapped cache (one fancy-indexed read per batch, rows
+in file order), stay uint8 until they reach the device, and are augmented per sample when
+training. `torch.utils.data.DataLoader` does the workers and pinned memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from zoo.data.augment import augment_batch
+
+Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+
+
+class CropBatches(Dataset[Batch]):
+    """Samples `rows` of `pixels` with their `targets`; indexing by a list gives a whole batch."""
+
+    def __init__(
+        self,
+        pixels: np.ndarray,
+        rows: np.ndarray,
+        targets: np.ndarray,
+        augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    ) -> None:
+        self.pixels = pixels
+        self.rows = np.asarray(rows, dtype=np.int64)
+        self.targets = torch.as_tensor(np.asarray(targets, dtype=np.float32))
+        self.augment = augment
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, index: int) -> Batch:
+        return self.__getitems__([index])
+
+    def __getitems__(self, indices: Sequence[int]) -> Batch:
+        """(uint8 images (B, 1, S, S), float targets (B,), sample indices (B,))."""
+        indices = np.asarray(indices, dtype=np.int64)
+        rows = self.rows[indices]
+        order = np.argsort(rows, kind="stable")
+        images = np.empty((len(rows), *self.pixels.shape[1:]), dtype=np.uint8)
+        images[order] = self.pixels[rows[order]]
+        batch = torch.from_numpy(images).unsqueeze(1)
+        if self.augment is not None:
+            batch = augment_batch(self.augment, batch)
+        index_tensor = torch.from_numpy(indices)
+        return batch, self.targets[index_tensor], index_tensor
+
+
+def _keep(batch: Batch) -> Batch:
+    return batch
+
+
+def batches(
+    dataset: CropBatches,
+    batch_size: int,
+    sampler: Sampler[int] | None = None,
+    shuffle: bool = False,
+    seed: int = 0,
+    num_workers: int = 0,
+    pin_memory: bool = False,
+) -> DataLoader[Batch]:
+    """A DataLoader over whole batches (`sampler` wins over `shuffle`)."""
+    generator = torch.Generator().manual_seed(seed)
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=sampler,
+        shuffle=shuffle if sampler is None else False,
+        generator=generator,
+        num_workers=num_workers,
+        pin_memory=pin_memory,
+        collate_fn=_keep,
+        persistent_workers=num_workers > 0,
+    )
+
+
+def to_model_input(
+    images: torch.Tensor, device: torch.device, channels_last: bool = False
+) -> torch.Tensor:
+    """uint8 (B, 1, S, S) on the host to float [0, 1] on `device`."""
+    images = images.to(device, non_blocking=True).float().div_(255.0)
+    return images.contiguous(memory_format=torch.channels_last) if channels_last else images

@@ -1,0 +1,198 @@
+"""From a recipe to checked, split, decoded samples: the step before any training.
+
+`prepare(recipe, registry)` builds the dataset, checks every sample (files, images, labels,
+ids, patient leakage), decodes the images into the cache and splits by patient. Problems are
+collected, never dropped: `zoo data check` prints them all; a run refuses to start on them
+unless the recipe says `on_bad_sample: skip`, and then lists the skipped samples.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from zoo.data.cache import DecodedImages, decode
+from zoo.data.split import SPLITS, split_patients
+from zoo.data.targets import REACHABLE, SCALES, classes, label_problem, label_rule, to_target
+from zoo.errors import UsageError, ZooError
+
+REQUIRED = ("sample_id", "image", "patient_id")
+SHOWN_PROBLEMS = 20
+
+
+@dataclass
+class Prepared:
+    """The samples a run uses, aligned row by row with their decoded pixels.
+
+    `table` holds the dataset's columns plus `label` (number on `scale`), `target` (number on the
+    recipe's target), `cls` (class for stratification and imbalance), `split`, and `pixel_row`
+    (the sample's row in `pixels`, the decoded cache; skipped samples keep their rows there).
+    """
+
+    table: pd.DataFrame
+    pixels: np.ndarray
+    scale: str
+    target: str
+    problems: pd.DataFrame
+    notes: list[str] = field(default_factory=list)
+
+    def rows(self, split: str) -> np.ndarray:
+        """Row positions of one split."""
+        return np.flatnonzero(self.table["split"].to_numpy() == split)
+
+
+def label_scale(table: pd.DataFrame, dataset: str) -> str:
+    """Which label column the dataset gave; it must give exactly one."""
+    present = [scale for scale in SCALES if scale in table.columns]
+    if len(present) != 1:
+        raise ZooError(
+            f"dataset '{dataset}' must give exactly one label column of {', '.join(SCALES)}; "
+            f"it gave {', '.join(present) or 'none'}",
+            hint="see docs/data.md for the sample table",
+        )
+    return present[0]
+
+
+def _problem_rows(table: pd.DataFrame, scale: str, decoded: DecodedImages) -> list[dict[str, Any]]:
+    problems: list[dict[str, Any]] = []
+
+    def add(position: int, kind: str, detail: str = "") -> None:
+        row = table.iloc[position]
+        problems.append(
+            {
+                "sample_id": str(row["sample_id"]),
+                "patient_id": str(row["patient_id"]),
+                "problem": kind,
+                "detail": detail,
+                "image": str(row["image"]),
+            }
+        )
+
+    for position, value in enumerate(table[scale].to_numpy()):
+        reason = label_problem(value, scale)
+        if reason:
+            add(position, reason, f"label {value!r}; {label_rule(scale)}")
+    for position in np.flatnonzero(table["sample_id"].duplicated(keep=False).to_numpy()):
+        add(int(position), "duplicate id")
+    for position in np.flatnonzero(table["image"].duplicated(keep=False).to_numpy()):
+        add(int(position), "duplicate image", "the same file is listed more than once")
+    if "split" in table.columns:
+        split = table["split"].astype(str).str.strip().str.lower()
+        for position in np.flatnonzero(~split.isin(SPLITS).to_numpy()):
+            add(
+                int(position),
+                "unknown split",
+                f"split {table['split'].iloc[position]!r} (use train, val or test)",
+            )
+        spread = split.groupby(table["patient_id"].astype(str)).nunique()
+        leaking = set(spread[spread > 1].index)
+        for position in np.flatnonzero(table["patient_id"].astype(str).isin(leaking).to_numpy()):
+            add(
+                int(position),
+                "patient leakage",
+                "this patient's samples are in more than one split",
+            )
+    for position, reason in sorted(decoded.errors.items()):
+        add(position, reason)
+    return problems
+
+
+def prepare(recipe: Any, registry: Any, skip_bad: bool | None = None) -> Prepared:
+    """Build, check, decode and split the recipe's data.
+
+    `skip_bad` None follows the recipe (`on_bad_sample`); problems are raised as a `UsageError`
+    when not skipping, after `zoo data check` style reporting by the caller.
+    """
+    dataset = recipe.data.dataset
+    table = registry.get("datasets", dataset.name).build(dataset.params)
+    notes = list(table.attrs.get("notes", []))
+    missing = [c for c in REQUIRED if c not in table.columns]
+    if missing:
+        raise ZooError(
+            f"dataset '{dataset.name}' gave no column(s) {', '.join(missing)}",
+            hint="see docs/data.md for the sample table",
+        )
+    scale = label_scale(table, dataset.name)
+    target = recipe.data.target
+    if target not in REACHABLE[scale]:
+        raise UsageError(
+            f"dataset '{dataset.name}' gives {scale} labels, which cannot become target '{target}'",
+            hint=f"targets reachable from {scale} labels: {', '.join(REACHABLE[scale])}",
+        )
+    table = table.reset_index(drop=True)
+    table["sample_id"] = table["sample_id"].astype(str)
+    decoded = decode(
+        table["image"].astype(str).tolist(), recipe.data.image_size, recipe.data.equalize
+    )
+    problems = pd.DataFrame(
+        _problem_rows(table, scale, decoded),
+        columns=["sample_id", "patient_id", "problem", "detail", "image"],
+    )
+    skip = recipe.data.on_bad_sample == "skip" if skip_bad is None else skip_bad
+    bad = (
+        table["sample_id"].isin(problems["sample_id"]).to_numpy()
+        if len(problems)
+        else np.zeros(len(table), bool)
+    )
+    if len(problems) and not skip:
+        raise DataProblems(problems, notes)
+    table["pixel_row"] = np.arange(len(table))
+    table = table[~bad].reset_index(drop=True)
+    if table.empty:
+        raise UsageError(
+            f"dataset '{dataset.name}' has no usable samples", hint="run 'zoo data check RECIPE'"
+        )
+    table["label"] = table[scale].astype(str).str.strip().astype(float)
+    table["target"] = to_target(table["label"].to_numpy(), scale, target)
+    table["cls"] = classes(table["label"].to_numpy(), scale)
+    if "split" in table.columns:
+        table["split"] = table["split"].astype(str).str.strip().str.lower()
+    else:
+        config = recipe.data.split
+        if config.group_by not in table.columns:
+            raise UsageError(
+                f"data.split.group_by: dataset '{dataset.name}' has no column '{config.group_by}'",
+                hint=f"columns: {', '.join(map(str, table.columns))}",
+            )
+        fractions = {"train": config.train, "val": config.val, "test": config.test}
+        table["split"] = split_patients(
+            table[config.group_by], table["cls"].to_numpy(), fractions, recipe.seed, config.stratify
+        )
+    return Prepared(
+        table=table,
+        pixels=decoded.pixels,
+        scale=scale,
+        target=target,
+        problems=problems,
+        notes=notes,
+    )
+
+
+class DataProblems(UsageError):
+    """Bad samples found before training; `problems` is the whole table."""
+
+    def __init__(self, problems: pd.DataFrame, notes: list[str]) -> None:
+        count = problems["sample_id"].nunique()
+        super().__init__(
+            f"{len(problems)} problem(s) in {count} sample(s)",
+            hint="fix them, or set data.on_bad_sample: skip to leave those samples out "
+            "(they are listed in the run folder)",
+        )
+        self.problems = problems
+        self.notes = notes
+
+    def details(self) -> list[str]:
+        """The first problems, one per line."""
+        lines = [
+            f"{r.sample_id}: {r.problem}" + (f" ({r.detail})" if r.detail else "")
+            for r in self.problems.head(SHOWN_PROBLEMS).itertuples()
+        ]
+        if len(self.problems) > SHOWN_PROBLEMS:
+            lines.append(
+                f"... and {len(self.problems) - SHOWN_PROBLEMS} more "
+                "('zoo data check RECIPE' lists all)"
+            )
+        return lines

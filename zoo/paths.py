@@ -1,0 +1,44 @@
+"""Where the zoo keeps files it can rebuild: generated datasets and decoded image caches."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+CACHE_ENV = "ZOO_CACHE_DIR"
+
+
+def cache_root() -> Path:
+    """`$ZOO_CACHE_DIR`, else `$XDG_CACHE_HOME/erosion-zoo`, else `~/.cache/erosion-zoo`."""
+    explicit = os.environ.get(CACHE_ENV)
+    if explicit:
+        return Path(explicit).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "erosion-zoo"
+
+
+def build_once(target: Path, builder: Callable[[Path], None]) -> Path:
+    """Create folder `target` with `builder(tmp)` exactly once, even across processes.
+
+    The builder writes into a temporary sibling, which is renamed into place when complete, so a
+    half-built folder is never seen; concurrent callers wait on a lock and reuse the result.
+    """
+    if target.is_dir():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target.parent / f".{target.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if target.is_dir():
+            return target
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+        try:
+            builder(tmp)
+            os.replace(tmp, target)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+    return target
