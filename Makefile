@@ -12,7 +12,8 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 demo: $(VENV)/.installed
-	$(BIN)/zoo list
+	$(BIN)/zoo run recipes/quickstart.yaml
+	$(BIN)/zoo leaderboard
 
 test: $(VENV)/.installed
 	$(BIN)/ruff check .
@@ -20,6 +21,8 @@ test: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/cli_startup.py
+	cd benchmarks && ../$(BIN)/python loader_speed.py
+	cd benchmarks && ../$(BIN)/python train_throughput.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

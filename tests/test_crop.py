@@ -67,11 +67,7 @@ def test_crop_reports_bad_input(tmp_path: Path) -> None:
     assert "b.png" in result.out and "missing file" in result.out
     assert "joint lies outside the image" in result.out
     assert "Error: 2 joint(s) could not be cropped" in result.err
-    assert len(pd.read_csv(tmp_path / "out" / "crops.csv")) == 2, (
-        "the good joints are still cropped"
-    )
+    assert len(pd.read_csv(tmp_path / "out" / "crops.csv")) == 2, "the good joints are still cropped"
     bad = write(tmp_path / "bad.csv", "image,x,y\na.png,1,2\n")
-    result = run_zoo(
-        "data", "crop", "--images", str(images), "--joints", str(bad), "--out", str(tmp_path / "o2")
-    )
+    result = run_zoo("data", "crop", "--images", str(images), "--joints", str(bad), "--out", str(tmp_path / "o2"))
     assert result.code == 2 and "lacks column(s): joint" in result.err

@@ -31,18 +31,13 @@ loss: {{name: {loss}}}
 
 def image(path: Path, seed: int) -> str:
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(np.random.default_rng(seed).integers(0, 255, (40, 40), dtype=np.uint8)).save(
-        path, quality=90
-    )
+    Image.fromarray(np.random.default_rng(seed).integers(0, 255, (40, 40), dtype=np.uint8)).save(path, quality=90)
     return path.name
 
 
 def bad_manifest(folder: Path) -> Path:
     """Twelve good samples and one sample of each problem."""
-    rows = [
-        f"good{i}.jpg,{i * 5},p{i},train" if i < 8 else f"good{i}.jpg,{i * 5},p{i},test"
-        for i in range(12)
-    ]
+    rows = [f"good{i}.jpg,{i * 5},p{i},train" if i < 8 else f"good{i}.jpg,{i * 5},p{i},test" for i in range(12)]
     for i in range(12):
         image(folder / f"good{i}.jpg", i)
     image(folder / "whole.jpg", 99)
@@ -66,9 +61,7 @@ def bad_manifest(folder: Path) -> Path:
     return write(folder / "manifest.csv", "path,label,patient_id,split\n" + "\n".join(rows) + "\n")
 
 
-def recipe_file(
-    folder: Path, csv: Path, on_bad: str = "error", target: str = "stage", scale: str = "percent"
-) -> Path:
+def recipe_file(folder: Path, csv: Path, on_bad: str = "error", target: str = "stage", scale: str = "percent") -> Path:
     head, loss = ("cdf", "crps") if target == "percent" else ("softmax", "cross_entropy")
     text = RECIPE.format(csv=csv, scale=scale, target=target, on_bad=on_bad, head=head, loss=loss)
     return write(folder / "recipe.yaml", text)
@@ -111,21 +104,15 @@ def test_run_refuses_bad_samples_unless_told_to_skip(tmp_path: Path) -> None:
     assert len(info.value.details()) == 12
     prepared = prepare(load_recipe(recipe_file(tmp_path, csv, on_bad="skip"), registry), registry)
     assert sorted(prepared.table["sample_id"]) == sorted(f"good{i}.jpg" for i in range(12))
-    assert set(prepared.problems["sample_id"]) == {s for s, _ in EXPECTED}, (
-        "the skipped samples stay listed"
-    )
-    assert list(prepared.table["split"]) == ["train"] * 8 + ["test"] * 4, (
-        "the manifest's own split is kept"
-    )
+    assert set(prepared.problems["sample_id"]) == {s for s, _ in EXPECTED}, "the skipped samples stay listed"
+    assert list(prepared.table["split"]) == ["train"] * 8 + ["test"] * 4, "the manifest's own split is kept"
     rows = prepared.table["pixel_row"].to_numpy()
     assert prepared.pixels[rows].shape == (12, 64, 64)
 
 
 def test_labels_become_the_target(tmp_path: Path) -> None:
     folder = tmp_path / "data"
-    rows = [
-        f"{image(folder / f'i{i}.jpg', i)},{v},p{i}" for i, v in enumerate([0, 5, 20, 21, 60, 100])
-    ]
+    rows = [f"{image(folder / f'i{i}.jpg', i)},{v},p{i}" for i, v in enumerate([0, 5, 20, 21, 60, 100])]
     csv = write(folder / "m.csv", "path,label,patient_id\n" + "\n".join(rows) + "\n")
     registry = get_registry()
     for target, expected in (

@@ -69,12 +69,8 @@ def test_unreadable_files_say_why(tmp_path: Path) -> None:
         load_gray(tmp_path / "cut.jpg")
 
 
-def test_cache_decodes_once_and_follows_content(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    paths = [
-        str(save(tmp_path / f"{i}.png", np.full((30, 30), i * 10, np.uint8))) for i in range(5)
-    ]
+def test_cache_decodes_once_and_follows_content(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    paths = [str(save(tmp_path / f"{i}.png", np.full((30, 30), i * 10, np.uint8))) for i in range(5)]
     paths.append(str(tmp_path / "missing.png"))
     first = cache.decode(paths, 16)
     assert first.pixels.shape == (6, 16, 16)

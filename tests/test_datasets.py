@@ -52,15 +52,11 @@ def test_scqm_reads_joints_skips_unscored_and_merges_activity(tmp_path: Path) ->
         joints=["a", "b"],
         image_pattern="{sop_iuid}-{joint}.png",
     )
-    assert list(table["sample_id"]) == ["1:a", "1:b", "2:b", "3:a", "3:b"], (
-        "the unscored joint is skipped, not 0"
-    )
+    assert list(table["sample_id"]) == ["1:a", "1:b", "2:b", "3:a", "3:b"], "the unscored joint is skipped, not 0"
     assert table.attrs["notes"] == ["1 joint(s) without a score were skipped (not scored)"]
     assert list(table["percent"]) == ["0", "15", "40", "100", "0"]
     assert table["image"].map(lambda p: Path(p).is_file()).all()
-    assert list(table["das28bsr_score"].fillna("-")) == ["3.1", "3.1", "-", "5.5", "5.5"], (
-        "merged on patient and date"
-    )
+    assert list(table["das28bsr_score"].fillna("-")) == ["3.1", "3.1", "-", "5.5", "5.5"], "merged on patient and date"
     assert list(table["patient_id"]) == ["P1", "P1", "P1", "P2", "P2"]
 
 
@@ -70,9 +66,7 @@ def test_scqm_missing_columns_and_files_are_clear_errors(tmp_path: Path) -> None
         build("scqm", csv=str(main))
     with pytest.raises(UsageError, match="does not exist"):
         build("scqm", csv=str(tmp_path / "nope.csv"), joints=["a"])
-    write(
-        tmp_path / "dup.csv", "patient_id,date,das28bsr_score\nP1,2010-01-01,3\nP1,2010-01-01,4\n"
-    )
+    write(tmp_path / "dup.csv", "patient_id,date,das28bsr_score\nP1,2010-01-01,3\nP1,2010-01-01,4\n")
     with pytest.raises(UsageError, match="2 rows sharing a patient_id and date"):
         build("scqm", csv=str(main), joints=["a"], secondary_csv=str(tmp_path / "dup.csv"))
 
@@ -94,5 +88,7 @@ def test_manifest_resolves_relative_paths_and_maps_columns(tmp_path: Path) -> No
     assert list(table.columns) == ["sample_id", "image", "patient_id", "binary", "side"]
     assert table["image"].tolist() == [str(tmp_path / "data" / "img" / "x.png"), "/abs/y.png"]
     assert table["sample_id"].tolist() == ["img/x.png", "/abs/y.png"]
-    with pytest.raises(UsageError, match=r"lacks column\(s\): path, label"):
+    with pytest.raises(UsageError, match=r"lacks column\(s\): path"):
         build("manifest", csv=str(tmp_path / "data" / "labels.csv"))
+    unlabelled = build("manifest", csv=str(tmp_path / "data" / "labels.csv"), path_column="image")
+    assert list(unlabelled.columns) == ["sample_id", "image", "erosive", "patient", "side"], "kept, for zoo predict"

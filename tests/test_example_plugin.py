@@ -69,10 +69,7 @@ def test_example_component_validates_in_a_recipe(site: Path, tmp_path: Path) -> 
     bad = write(tmp_path / "bad.yaml", RECIPE.replace("width: 4", "width: 0"))
     result = run_zoo("validate", str(bad), env=env)
     assert result.code == 2
-    assert (
-        "model.backbone.params.width: backbone 'tiny_cnn': Input should be greater than or equal to 1"
-        in result.err
-    )
+    assert "model.backbone.params.width: backbone 'tiny_cnn': Input should be greater than or equal to 1" in result.err
 
 
 def test_example_backbone_follows_the_protocol(site: Path) -> None:

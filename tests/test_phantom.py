@@ -40,8 +40,7 @@ def test_reader_scores_are_noisy_steps_of_five(population) -> None:
     assert 0.005 < joints["reader_percent"].isna().mean() < 0.02, "some joints unscored"
     scored = joints.dropna(subset=["reader_percent"])
     agree = np.mean(
-        ratingen_stages(scored["reader_percent"].to_numpy())
-        == ratingen_stages(scored["true_percent"].to_numpy())
+        ratingen_stages(scored["reader_percent"].to_numpy()) == ratingen_stages(scored["true_percent"].to_numpy())
     )
     assert 0.9 < agree < 0.99
 
@@ -50,12 +49,7 @@ def test_erosion_never_decreases_and_patients_have_several_visits(population) ->
     visits = pd.DataFrame(population.visits)
     assert visits.groupby("patient_id").size().max() > 1
     joints = pd.DataFrame(population.joints).merge(visits[["sop_iuid", "date_x"]], on="sop_iuid")
-    change = (
-        joints.sort_values("date_x")
-        .groupby(["patient_id", "joint"])["true_percent"]
-        .diff()
-        .dropna()
-    )
+    change = joints.sort_values("date_x").groupby(["patient_id", "joint"])["true_percent"].diff().dropna()
     assert len(change) > 1000 and (change >= 0).all()
 
 
@@ -108,9 +102,9 @@ def test_same_seed_same_files_other_seed_other_files(tmp_path: Path) -> None:
         "sop_iuid",
         "body_part",
     ]
-    assert [c for c in main.columns if c.startswith("hand_left_")] == [
-        f"hand_left_mcp{i}" for i in range(1, 6)
-    ] + [f"hand_left_pip{i}" for i in range(1, 6)]
+    assert [c for c in main.columns if c.startswith("hand_left_")] == [f"hand_left_mcp{i}" for i in range(1, 6)] + [
+        f"hand_left_pip{i}" for i in range(1, 6)
+    ]
     assert main.columns[-1] == "rau_score"
     images = sorted((tmp_path / "a" / "images").iterdir())
     assert len(images) == len(main) * 10 == a["summary"]["crops"]
@@ -137,17 +131,12 @@ def test_phantom_dataset_loads_through_scqm_and_is_cached(tmp_path: Path) -> Non
     folders = list(tmp_path.iterdir())
     stamp = (folders[0] / "phantom.json").stat().st_mtime_ns
     again = spec.build(params)
-    assert (
-        list(tmp_path.iterdir()) == folders
-        and (folders[0] / "phantom.json").stat().st_mtime_ns == stamp
-    )
+    assert list(tmp_path.iterdir()) == folders and (folders[0] / "phantom.json").stat().st_mtime_ns == stamp
     pd.testing.assert_frame_equal(table, again)
 
 
 def test_cli_writes_and_prints_the_best_achievable_error(tmp_path: Path) -> None:
-    result = run_zoo(
-        "data", "phantom", "--out", str(tmp_path / "p"), "--patients", "3", "--size", "48"
-    )
+    result = run_zoo("data", "phantom", "--out", str(tmp_path / "p"), "--patients", "3", "--size", "48")
     assert result.code == 0, result.err
     assert "best achievable against the reader's scores" in result.out and "MSE" in result.out
     assert (tmp_path / "p" / "scores.csv").is_file()

@@ -31,9 +31,7 @@ def test_builtins_load_through_entry_points_like_any_plugin() -> None:
     for name in BUILTIN_PLUGINS:
         assert records[name].distribution == "erosion-zoo", "built-ins come from our entry points"
         assert records[name].builtin and records[name].error is None
-    assert {"thesis_vgg", "inception_v3", "resnet18", "resnet34", "resnet50"} <= names(
-        plugins, "backbones"
-    )
+    assert {"thesis_vgg", "inception_v3", "resnet18", "resnet34", "resnet50"} <= names(plugins, "backbones")
     assert names(plugins, "heads") >= {"softmax", "cdf"}
     assert names(plugins, "losses") >= {"cross_entropy", "crps"}
     assert names(plugins, "imbalance") >= {"none", "oversample", "class_weights"}
@@ -51,10 +49,7 @@ def test_zoo_plugins_selects_and_reports_unknown_names() -> None:
     loaded = {r.name for r in plugins.records if not r.error}
     assert loaded == {"heads", "losses"}
     missing = [r for r in plugins.records if r.error]
-    assert (
-        len(missing) == 1
-        and "'hedas', which is not installed; did you mean 'heads'" in missing[0].error
-    )
+    assert len(missing) == 1 and "'hedas', which is not installed; did you mean 'heads'" in missing[0].error
     assert names(plugins, "backbones") == set()
 
 
@@ -74,10 +69,7 @@ def test_misspelled_hook_is_reported_and_plugin_skipped() -> None:
         extra=[("typo", Typo()), ("good", GoodPlugin())],
     )
     typo = next(r for r in plugins.records if r.name == "typo")
-    assert (
-        "'zoo_register_backbone' is not a zoo hook; did you mean 'zoo_register_backbones'"
-        in typo.error
-    )
+    assert "'zoo_register_backbone' is not a zoo hook; did you mean 'zoo_register_backbones'" in typo.error
     assert names(plugins, "heads") == {"extra_head"}, "the other plugin still loads"
     assert plugins.registry.plugins == ["good"]
 
@@ -87,9 +79,7 @@ def test_hook_without_marker_is_reported() -> None:
         def zoo_register_heads(self, register: Any) -> None:
             register("never", "x:y")
 
-    plugins = load_plugins(
-        environ={"ZOO_DISABLE_PLUGIN_AUTOLOAD": "1"}, extra=[("unmarked", Unmarked())]
-    )
+    plugins = load_plugins(environ={"ZOO_DISABLE_PLUGIN_AUTOLOAD": "1"}, extra=[("unmarked", Unmarked())])
     assert "lacks the @hookimpl marker" in plugins.records[0].error
 
 
@@ -105,9 +95,7 @@ def test_plugin_raising_while_registering_is_rolled_back() -> None:
         extra=[("half", Half()), ("good", GoodPlugin())],
     )
     assert "registration failed: RuntimeError: boom" in plugins.records[0].error
-    assert names(plugins, "heads") == {"extra_head"}, (
-        "nothing of the failed plugin stays registered"
-    )
+    assert names(plugins, "heads") == {"extra_head"}, "nothing of the failed plugin stays registered"
 
 
 def test_duplicate_component_from_a_second_plugin_names_both() -> None:
@@ -118,10 +106,7 @@ def test_duplicate_component_from_a_second_plugin_names_both() -> None:
 
     plugins = load_plugins(environ={"ZOO_PLUGINS": "backbones"}, extra=[("clash", Clash())])
     clash = next(r for r in plugins.records if r.name == "clash")
-    assert (
-        "backbone 'resnet18' is registered by both plugin 'backbones' and plugin 'clash'"
-        in clash.error
-    )
+    assert "backbone 'resnet18' is registered by both plugin 'backbones' and plugin 'clash'" in clash.error
     assert plugins.registry.get("backbones", "resnet18").plugin == "backbones"
 
 
@@ -139,10 +124,7 @@ def test_plugin_raising_on_import_leaves_the_cli_working(tmp_path: Path) -> None
     listed = run_zoo("list", env=env)
     assert listed.code == 0
     assert "thesis_vgg" in listed.out
-    assert (
-        "plugin 'broken' did not load: import failed: RuntimeError: this plugin is broken"
-        in listed.err
-    )
+    assert "plugin 'broken' did not load: import failed: RuntimeError: this plugin is broken" in listed.err
     assert "Traceback" not in listed.err
     shown = run_zoo("plugins", "--json", env=env)
     assert shown.code == 0

@@ -54,18 +54,14 @@ def test_component_given_as_a_bare_string() -> None:
 
 
 def test_malformed_yaml_names_file_and_line() -> None:
-    with pytest.raises(
-        UsageError, match=r"r\.yaml:4: malformed YAML: .*flow sequence that starts at line 3"
-    ):
+    with pytest.raises(UsageError, match=r"r\.yaml:4: malformed YAML: .*flow sequence that starts at line 3"):
         load_yaml("name: x\ndata:\n  bad: [1, 2\nmodel: {}\n", "r.yaml")
 
 
 def test_duplicate_keys_are_errors_not_silently_dropped() -> None:
     with pytest.raises(ProblemsError) as info:
         load_yaml("name: a\nseed: 1\nseed: 2\n", "r.yaml")
-    assert [str(p) for p in info.value.problems] == [
-        "r.yaml:3: seed: duplicate key (first at line 2)"
-    ]
+    assert [str(p) for p in info.value.problems] == ["r.yaml:3: seed: duplicate key (first at line 2)"]
 
 
 def test_unknown_top_level_key_with_suggestion() -> None:
@@ -79,7 +75,7 @@ def test_unknown_component_name_suggests() -> None:
     assert found == [
         "r.yaml:7: model.backbone.name: unknown backbone 'thesis_vg'; did you mean 'thesis_vgg'? "
         "(known backbones: inception_v3, resnet18, resnet34, resnet50, thesis_vgg, timm; "
-        "loaded plugins: backbones, datasets, heads, imbalance, losses (see 'zoo plugins'))"
+        "loaded plugins: backbones, datasets, heads, imbalance, losses, metrics (see 'zoo plugins'))"
     ]
 
 
@@ -92,12 +88,10 @@ def test_param_of_wrong_type_names_component_and_field() -> None:
 
 
 def test_param_unknown_to_component_names_component_and_field() -> None:
-    found = problems_of(
-        GOOD.replace("{name: thesis_vgg}", "{name: thesis_vgg, params: {filtres: [8]}}")
-    )
+    found = problems_of(GOOD.replace("{name: thesis_vgg}", "{name: thesis_vgg, params: {filtres: [8]}}"))
     assert found == [
         "r.yaml:7: model.backbone.params.filtres: backbone 'thesis_vgg': unknown field; did you "
-        "mean 'filters'? (fields: filters, convs_per_block, global_pool)"
+        "mean 'filters'? (fields: filters, convs_per_block, pool_grid)"
     ]
 
 
@@ -110,24 +104,19 @@ def test_all_problems_reported_at_once_in_line_order() -> None:
 
 def test_target_and_head_must_agree() -> None:
     found = problems_of(GOOD.replace("target: stage", "target: percent"))
-    assert any(
-        "head 'softmax' does not support target 'percent' (it supports: binary, stage)" in p
-        for p in found
-    )
+    assert any("head 'softmax' does not support target 'percent' (it supports: binary, stage)" in p for p in found)
 
 
 def test_loss_needs_what_the_head_provides() -> None:
     found = problems_of(GOOD.replace("loss: {name: cross_entropy}", "loss: {name: crps}"))
-    assert found == [
-        "r.yaml:9: loss.name: loss 'crps' needs a component that provides 'cdf' (provided by: head 'cdf')"
-    ]
+    assert found == ["r.yaml:9: loss.name: loss 'crps' needs a component that provides 'cdf' (provided by: head 'cdf')"]
 
 
 def test_registered_check_runs_after_components() -> None:
     found = problems_of(GOOD.replace("image_size: 64", "image_size: 32"))
-    assert found == [
-        "r.yaml:5: data.image_size: backbone 'thesis_vgg' with 6 blocks needs images of at least 64 px"
-    ]
+    assert found == ["r.yaml:5: data.image_size: backbone 'thesis_vgg' with 6 blocks needs images of at least 64 px"]
+    inception = problems_of(GOOD.replace("thesis_vgg", "inception_v3"))
+    assert inception == ["r.yaml:5: data.image_size: backbone 'inception_v3' needs images of at least 75 px"]
 
 
 def test_overrides_are_typed_and_create_missing_sections() -> None:

@@ -22,9 +22,7 @@ def table(seed: int, patients: int = 300) -> pd.DataFrame:
 @pytest.mark.parametrize("seed", range(5))
 def test_no_patient_in_two_splits(seed: int) -> None:
     samples = table(seed)
-    samples["split"] = split_patients(
-        samples["patient_id"], samples["cls"].to_numpy(), FRACTIONS, seed
-    )
+    samples["split"] = split_patients(samples["patient_id"], samples["cls"].to_numpy(), FRACTIONS, seed)
     assert (samples.groupby("patient_id")["split"].nunique() == 1).all()
     assert set(samples["split"]) == {"train", "val", "test"}
 
@@ -35,12 +33,7 @@ def test_fractions_are_by_patient_and_seeded() -> None:
     again = split_patients(samples["patient_id"], samples["cls"].to_numpy(), FRACTIONS, seed=1)
     other = split_patients(samples["patient_id"], samples["cls"].to_numpy(), FRACTIONS, seed=2)
     assert (first == again).all() and (first != other).any()
-    per_patient = (
-        pd.Series(first, index=samples["patient_id"])
-        .groupby(level=0)
-        .first()
-        .value_counts(normalize=True)
-    )
+    per_patient = pd.Series(first, index=samples["patient_id"]).groupby(level=0).first().value_counts(normalize=True)
     for name, share in FRACTIONS.items():
         assert per_patient[name] == pytest.approx(share, abs=0.03)
 
@@ -48,11 +41,7 @@ def test_fractions_are_by_patient_and_seeded() -> None:
 def test_stratified_by_most_severe_class() -> None:
     samples = table(3, patients=600)
     split = split_patients(samples["patient_id"], samples["cls"].to_numpy(), FRACTIONS, seed=0)
-    worst = (
-        samples.assign(split=split)
-        .groupby("patient_id")
-        .agg(cls=("cls", "max"), split=("split", "first"))
-    )
+    worst = samples.assign(split=split).groupby("patient_id").agg(cls=("cls", "max"), split=("split", "first"))
     for cls, group in worst.groupby("cls"):
         if len(group) >= 20:
             share = (group["split"] == "test").mean()

@@ -59,12 +59,7 @@ def das28_esr(tender: float, swollen: float, esr: float, global_health: float) -
     _check_das28_inputs(tender, swollen, global_health)
     if not esr > 0:
         raise ValueError(f"ESR must be above 0 mm/h, got {esr!r}")
-    return (
-        0.56 * math.sqrt(tender)
-        + 0.28 * math.sqrt(swollen)
-        + 0.70 * math.log(esr)
-        + 0.014 * global_health
-    )
+    return 0.56 * math.sqrt(tender) + 0.28 * math.sqrt(swollen) + 0.70 * math.log(esr) + 0.014 * global_health
 
 
 def das28_crp(tender: float, swollen: float, crp: float, global_health: float) -> float:
@@ -73,11 +68,7 @@ def das28_crp(tender: float, swollen: float, crp: float, global_health: float) -
     if not crp >= 0:
         raise ValueError(f"CRP must be 0 mg/L or more, got {crp!r}")
     return (
-        0.56 * math.sqrt(tender)
-        + 0.28 * math.sqrt(swollen)
-        + 0.36 * math.log(crp + 1.0)
-        + 0.014 * global_health
-        + 0.96
+        0.56 * math.sqrt(tender) + 0.28 * math.sqrt(swollen) + 0.36 * math.log(crp + 1.0) + 0.014 * global_health + 0.96
     )
 
 

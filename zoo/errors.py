@@ -28,10 +28,6 @@ class UsageError(ZooError):
     exit_code = 2
 
 
-class NotBuiltError(ZooError):
-    """A component or command that is registered but not built yet (exit code 1)."""
-
-
 class Problem:
     """One thing wrong with a user's input, located as `FILE:LINE: field.path: message`."""
 

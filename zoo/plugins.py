@@ -115,9 +115,7 @@ def _record_for(ep: EntryPoint) -> PluginRecord:
     )
 
 
-def _register_components(
-    manager: pluggy.PluginManager, registry: Registry, name: str, plugin: object
-) -> list[str]:
+def _register_components(manager: pluggy.PluginManager, registry: Registry, name: str, plugin: object) -> list[str]:
     """Call one plugin's registration hooks; return the hooks it implements."""
     implemented = []
     for kind in KINDS:

@@ -128,9 +128,7 @@ class TrainConfig(Strict):
 
     batch_size: int = Field(100, ge=1)
     optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
-    stages: list[StageConfig] = Field(
-        default_factory=lambda: [StageConfig(epochs=25)], min_length=1
-    )
+    stages: list[StageConfig] = Field(default_factory=lambda: [StageConfig(epochs=25)], min_length=1)
     early_stopping: EarlyStoppingConfig | None = None
     device: Literal["auto", "cpu", "cuda"] = "auto"
     amp: bool = True
@@ -223,9 +221,7 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[tuple[st
         parts = tuple(key.strip().split("."))
         where = f"--set {text}"
         if not sep or not key.strip() or any(not p for p in parts):
-            problems.append(
-                Problem(where, "", "expected KEY=VALUE with a dotted key, e.g. train.batch_size=32")
-            )
+            problems.append(Problem(where, "", "expected KEY=VALUE with a dotted key, e.g. train.batch_size=32"))
             continue
         try:
             value = yaml.safe_load(raw)
@@ -273,9 +269,7 @@ def _field_names(model: type[BaseModel], path: tuple[str | int, ...]) -> list[st
             return []
         annotation = field.annotation
         candidates = [annotation, *getattr(annotation, "__args__", ())]
-        current = next(
-            (c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None
-        )
+        current = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
     if isinstance(current, type) and issubclass(current, BaseModel):
         return list(current.model_fields)
     return []
@@ -287,9 +281,7 @@ def _message(error: dict[str, Any], model: type[BaseModel], loc: tuple[str | int
         names = _field_names(model, loc[:-1])
         close = difflib.get_close_matches(str(loc[-1]), names, n=1)
         tip = f"; did you mean '{close[0]}'?" if close else ""
-        return (
-            f"unknown field{tip} (fields: {', '.join(names)})" if names else f"unknown field{tip}"
-        )
+        return f"unknown field{tip} (fields: {', '.join(names)})" if names else f"unknown field{tip}"
     if kind == "missing":
         return "required field is missing"
     message = error["msg"]
@@ -310,9 +302,7 @@ def _structure_problems(
         loc = tuple(error["loc"])
         path = (*prefix, *loc)
         message = _message(error, model, loc)
-        problems.append(
-            Problem(locate(path), dotted(path), f"{label}: {message}" if label else message)
-        )
+        problems.append(Problem(locate(path), dotted(path), f"{label}: {message}" if label else message))
     return problems
 
 
@@ -333,11 +323,7 @@ def _component_problems(
         try:
             spec = registry.get(kind, ref.name)
         except UnknownComponentError as exc:
-            problems.append(
-                Problem(
-                    locate((*path, "name")), dotted((*path, "name")), f"{exc.message} ({exc.hint})"
-                )
-            )
+            problems.append(Problem(locate((*path, "name")), dotted((*path, "name")), f"{exc.message} ({exc.hint})"))
             continue
         specs[path] = spec
         try:
@@ -353,9 +339,7 @@ def _component_problems(
                 registry.get("metrics", name)
             except UnknownComponentError as exc:
                 where = ("eval", "metrics", index)
-                problems.append(
-                    Problem(locate(where), dotted(where), f"{exc.message} ({exc.hint})")
-                )
+                problems.append(Problem(locate(where), dotted(where), f"{exc.message} ({exc.hint})"))
     return problems, specs
 
 
@@ -376,16 +360,11 @@ def _capability_problems(
                 Problem(
                     locate(where),
                     dotted(where),
-                    f"{spec.label} does not support target '{target}' "
-                    f"(it supports: {', '.join(sorted(spec.targets))})",
+                    f"{spec.label} does not support target '{target}' (it supports: {', '.join(sorted(spec.targets))})",
                 )
             )
         for tag in sorted(spec.requires - provided):
-            offer = [
-                f"{KIND_NOUN[s.kind]} '{s.name}'"
-                for s in registry.components()
-                if tag in s.provides
-            ]
+            offer = [f"{KIND_NOUN[s.kind]} '{s.name}'" for s in registry.components() if tag in s.provides]
             problems.append(
                 Problem(
                     locate(where),
@@ -397,18 +376,13 @@ def _capability_problems(
     return problems
 
 
-def validate_document(
-    doc: YamlDocument, registry: Registry, overrides: list[str] | None = None
-) -> Recipe:
+def validate_document(doc: YamlDocument, registry: Registry, overrides: list[str] | None = None) -> Recipe:
     """Validate a parsed recipe document; return the resolved recipe or raise `ProblemsError`."""
     if doc.data is None:
-        raise UsageError(
-            f"{doc.source}: the recipe is empty", hint="start from recipes/quickstart.yaml"
-        )
+        raise UsageError(f"{doc.source}: the recipe is empty", hint="start from recipes/quickstart.yaml")
     if not isinstance(doc.data, dict):
         raise UsageError(
-            f"{doc.source}: a recipe must be a mapping of sections, "
-            f"not a {type(doc.data).__name__}",
+            f"{doc.source}: a recipe must be a mapping of sections, not a {type(doc.data).__name__}",
             hint="start from recipes/quickstart.yaml",
         )
     raw = doc.data
@@ -474,9 +448,7 @@ def read_recipe_text(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(
-            f"cannot read recipe '{path}': {type(exc).__name__}", hint="is it a text file?"
-        ) from None
+        raise UsageError(f"cannot read recipe '{path}': {type(exc).__name__}", hint="is it a text file?") from None
 
 
 def load_recipe(path: str | Path, registry: Registry, overrides: list[str] | None = None) -> Recipe:

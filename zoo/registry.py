@@ -43,9 +43,7 @@ class RegisterComponent(Protocol):
 class RegisterCheck(Protocol):
     """The `register` callable the `zoo_register_checks` hook receives."""
 
-    def __call__(
-        self, name: str, check: str | Callable[..., Any], *, description: str = ""
-    ) -> None: ...
+    def __call__(self, name: str, check: str | Callable[..., Any], *, description: str = "") -> None: ...
 
 
 def resolve_reference(reference: str | Callable[..., Any]) -> Callable[..., Any]:
@@ -141,14 +139,11 @@ class Registry:
     def add(self, spec: ComponentSpec) -> None:
         """Add a component; a name taken in the same kind is an error naming both plugins."""
         if spec.kind not in self._components:
-            raise ZooError(
-                f"unknown component kind '{spec.kind}'", hint=f"kinds: {', '.join(KINDS)}"
-            )
+            raise ZooError(f"unknown component kind '{spec.kind}'", hint=f"kinds: {', '.join(KINDS)}")
         existing = self._components[spec.kind].get(spec.name)
         if existing is not None:
             raise DuplicateComponentError(
-                f"{spec.label} is registered by both plugin '{existing.plugin}' and plugin "
-                f"'{spec.plugin}'",
+                f"{spec.label} is registered by both plugin '{existing.plugin}' and plugin '{spec.plugin}'",
                 hint="uninstall one of them, or choose plugins with ZOO_PLUGINS=a,b",
             )
         self._components[spec.kind][spec.name] = spec
@@ -158,8 +153,7 @@ class Registry:
         existing = self._checks.get(spec.name)
         if existing is not None:
             raise DuplicateComponentError(
-                f"check '{spec.name}' is registered by both plugin '{existing.plugin}' and "
-                f"plugin '{spec.plugin}'",
+                f"check '{spec.name}' is registered by both plugin '{existing.plugin}' and plugin '{spec.plugin}'",
                 hint="uninstall one of them, or choose plugins with ZOO_PLUGINS=a,b",
             )
         self._checks[spec.name] = spec
@@ -177,9 +171,7 @@ class Registry:
             provides: Iterable[str] = (),
             requires: Iterable[str] = (),
         ) -> None:
-            if params is not None and not (
-                isinstance(params, type) and issubclass(params, BaseModel)
-            ):
+            if params is not None and not (isinstance(params, type) and issubclass(params, BaseModel)):
                 raise ZooError(
                     f"{KIND_NOUN[kind]} '{name}': params must be a pydantic model class",
                     hint="pass params=MyParams where MyParams subclasses pydantic.BaseModel",
@@ -209,9 +201,7 @@ class Registry:
         """Return the `register` callable handed to one plugin's `zoo_register_checks` hook."""
 
         def register(name: str, check: str | Callable[..., Any], *, description: str = "") -> None:
-            self.add_check(
-                CheckSpec(name=name, check=check, description=description, plugin=plugin)
-            )
+            self.add_check(CheckSpec(name=name, check=check, description=description, plugin=plugin))
 
         return register
 

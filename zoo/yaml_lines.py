@@ -42,9 +42,7 @@ def undotted(text: str) -> Path:
     return tuple(int(part) if part.isdigit() else part for part in text.split("."))
 
 
-def _walk(
-    node: yaml.Node, path: Path, lines: dict[Path, int], problems: list[Problem], source: str
-) -> None:
+def _walk(node: yaml.Node, path: Path, lines: dict[Path, int], problems: list[Problem], source: str) -> None:
     if isinstance(node, yaml.MappingNode):
         first_seen: dict[Any, int] = {}
         for key_node, value_node in node.value:
@@ -81,9 +79,7 @@ def load_yaml(text: str, source: str) -> YamlDocument:
             lines[()] = node.start_mark.line + 1
             _walk(node, (), lines, problems, source)
         if problems:
-            raise ProblemsError(
-                problems, f"{source} has duplicate keys", hint="keep one of each key"
-            )
+            raise ProblemsError(problems, f"{source} has duplicate keys", hint="keep one of each key")
         data = loader.construct_document(node) if node is not None else None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -96,9 +92,7 @@ def load_yaml(text: str, source: str) -> YamlDocument:
             hint="check indentation, colons and quotes near that line",
         ) from None
     except yaml.YAMLError as exc:
-        raise UsageError(
-            f"{source}: malformed YAML: {type(exc).__name__}", hint="check the file"
-        ) from None
+        raise UsageError(f"{source}: malformed YAML: {type(exc).__name__}", hint="check the file") from None
     finally:
         loader.dispose()
     return YamlDocument(data=data, lines=lines, source=source)

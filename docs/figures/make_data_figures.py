@@ -33,13 +33,9 @@ def main() -> None:
         folder = Path(tmp) / "phantom"
         info = write_phantom(folder, patients=1000, visits=3, size=128, seed=0)
         print(describe(info))
-        truth = pd.read_csv(folder / "ground_truth.csv", dtype={"sop_iuid": str}).dropna(
-            subset=["reader_percent"]
-        )
+        truth = pd.read_csv(folder / "ground_truth.csv", dtype={"sop_iuid": str}).dropna(subset=["reader_percent"])
         truth["stage"] = ratingen_stages(truth["reader_percent"].to_numpy())
-        real = sorted(REAL.glob("*.png"))[:: max(1, len(list(REAL.glob("*.png"))) // PER_ROW)][
-            :PER_ROW
-        ]
+        real = sorted(REAL.glob("*.png"))[:: max(1, len(list(REAL.glob("*.png"))) // PER_ROW)][:PER_ROW]
         rows = 6 + (1 if real else 0)
         fig, axes = plt.subplots(rows, PER_ROW, figsize=(PER_ROW * 1.3, rows * 1.4))
         rng = np.random.default_rng(1)

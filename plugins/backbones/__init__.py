@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from zoo_plugins.common import Params
 
 from zoo import hookimpl
@@ -19,10 +19,7 @@ class ThesisVGGParams(Params):
         description="filters per block (the thesis: 32, 32, 64, 64, 128, 128)",
     )
     convs_per_block: int = Field(2, ge=1, description="3x3 conv layers per block")
-    global_pool: bool = Field(
-        False,
-        description="average-pool the last block instead of flattening it (the thesis flattens)",
-    )
+    pool_grid: int = Field(2, ge=1, description="the last map is pooled to grid x grid, then flattened (thesis: 2)")
 
 
 class TimmParams(Params):
@@ -30,10 +27,16 @@ class TimmParams(Params):
 
     pretrained: bool | str = Field(
         False,
-        description="false, true (download ImageNet weights through timm), or a path to a "
-        "local .safetensors file",
+        description="false, true (download ImageNet weights through timm), or a path to a local .safetensors file",
     )
     drop_rate: float = Field(0.0, ge=0, lt=1, description="dropout before the pooled features")
+
+    @field_validator("pretrained")
+    @classmethod
+    def _safetensors_only(cls, value: bool | str) -> bool | str:
+        if isinstance(value, str) and not value.endswith(".safetensors"):
+            raise ValueError("pretrained is true, false or the path of a .safetensors file")
+        return value
 
 
 class AnyTimmParams(TimmParams):
@@ -74,21 +77,21 @@ def zoo_register_backbones(register: Any) -> None:
     )
 
 
-def thesis_vgg_image_size(recipe: Any, registry: Any) -> list[tuple[str, str]]:
-    """The VGG-style CNN halves the image once per block: it needs at least 2**blocks pixels."""
+INCEPTION_MIN_SIZE = 75  # InceptionV3's stem and reductions need at least 75 px
+
+
+def backbone_image_size(recipe: Any, registry: Any) -> list[tuple[str, str]]:
+    """Backbones that shrink the image a fixed number of times need a smallest input size."""
     backbone = recipe.model.backbone
-    if backbone.name != "thesis_vgg":
+    if backbone.name == "thesis_vgg":
+        blocks = len(backbone.params.get("filters", ThesisVGGParams().filters))
+        smallest, why = 2**blocks, f"with {blocks} blocks "
+    elif backbone.name == "inception_v3":
+        smallest, why = INCEPTION_MIN_SIZE, ""
+    else:
         return []
-    blocks = len(backbone.params.get("filters", ThesisVGGParams().filters))
-    smallest = 2**blocks
     if recipe.data.image_size < smallest:
-        return [
-            (
-                "data.image_size",
-                f"backbone 'thesis_vgg' with {blocks} blocks needs images of at least "
-                f"{smallest} px",
-            )
-        ]
+        return [("data.image_size", f"backbone '{backbone.name}' {why}needs images of at least {smallest} px")]
     return []
 
 
@@ -96,7 +99,7 @@ def thesis_vgg_image_size(recipe: Any, registry: Any) -> list[tuple[str, str]]:
 def zoo_register_checks(register: Any) -> None:
     """Register the backbones' recipe checks."""
     register(
-        "thesis_vgg_image_size",
-        thesis_vgg_image_size,
-        description="thesis_vgg needs at least 2**blocks pixels",
+        "backbone_image_size",
+        backbone_image_size,
+        description="thesis_vgg needs 2**blocks pixels, inception_v3 75",
     )

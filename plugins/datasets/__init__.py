@@ -22,9 +22,7 @@ class ScqmParams(Params):
     )
     joints: list[str] = Field(list(THESIS_JOINTS), min_length=1, description="joint names")
     column_prefix: str = Field("hand_left_", description="score column = prefix + joint")
-    image_pattern: str = Field(
-        "{sop_iuid}_{joint}.jpg", description="crop file name, from {sop_iuid} and {joint}"
-    )
+    image_pattern: str = Field("{sop_iuid}_{joint}.jpg", description="crop file name, from {sop_iuid} and {joint}")
 
 
 class ManifestParams(Params):

@@ -18,9 +18,7 @@ def phantom_command(
     visits: Annotated[int, typer.Option("--visits", help="Most visits per patient.")] = 3,
     size: Annotated[int, typer.Option("--size", help="Crop size in pixels.")] = 128,
     seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same data).")] = 0,
-    workers: Annotated[
-        int | None, typer.Option("--workers", min=1, help="Processes (default: all cores).")
-    ] = None,
+    workers: Annotated[int | None, typer.Option("--workers", min=1, help="Processes (default: all cores).")] = None,
 ) -> None:
     """Write a synthetic dataset of joint crops with known erosion, in the thesis's SCQM format."""
     from pydantic import ValidationError
@@ -31,15 +29,9 @@ def phantom_command(
         PhantomParams(patients=patients, visits=visits, size=size, seed=seed)
     except ValidationError as exc:
         first = exc.errors()[0]
-        raise UsageError(
-            f"--{first['loc'][0]}: {first['msg']}", hint="see 'zoo data phantom --help'"
-        ) from None
+        raise UsageError(f"--{first['loc'][0]}: {first['msg']}", hint="see 'zoo data phantom --help'") from None
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise UsageError(
-            f"'{out}' exists and is not an empty folder", hint="choose a new --out folder"
-        )
+        raise UsageError(f"'{out}' exists and is not an empty folder", hint="choose a new --out folder")
     start = time.perf_counter()
     info = write_phantom(out, patients, visits, size, seed, workers)
-    sys.stdout.write(
-        describe(info) + f"\nwritten to {out} in {time.perf_counter() - start:.1f} s\n"
-    )
+    sys.stdout.write(describe(info) + f"\nwritten to {out} in {time.perf_counter() - start:.1f} s\n")

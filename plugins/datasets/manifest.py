@@ -2,7 +2,9 @@
 
 Columns (names are params): `path` (relative paths resolve against the CSV's folder), `label`
 (on the scale `label_scale`), `patient_id`; optional `joint`, `date`, `split` (train/val/test, to
-fix the split yourself) and `id` (defaults to the path); any other column is kept.
+fix the split yourself) and `id` (defaults to the path); any other column is kept. Training needs
+the label and patient columns; `zoo predict` reads a manifest without them (e.g. the crops.csv
+of `zoo data crop`).
 """
 
 from __future__ import annotations
@@ -20,20 +22,20 @@ def build(params: Any) -> pd.DataFrame:
     """The `manifest` dataset factory."""
     csv = Path(params.csv)
     table = read_csv(csv, "manifest")
-    require_columns(
-        table, [params.path_column, params.label_column, params.patient_column], "manifest", csv
-    )
+    require_columns(table, [params.path_column], "manifest", csv)
     folder = csv.parent
     paths = table[params.path_column].fillna("")
     samples = pd.DataFrame({
         "sample_id": table[params.id_column] if params.id_column in table.columns else paths,
         "image": [str(folder / p) if p and not Path(p).is_absolute() else p for p in paths],
-        "patient_id": table[params.patient_column],
-        params.label_scale: table[params.label_column],
     })  # fmt: skip
+    if params.patient_column in table.columns:
+        samples["patient_id"] = table[params.patient_column]
+    if params.label_column in table.columns:
+        samples[params.label_scale] = table[params.label_column]
     used = {params.path_column, params.label_column, params.patient_column, params.id_column}
     for column in table.columns:
         if column not in used and column not in samples.columns:
             samples[column] = table[column]
-    first = ["sample_id", "image", "patient_id", *[c for c in OPTIONAL if c in samples.columns]]
+    first = ["sample_id", "image", *[c for c in ("patient_id", *OPTIONAL) if c in samples.columns]]
     return samples[first + [c for c in samples.columns if c not in first]]

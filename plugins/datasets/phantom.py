@@ -61,11 +61,7 @@ def _summary(truth: pd.DataFrame) -> dict[str, Any]:
     reader = scored["reader_percent"].to_numpy(float)
     true = scored["true_percent"].to_numpy(float)
     reader_stage, true_stage = ratingen_stages(reader), ratingen_stages(true)
-    per_class = [
-        float(np.mean(true_stage[reader_stage == c] == c))
-        for c in range(6)
-        if np.any(reader_stage == c)
-    ]
+    per_class = [float(np.mean(true_stage[reader_stage == c] == c)) for c in range(6) if np.any(reader_stage == c)]
     return {
         "crops": len(truth),
         "scored": len(scored),
@@ -113,10 +109,7 @@ def write_phantom(
         )
         for i, j in enumerate(population.joints)
     ]
-    jobs = [
-        (seed, size, crops[start : start + CHUNK], str(images))
-        for start in range(0, len(crops), CHUNK)
-    ]
+    jobs = [(seed, size, crops[start : start + CHUNK], str(images)) for start in range(0, len(crops), CHUNK)]
     workers = workers or min(len(jobs), os.cpu_count() or 1)
     if workers <= 1:
         for job in jobs:
@@ -133,9 +126,7 @@ def write_phantom(
     )
     score_columns = [f"hand_left_{joint}" for joint in JOINTS]
     main["rau_score"] = [
-        round(rau_score(ratingen_stages(row[~np.isnan(row)]).tolist()), 2)
-        if (~np.isnan(row)).any()
-        else math.nan
+        round(rau_score(ratingen_stages(row[~np.isnan(row)]).tolist()), 2) if (~np.isnan(row)).any() else math.nan
         for row in main[score_columns].to_numpy(float)
     ]
     main[score_columns] = main[score_columns].astype("Int64")  # readers score whole percents

@@ -109,9 +109,7 @@ def sample_population(seed: int, patients: int, max_visits: int) -> Population:
         date = first
         for _ in range(int(rng.integers(1, max_visits + 1))):
             latents.append(0.75 * severity + joint_effect + rate * (date - first).days / 365.25)
-            activity = float(
-                expit(0.9 * activity_level + 0.25 * severity + rng.normal(0, 0.6) - 0.3)
-            )
+            activity = float(expit(0.9 * activity_level + 0.25 * severity + rng.normal(0, 0.6) - 0.3))
             sop_iuid = f"2.25.{seed}.{len(visits) + 1}"
             visits.append({
                 "id_x": len(visits) + 1,

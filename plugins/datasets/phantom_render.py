@@ -96,9 +96,7 @@ def _erosions(rng: np.random.Generator, percent: float) -> list[tuple[int, float
     return [(bone, float(p), float(h), float(d)) for bone, p, h, d in bites]
 
 
-def render(
-    crop: JointCrop, size: int, rng: np.random.Generator, textures: np.ndarray
-) -> np.ndarray:
+def render(crop: JointCrop, size: int, rng: np.random.Generator, textures: np.ndarray) -> np.ndarray:
     """Render one crop as a `size x size` uint8 grayscale array."""
     mcp = crop.joint.startswith("mcp")
     share = crop.percent / 100.0
@@ -176,16 +174,8 @@ def render(
     if rng.random() < 0.12:  # the crop runs past the radiograph's edge
         width = int(rng.uniform(0.05, 0.25) * size)
         edge = int(rng.integers(0, 4))
-        band = (
-            (slice(None), slice(0, width))
-            if edge == 0
-            else (slice(None), slice(size - width, None))
-        )
+        band = (slice(None), slice(0, width)) if edge == 0 else (slice(None), slice(size - width, None))
         if edge >= 2:
-            band = (
-                (slice(0, width), slice(None))
-                if edge == 2
-                else (slice(size - width, None), slice(None))
-            )
+            band = (slice(0, width), slice(None)) if edge == 2 else (slice(size - width, None), slice(None))
         image[band] = 0.0
     return (np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)

@@ -33,9 +33,7 @@ def read_csv(path: Path, what: str) -> pd.DataFrame:
         ) from None
 
 
-def require_columns(
-    table: pd.DataFrame, columns: list[str] | tuple[str, ...], what: str, path: Path
-) -> None:
+def require_columns(table: pd.DataFrame, columns: list[str] | tuple[str, ...], what: str, path: Path) -> None:
     """Fail with every missing column named at once."""
     missing = [c for c in columns if c not in table.columns]
     if missing:
@@ -84,13 +82,10 @@ def load(
         doubled = secondary.duplicated(list(SECONDARY_KEYS), keep=False)
         if doubled.any():
             raise UsageError(
-                f"secondary CSV '{secondary_path}' has {int(doubled.sum())} rows sharing a "
-                "patient_id and date",
+                f"secondary CSV '{secondary_path}' has {int(doubled.sum())} rows sharing a patient_id and date",
                 hint="keep one row per patient and consultation date",
             )
-        extra = secondary.drop(
-            columns=[c for c in secondary.columns if c in long.columns and c not in SECONDARY_KEYS]
-        )
+        extra = secondary.drop(columns=[c for c in secondary.columns if c in long.columns and c not in SECONDARY_KEYS])
         long = long.merge(
             extra,
             how="left",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 from zoo_plugins.common import Params
@@ -15,6 +15,16 @@ class DenseHeadParams(Params):
 
     hidden: list[int] = Field([512, 256], description="units of each dense layer")
     dropout: float = Field(0.5, ge=0, lt=1, description="dropout after each dense layer")
+
+
+class CDFParams(DenseHeadParams):
+    """The CDF head's dense layers and how it keeps the CDF monotone."""
+
+    monotone: Literal["repair", "enforce"] = Field(
+        "repair",
+        description="repair: 101 sigmoids (thesis), repaired by a running maximum at prediction; "
+        "enforce: cumulative softmax, monotone by construction",
+    )
 
 
 @hookimpl
@@ -31,8 +41,16 @@ def zoo_register_heads(register: Any) -> None:
     register(
         "cdf",
         "zoo_plugins.heads.cdf:build",
-        params=DenseHeadParams,
+        params=CDFParams,
         description="dense layers then 101 sigmoids P(y <= k), k = 0..100 (thesis regression)",
         targets=["percent"],
         provides=["cdf"],
+    )
+    register(
+        "coral",
+        "zoo_plugins.heads.coral:build",
+        params=DenseHeadParams,
+        description="ordinal head for stages: shared weights, 5 ordered thresholds (CORAL)",
+        targets=["stage"],
+        provides=["coral"],
     )

@@ -1,12 +1,48 @@
-"""head 'softmax': not built yet (arrives with the models-and-training issue)."""
+"""The thesis's classification head: dense layers, then softmax over the classes.
+
+6 classes for Ratingen stages, 2 for binary. Outputs are logits; `predict` gives the class
+probabilities `p_0..p_{n-1}` and the most probable class.
+"""
+
+from __future__ import annotations
 
 from typing import Any
 
-from zoo.errors import NotBuiltError
+import torch
+from torch import nn
+from zoo_plugins.heads.dense import dense_stack
+
+CLASSES = {"stage": 6, "binary": 2}
 
 
-def build(params: Any, **context: Any) -> Any:
-    """Raise: this component is registered but not built yet."""
-    raise NotBuiltError(
-        "head 'softmax' is not built yet", hint="it arrives with the models-and-training issue"
-    )
+class SoftmaxHead(nn.Module):
+    """Features (B, F) to class logits (B, n)."""
+
+    def __init__(self, in_features: int, classes: int, hidden: list[int], dropout: float) -> None:
+        super().__init__()
+        self.dense, width = dense_stack(in_features, hidden, dropout)
+        self.out = nn.Linear(width, classes)
+        self.classes = classes
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.out(self.dense(features))
+
+    def embed(self, features: torch.Tensor) -> torch.Tensor:
+        """The last hidden layer (for t-SNE and nearest neighbours)."""
+        return self.dense(features)
+
+    def severity(self, outputs: torch.Tensor) -> torch.Tensor:
+        """The expected class (differentiable; what attention maps explain)."""
+        probs = torch.softmax(outputs.float(), dim=1)
+        return (probs * torch.arange(self.classes, device=outputs.device)).sum(dim=1)
+
+    @torch.no_grad()
+    def predict(self, outputs: torch.Tensor) -> dict[str, torch.Tensor]:
+        """`probs` (B, n) and `pred` (B,) the most probable class."""
+        probs = torch.softmax(outputs.float(), dim=1)
+        return {"probs": probs, "pred": probs.argmax(dim=1).float()}
+
+
+def build(params: Any, in_features: int, target: str) -> SoftmaxHead:
+    """The `softmax` factory."""
+    return SoftmaxHead(in_features, CLASSES[target], list(params.hidden), params.dropout)

@@ -1,4 +1,4 @@
-"""Built-in losses: cross-entropy and the thesis's CRPS."""
+"""Built-in losses: cross-entropy and CRPS (the thesis), focal and CORAL (beyond it)."""
 
 from __future__ import annotations
 
@@ -16,9 +16,15 @@ class CrossEntropyParams(Params):
     label_smoothing: float = Field(0.0, ge=0, lt=1)
 
 
+class FocalParams(Params):
+    """Focal loss."""
+
+    gamma: float = Field(2.0, ge=0, description="focusing strength; 0 is cross-entropy")
+
+
 @hookimpl
 def zoo_register_losses(register: Any) -> None:
-    """Register cross-entropy and CRPS."""
+    """Register cross-entropy, CRPS, focal and CORAL."""
     register(
         "cross_entropy",
         "zoo_plugins.losses.cross_entropy:build",
@@ -32,5 +38,20 @@ def zoo_register_losses(register: Any) -> None:
         "zoo_plugins.losses.crps:build",
         description="continuous ranked probability score over the 101-step CDF (thesis formula)",
         requires=["cdf"],
+        provides=["weighted_loss"],
+    )
+    register(
+        "focal",
+        "zoo_plugins.losses.focal:build",
+        params=FocalParams,
+        description="focal loss: cross-entropy that down-weights easy samples (Lin et al. 2017)",
+        requires=["logits"],
+        provides=["weighted_loss"],
+    )
+    register(
+        "coral",
+        "zoo_plugins.losses.coral:build",
+        description="the CORAL loss for the ordinal coral head",
+        requires=["coral"],
         provides=["weighted_loss"],
     )

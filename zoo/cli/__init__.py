@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from zoo import __version__
-from zoo.cli import components, recipes
+from zoo.cli import components, recipes, results, trained
 from zoo.cli.commands import Commands
 from zoo.cli.data import data_app
 from zoo.cli.output import debug_enabled, report_error
@@ -31,6 +31,11 @@ app.command("list")(components.list_components)
 app.command("plugins")(components.list_plugins)
 app.command("validate")(recipes.validate)
 app.command("run")(recipes.run)
+app.command("evaluate")(results.evaluate)
+app.command("leaderboard")(results.leaderboard)
+app.command("predict")(trained.predict)
+app.command("analyze")(trained.analyze)
+app.command("export")(trained.export)
 app.add_typer(data_app, name="data")
 _plugin_commands_added = False
 

@@ -53,9 +53,7 @@ def _component_json(spec: ComponentSpec) -> dict[str, Any]:
 
 def list_components(
     kind: Annotated[str | None, typer.Argument(help=f"One of: {', '.join(KINDS)}.")] = None,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print JSON (with params schemas).")
-    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (with params schemas).")] = False,
 ) -> None:
     """List the registered components, with their plugin and params."""
     if kind is not None and kind not in KINDS:

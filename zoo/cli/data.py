@@ -18,9 +18,7 @@ data_app = typer.Typer(help="Prepare and check data.", no_args_is_help=True)
 
 @data_app.command("check")
 def check(
-    recipe_path: Annotated[
-        Path, typer.Argument(metavar="RECIPE", help="The recipe whose data to check.")
-    ],
+    recipe_path: Annotated[Path, typer.Argument(metavar="RECIPE", help="The recipe whose data to check.")],
     overrides: SetOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the problems as JSON.")] = False,
 ) -> None:
@@ -44,9 +42,7 @@ def check(
         for note in prepared.notes:
             sys.stdout.write(f"note: {note}\n")
         table = prepared.table
-        counts = ", ".join(
-            f"{s} {int((table['split'] == s).sum())}" for s in ("train", "val", "test")
-        )
+        counts = ", ".join(f"{s} {int((table['split'] == s).sum())}" for s in ("train", "val", "test"))
         sys.stdout.write(
             f"{len(table)} usable samples of {table['patient_id'].nunique()} patients ({counts}); "
             f"labels: {prepared.scale}, target: {prepared.target}\n"
@@ -66,9 +62,7 @@ def crop(
     images: Annotated[Path, typer.Option("--images", help="Folder of full radiographs.")],
     joints: Annotated[Path, typer.Option("--joints", help="CSV of image, joint, x, y (pixels).")],
     out: Annotated[Path, typer.Option("--out", help="Folder for the crops and crops.csv.")],
-    size: Annotated[
-        int, typer.Option("--size", min=16, max=1024, help="Crop size in pixels.")
-    ] = 150,
+    size: Annotated[int, typer.Option("--size", min=16, max=1024, help="Crop size in pixels.")] = 150,
     box: Annotated[
         int | None,
         typer.Option(
@@ -82,13 +76,9 @@ def crop(
     from zoo.data.crop import crop_joints
 
     if not images.is_dir():
-        raise UsageError(
-            f"--images '{images}' is not a folder", hint="give the folder of radiographs"
-        )
+        raise UsageError(f"--images '{images}' is not a folder", hint="give the folder of radiographs")
     crops, problems = crop_joints(images, joints, out, size, box)
     sys.stdout.write(f"wrote {len(crops)} crops of {size} px and crops.csv to {out}\n")
     if len(problems):
         print_table("not cropped", list(problems.columns), problems.itertuples(index=False))
-        raise UsageError(
-            f"{len(problems)} joint(s) could not be cropped", hint="see the table above"
-        )
+        raise UsageError(f"{len(problems)} joint(s) could not be cropped", hint="see the table above")

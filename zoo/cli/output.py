@@ -56,3 +56,34 @@ def report_error(error: ZooError) -> None:
     sys.stderr.write(f"Error: {error.message}\n")
     if error.hint:
         sys.stderr.write(f"Hint: {error.hint}\n")
+
+
+def _interval(entry: dict[str, Any]) -> str:
+    low, high = entry.get("bootstrap_95") or (None, None)
+    return "" if low is None or high is None else f"{low:.4g} - {high:.4g}"
+
+
+def print_results(folder: Any, results: dict[str, Any]) -> None:
+    """The metrics of a finished run, with intervals and the trivial baseline, per split."""
+    for split, result in results["splits"].items():
+        baseline = results["baselines"].get(split, {})
+        rows = [
+            (
+                name,
+                _number(entry["value"]),
+                _interval(entry),
+                _number(baseline.get("metrics", {}).get(name)),
+            )
+            for name, entry in result["metrics"].items()
+        ]
+        title = f"{results['recipe']}: {split} ({result['n']} crops, {result['patients']} patients)"
+        print_table(
+            title,
+            ["metric", "value", "95 % CI (patients)", baseline.get("predictor", "baseline")],
+            rows,
+        )
+    stdout.print(f"run folder: {folder}", markup=False)
+
+
+def _number(value: Any) -> str:
+    return "" if value is None else f"{value:.4g}"

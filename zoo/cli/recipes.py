@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from zoo.cli.components import loaded_plugins
 from zoo.cli.output import report_error
-from zoo.errors import NotBuiltError, UsageError
+from zoo.errors import UsageError
+
+if TYPE_CHECKING:  # imported lazily so that `zoo --help` stays fast
+    from zoo.plugins import Plugins
+    from zoo.recipe import Recipe
+    from zoo.registry import Registry
 
 SetOption = Annotated[
     list[str] | None,
@@ -40,22 +45,58 @@ def validate(
 
 
 def run(
-    recipes: Annotated[list[Path], typer.Argument(help="Recipe files to run, one after another.")],
+    recipes: Annotated[list[Path] | None, typer.Argument(help="Recipe files to run, one after another.")] = None,
     overrides: SetOption = None,
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Print the resolved recipe and stop.")
-    ] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the resolved recipe and stop.")] = False,
+    resume: Annotated[Path | None, typer.Option("--resume", help="Continue the run in this folder.")] = None,
+    runs_dir: Annotated[Path, typer.Option("--runs-dir", help="Where run folders are made.")] = Path("runs"),
+    device: Annotated[
+        str | None,
+        typer.Option("--device", help="auto, cpu or cuda (same as --set train.device=...)."),
+    ] = None,
 ) -> None:
-    """Train and evaluate the model each recipe describes."""
-    from zoo.recipe import load_recipe
+    """Train and evaluate the model each recipe describes; each run gets its own folder."""
+    from zoo.recipe import load_recipe, read_recipe_text
 
-    registry = loaded_plugins().registry
-    resolved = [load_recipe(path, registry, overrides) for path in recipes]
+    plugins = loaded_plugins()
+    registry = plugins.registry
+    if (resume is None) == (not recipes):
+        raise UsageError("give recipe files, or --resume RUN_DIR (not both)", hint="see 'zoo run --help'")
+    if resume is not None:
+        if overrides or dry_run:
+            raise UsageError(
+                "--resume continues a run as it was started; --set and --dry-run do not apply",
+                hint="start a new run to change the recipe",
+            )
+        _run_one(None, registry, plugins, runs_dir, resume=resume, device=device)
+        return
+    extra = [*(overrides or []), *([f"train.device={device}"] if device else [])]
+    resolved = [load_recipe(path, registry, extra) for path in recipes]  # all validated before any work
     if dry_run:
         for path, recipe in zip(recipes, resolved, strict=True):
             sys.stdout.write(f"# {path} (resolved)\n{recipe.to_yaml()}")
         return
-    raise NotBuiltError(
-        "training is not available yet",
-        hint="use 'zoo run RECIPE --dry-run' to see the resolved recipe",
-    )
+    for path, recipe in zip(recipes, resolved, strict=True):
+        _run_one(recipe, registry, plugins, runs_dir, text=read_recipe_text(path))
+
+
+def _run_one(
+    recipe: Recipe | None,
+    registry: Registry,
+    plugins: Plugins,
+    runs_dir: Path,
+    text: str | None = None,
+    resume: Path | None = None,
+    device: str | None = None,
+) -> None:
+    """Train one recipe (or resume one run) and print where its results are."""
+    from zoo.cli.output import print_results
+    from zoo.train import load_run_recipe, train
+
+    if resume is not None:
+        recipe = load_run_recipe(resume, registry)
+    records = [r.as_dict() for r in plugins.records]
+    device_name = device or recipe.train.device
+    folder, results = train(recipe, registry, device_name, records, runs_dir=runs_dir, recipe_text=text, resume=resume)
+    if results is not None:
+        print_results(folder, results)

@@ -57,9 +57,7 @@ def _decode_chunk(job: tuple[str, int, int, int, list[str], str]) -> dict[int, s
     return errors
 
 
-def decode(
-    paths: list[str], size: int, equalize: Equalize = "none", workers: int | None = None
-) -> DecodedImages:
+def decode(paths: list[str], size: int, equalize: Equalize = "none", workers: int | None = None) -> DecodedImages:
     """Decoded, prepared images for `paths`, from the cache or decoded now (then cached)."""
     digests = [_digest(p) for p in paths]
     key_source = json.dumps([DECODER_VERSION, size, equalize, digests])
@@ -88,9 +86,7 @@ def decode(
 
     build_once(folder, build)
     meta = json.loads((folder / "meta.json").read_text())
-    pixels = np.memmap(
-        folder / "pixels.u8", dtype=np.uint8, mode="r", shape=(max(meta["count"], 1), size, size)
-    )
+    pixels = np.memmap(folder / "pixels.u8", dtype=np.uint8, mode="r", shape=(max(meta["count"], 1), size, size))
     return DecodedImages(
         pixels=pixels[: meta["count"]],
         errors={int(k): v for k, v in meta["errors"].items()},

@@ -41,9 +41,7 @@ def crop_square(image: Image.Image, x: float, y: float, box: int, size: int) -> 
 def read_joints(path: Path) -> pd.DataFrame:
     """The joints CSV; missing columns or non-numeric positions are a `UsageError`."""
     if not path.is_file():
-        raise UsageError(
-            f"joints CSV '{path}' does not exist", hint="give the CSV of image, joint, x, y"
-        )
+        raise UsageError(f"joints CSV '{path}' does not exist", hint="give the CSV of image, joint, x, y")
     table = pd.read_csv(path, dtype={"image": str, "joint": str})
     missing = [c for c in COLUMNS if c not in table.columns]
     if missing:
@@ -89,13 +87,10 @@ def crop_joints(
         side = box or auto_box(fingers[["x", "y"]].to_numpy(float))
         for row in rows.itertuples():
             inside = (
-                -side / 2 < row.x < radiograph.width + side / 2
-                and -side / 2 < row.y < radiograph.height + side / 2
+                -side / 2 < row.x < radiograph.width + side / 2 and -side / 2 < row.y < radiograph.height + side / 2
             )
             if not inside:
-                problems.append(
-                    {"image": name, "joint": row.joint, "problem": "joint lies outside the image"}
-                )
+                problems.append({"image": name, "joint": row.joint, "problem": "joint lies outside the image"})
                 continue
             crop = crop_square(radiograph, row.x, row.y, side, size)
             file = f"{Path(name).stem}_{row.joint}.png"

@@ -19,7 +19,11 @@ Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 
 
 class CropBatches(Dataset[Batch]):
-    """Samples `rows` of `pixels` with their `targets`; indexing by a list gives a whole batch."""
+    """Samples `rows` of `pixels` with their `targets`; indexing by a list gives a whole batch.
+
+    Index `i + N` (N samples) is a repeated copy of sample `i` (oversampling): it is augmented
+    with `copy_augment` when the batch is not augmented anyway.
+    """
 
     def __init__(
         self,
@@ -27,11 +31,13 @@ class CropBatches(Dataset[Batch]):
         rows: np.ndarray,
         targets: np.ndarray,
         augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        copy_augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
     ) -> None:
         self.pixels = pixels
         self.rows = np.asarray(rows, dtype=np.int64)
         self.targets = torch.as_tensor(np.asarray(targets, dtype=np.float32))
         self.augment = augment
+        self.copy_augment = copy_augment
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -41,7 +47,8 @@ class CropBatches(Dataset[Batch]):
 
     def __getitems__(self, indices: Sequence[int]) -> Batch:
         """(uint8 images (B, 1, S, S), float targets (B,), sample indices (B,))."""
-        indices = np.asarray(indices, dtype=np.int64)
+        given = np.asarray(indices, dtype=np.int64)
+        indices = given % len(self.rows)
         rows = self.rows[indices]
         order = np.argsort(rows, kind="stable")
         images = np.empty((len(rows), *self.pixels.shape[1:]), dtype=np.uint8)
@@ -49,6 +56,8 @@ class CropBatches(Dataset[Batch]):
         batch = torch.from_numpy(images).unsqueeze(1)
         if self.augment is not None:
             batch = augment_batch(self.augment, batch)
+        elif self.copy_augment is not None and (copies := np.flatnonzero(given >= len(self.rows))).size:
+            batch[copies] = augment_batch(self.copy_augment, batch[copies])
         index_tensor = torch.from_numpy(indices)
         return batch, self.targets[index_tensor], index_tensor
 
@@ -81,9 +90,7 @@ def batches(
     )
 
 
-def to_model_input(
-    images: torch.Tensor, device: torch.device, channels_last: bool = False
-) -> torch.Tensor:
+def to_model_input(images: torch.Tensor, device: torch.device, channels_last: bool = False) -> torch.Tensor:
     """uint8 (B, 1, S, S) on the host to float [0, 1] on `device`."""
     images = images.to(device, non_blocking=True).float().div_(255.0)
     return images.contiguous(memory_format=torch.channels_last) if channels_last else images

@@ -17,7 +17,7 @@ import pandas as pd
 from zoo.data.cache import DecodedImages, decode
 from zoo.data.split import SPLITS, split_patients
 from zoo.data.targets import REACHABLE, SCALES, classes, label_problem, label_rule, to_target
-from zoo.errors import UsageError, ZooError
+from zoo.errors import UsageError
 
 REQUIRED = ("sample_id", "image", "patient_id")
 SHOWN_PROBLEMS = 20
@@ -48,10 +48,10 @@ def label_scale(table: pd.DataFrame, dataset: str) -> str:
     """Which label column the dataset gave; it must give exactly one."""
     present = [scale for scale in SCALES if scale in table.columns]
     if len(present) != 1:
-        raise ZooError(
+        raise UsageError(
             f"dataset '{dataset}' must give exactly one label column of {', '.join(SCALES)}; "
             f"it gave {', '.join(present) or 'none'}",
-            hint="see docs/data.md for the sample table",
+            hint="training needs labels: check the dataset's label column param (docs/data.md)",
         )
     return present[0]
 
@@ -111,9 +111,9 @@ def prepare(recipe: Any, registry: Any, skip_bad: bool | None = None) -> Prepare
     notes = list(table.attrs.get("notes", []))
     missing = [c for c in REQUIRED if c not in table.columns]
     if missing:
-        raise ZooError(
+        raise UsageError(
             f"dataset '{dataset.name}' gave no column(s) {', '.join(missing)}",
-            hint="see docs/data.md for the sample table",
+            hint="training needs an image and a patient id per sample: check the dataset's params (docs/data.md)",
         )
     scale = label_scale(table, dataset.name)
     target = recipe.data.target
@@ -124,27 +124,19 @@ def prepare(recipe: Any, registry: Any, skip_bad: bool | None = None) -> Prepare
         )
     table = table.reset_index(drop=True)
     table["sample_id"] = table["sample_id"].astype(str)
-    decoded = decode(
-        table["image"].astype(str).tolist(), recipe.data.image_size, recipe.data.equalize
-    )
+    decoded = decode(table["image"].astype(str).tolist(), recipe.data.image_size, recipe.data.equalize)
     problems = pd.DataFrame(
         _problem_rows(table, scale, decoded),
         columns=["sample_id", "patient_id", "problem", "detail", "image"],
     )
     skip = recipe.data.on_bad_sample == "skip" if skip_bad is None else skip_bad
-    bad = (
-        table["sample_id"].isin(problems["sample_id"]).to_numpy()
-        if len(problems)
-        else np.zeros(len(table), bool)
-    )
+    bad = table["sample_id"].isin(problems["sample_id"]).to_numpy() if len(problems) else np.zeros(len(table), bool)
     if len(problems) and not skip:
         raise DataProblems(problems, notes)
     table["pixel_row"] = np.arange(len(table))
     table = table[~bad].reset_index(drop=True)
     if table.empty:
-        raise UsageError(
-            f"dataset '{dataset.name}' has no usable samples", hint="run 'zoo data check RECIPE'"
-        )
+        raise UsageError(f"dataset '{dataset.name}' has no usable samples", hint="run 'zoo data check RECIPE'")
     table["label"] = table[scale].astype(str).str.strip().astype(float)
     table["target"] = to_target(table["label"].to_numpy(), scale, target)
     table["cls"] = classes(table["label"].to_numpy(), scale)
@@ -191,8 +183,5 @@ class DataProblems(UsageError):
             for r in self.problems.head(SHOWN_PROBLEMS).itertuples()
         ]
         if len(self.problems) > SHOWN_PROBLEMS:
-            lines.append(
-                f"... and {len(self.problems) - SHOWN_PROBLEMS} more "
-                "('zoo data check RECIPE' lists all)"
-            )
+            lines.append(f"... and {len(self.problems) - SHOWN_PROBLEMS} more ('zoo data check RECIPE' lists all)")
         return lines

@@ -1,0 +1,60 @@
+"""Shared set-up of the benchmarks: a small phantom recipe, prepared through the zoo."""
+
+from __future__ import annotations
+
+import platform
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from zoo.data.prepare import Prepared, prepare
+from zoo.plugins import get_registry
+from zoo.recipe import validate_document
+from zoo.registry import Registry
+from zoo.yaml_lines import load_yaml
+
+RECIPE = """\
+name: bench
+data:
+  dataset: {{name: phantom, params: {{patients: {patients}, visits: 2, size: {size}}}}}
+  target: stage
+  image_size: {size}
+model:
+  backbone: {{name: {backbone}}}
+  head: {{name: softmax, params: {{hidden: [128, 64], dropout: 0.3}}}}
+loss: cross_entropy
+train: {{batch_size: {batch}, stages: [{{epochs: 1}}], device: {device}, amp: {amp}}}
+"""
+
+
+def bench_recipe(
+    patients: int, size: int, batch: int, backbone: str = "thesis_vgg", device: str = "cpu", amp: bool = True
+) -> tuple[Any, Registry, Prepared]:
+    """The benchmark recipe, the registry and the prepared data (phantom cached after the first call)."""
+    registry = get_registry()
+    text = RECIPE.format(
+        patients=patients, size=size, batch=batch, backbone=backbone, device=device, amp=str(amp).lower()
+    )
+    recipe = validate_document(load_yaml(text, "bench.yaml"), registry)
+    return recipe, registry, prepare(recipe, registry)
+
+
+def machine() -> str:
+    """One line about the machine, for docs/benchmarks.md."""
+    cpu = platform.processor() or "cpu"
+    info = Path("/proc/cpuinfo")
+    if info.is_file():
+        names = [
+            line.split(":", 1)[1].strip() for line in info.read_text().splitlines() if line.startswith("model name")
+        ]
+        cpu = f"{names[0]} x {len(names)}" if names else cpu
+    return f"{platform.machine()}, {cpu}, torch {torch.__version__}, {torch.get_num_threads()} threads"
+
+
+def output(path: Path | None, text: str) -> None:
+    """Print, and append to a file when asked."""
+    print(text)
+    if path is not None:
+        with open(path, "a") as handle:
+            handle.write(text + "\n")

@@ -1,0 +1,112 @@
+"""Training throughput of the zoo's trainer against a plain hand-written PyTorch loop.
+
+Same model (a backbone + softmax), same data (the phantom's training split, decoded once), same
+batch size, optimiser, loss and precision, alternating the two (plain, zoo, plain, zoo, ...) so
+that noise hits both. The zoo's epoch is the code `zoo run` runs (`Trainer.train_epoch`).
+
+Usage: python train_throughput.py [--patients N] [--size PX] [--batch B] [--rounds R]
+       [--backbone NAME] [--device cpu|cuda] [--amp on|off]
+On a GPU (the issue's benchmark): --backbone inception_v3 --size 299 --device cuda --amp on, then off.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from common import bench_recipe, machine
+
+from zoo.model import build_model
+from zoo.progress import EpochProgress
+from zoo.train import Distributed, Trainer
+
+
+def plain_epoch(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    pixels: np.ndarray,
+    rows: np.ndarray,
+    targets: np.ndarray,
+    batch: int,
+    seed: int,
+) -> float:
+    """One epoch the way one would write it by hand; returns images/s."""
+    model.train()
+    order = np.random.default_rng(seed).permutation(len(rows))
+    start = time.perf_counter()
+    for begin in range(0, len(order), batch):
+        chosen = order[begin : begin + batch]
+        x = torch.from_numpy(pixels[rows[chosen]]).unsqueeze(1).float().div_(255.0)
+        y = torch.from_numpy(targets[chosen]).long()
+        loss = F.cross_entropy(model(x), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    return len(order) / (time.perf_counter() - start)
+
+
+def main() -> None:
+    """Alternate plain and zoo epochs; print images/s and the ratio."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--patients", type=int, default=300)
+    parser.add_argument("--size", type=int, default=64)
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--backbone", default="thesis_vgg")
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    parser.add_argument("--amp", choices=["on", "off"], default="on")
+    args = parser.parse_args()
+    recipe, registry, prepared = bench_recipe(
+        args.patients, args.size, args.batch, args.backbone, args.device, args.amp == "on"
+    )
+    device = torch.device(args.device)
+    with tempfile.TemporaryDirectory() as tmp:
+        trainer = Trainer(recipe, registry, Path(tmp), device, Distributed(), prepared)
+        net = trainer.network(False)
+        zoo_optimizer = trainer.make_optimizer(1e-3)
+        torch.manual_seed(0)
+        plain_model = build_model(registry, recipe.model.backbone, recipe.model.head, "stage").to(device)
+        if device.type == "cuda":
+            plain_model = plain_model.to(memory_format=torch.channels_last)
+        plain_optimizer = torch.optim.Adam(plain_model.parameters(), lr=1e-3)
+        rows = prepared.table["pixel_row"].to_numpy()[trainer.rows["train"]]
+        targets = prepared.table["target"].to_numpy()[trainer.rows["train"]]
+        quiet = EpochProgress(enabled=False)
+        plain_speed, zoo_speed = [], []
+        for round_ in range(args.rounds):
+            plain_speed.append(
+                plain_epoch(
+                    plain_model,
+                    plain_optimizer,
+                    prepared.pixels,
+                    rows,
+                    targets,
+                    args.batch,
+                    round_,
+                    device,
+                    trainer.amp_dtype,
+                )
+            )
+            trainer.sampler.epoch = round_
+            zoo_speed.append(trainer.train_epoch(net, zoo_optimizer, quiet, "bench")[1])
+    plain, zoo = statistics.median(plain_speed), statistics.median(zoo_speed)
+    print(f"machine: {machine()}")
+    print(
+        f"{args.backbone} + softmax, {len(rows)} training crops of {args.size} px, batch {args.batch}, "
+        f"{args.rounds} epochs each, alternating, device {device}, amp {trainer.amp_dtype}"
+    )
+    print("| loop | images/s (median) | each epoch |")
+    print("|---|---|---|")
+    print(f"| plain PyTorch | {plain:.1f} | {', '.join(f'{s:.1f}' for s in plain_speed)} |")
+    print(f"| zoo trainer | {zoo:.1f} | {', '.join(f'{s:.1f}' for s in zoo_speed)} |")
+    print(f"zoo / plain = {zoo / plain:.3f}")
+
+
+if __name__ == "__main__":
+    main()

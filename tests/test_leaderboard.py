@@ -1,0 +1,83 @@
+"""The leaderboard store (append-only, locked, deduplicated) and its views."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+from pathlib import Path
+
+from conftest import run_zoo
+
+from zoo import leaderboard
+
+
+def row(
+    run: str, split: str = "test", value: float = 0.5, interval: tuple[float, float] = (0.4, 0.6), target: str = "stage"
+) -> dict:
+    metric = "class_normalised_accuracy" if target == "stage" else "mse"
+    return {
+        "run_id": run, "recipe": f"recipe-{run}", "target": target, "backbone": "thesis_vgg", "head": "softmax",
+        "loss": "cross_entropy", "imbalance": None, "dataset": "phantom", "split": split, "n": 100,
+        "metrics": {metric: {"value": value, "bootstrap_95": list(interval), "higher_is_better": target == "stage"}},
+    }  # fmt: skip
+
+
+def _append_many(args: tuple[str, int]) -> None:
+    store, worker = args
+    for i in range(25):
+        leaderboard.append(Path(store), [row(f"w{worker}-{i}")])
+
+
+def test_concurrent_appends_lose_and_corrupt_nothing(tmp_path: Path) -> None:
+    store = tmp_path / "leaderboard.jsonl"
+    with multiprocessing.get_context("spawn").Pool(6) as pool:
+        pool.map(_append_many, [(str(store), w) for w in range(6)])
+    lines = store.read_text().splitlines()
+    assert len(lines) == 150
+    assert len({json.loads(line)["run_id"] for line in lines}) == 150
+
+
+def test_a_run_and_split_is_written_once(tmp_path: Path) -> None:
+    store = tmp_path / "leaderboard.jsonl"
+    assert leaderboard.append(store, [row("a"), row("a", "val")]) == 2
+    assert leaderboard.append(store, [row("a"), row("b")]) == 1
+    assert [(r["run_id"], r["split"]) for r in leaderboard.read(store)] == [("a", "test"), ("a", "val"), ("b", "test")]
+
+
+def test_ranking_and_the_no_difference_marker(tmp_path: Path) -> None:
+    store = tmp_path / "leaderboard.jsonl"
+    leaderboard.append(
+        store,
+        [
+            row("low", value=0.3, interval=(0.25, 0.35)),
+            row("best", value=0.6, interval=(0.5, 0.7)),
+            row("close", value=0.55, interval=(0.45, 0.65)),
+            row("reg", target="percent", value=9.0),
+        ],
+    )
+    groups = leaderboard.ranked(leaderboard.read(store), None)
+    metric, members = groups["stage"]
+    assert metric == "class_normalised_accuracy" and [r["run_id"] for r in members] == ["best", "close", "low"]
+    assert leaderboard.overlaps(members[0], members[1], metric) and not leaderboard.overlaps(
+        members[0], members[2], metric
+    )
+    assert groups["percent"][0] == "mse"
+    table = run_zoo("leaderboard", "--runs-dir", str(tmp_path))
+    assert table.code == 0
+    lines = [line for line in table.out.splitlines() if "recipe-" in line and "recipe-reg" not in line]
+    assert "recipe-best" in lines[0] and "~" in lines[1] and "~" not in lines[2]
+    markdown = run_zoo("leaderboard", "--runs-dir", str(tmp_path), "--format", "markdown")
+    assert "| 2 ~ | recipe-close |" in markdown.out
+    csv = run_zoo("leaderboard", "--runs-dir", str(tmp_path), "--format", "csv")
+    assert csv.out.splitlines()[0].startswith("run_id,recipe,target")
+    as_json = json.loads(run_zoo("leaderboard", "--runs-dir", str(tmp_path), "--format", "json").out)
+    assert as_json["stage"]["sort"] == "class_normalised_accuracy"
+    assert run_zoo("leaderboard", "--runs-dir", str(tmp_path), "--split", "val").err.startswith("No runs to show")
+
+
+def test_empty_or_missing_store_is_a_helpful_message(tmp_path: Path) -> None:
+    result = run_zoo("leaderboard", "--runs-dir", str(tmp_path / "nothing"))
+    assert result.code == 0
+    assert "does not exist yet" in result.err and "zoo run recipes/quickstart.yaml" in result.err
+    bad = run_zoo("leaderboard", "--format", "xml")
+    assert bad.code == 2

@@ -1,0 +1,131 @@
+"""Using a finished run: `zoo predict` (with Rau scores), `zoo analyze`, `zoo export`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import needs_real_data, run_zoo, write
+
+from zoo.paths import cache_root
+from zoo.predict import rau_by_visit
+
+RECIPE = """\
+name: tiny_cdf
+data:
+  dataset: {name: phantom, params: {patients: 40, visits: 2, size: 48}}
+  target: percent
+  image_size: 64
+model:
+  backbone: {name: thesis_vgg, params: {filters: [8, 8, 16, 16, 32, 32]}}
+  head: {name: cdf, params: {hidden: [32]}}
+loss: crps
+train: {batch_size: 32, stages: [{epochs: 1}]}
+eval: {bootstrap: 10}
+"""
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny trained CDF model."""
+    folder = tmp_path_factory.mktemp("trained")
+    result = run_zoo("run", str(write(folder / "r.yaml", RECIPE)), "--runs-dir", str(folder / "runs"))
+    assert result.code == 0, result.err
+    return next(p for p in (folder / "runs").iterdir() if p.is_dir())
+
+
+def test_rau_score_worked_example() -> None:
+    one_hot = np.eye(6)[[0, 1, 2, 0, 0, 0, 0, 0, 3, 0]]
+    joints = pd.DataFrame(
+        {
+            "patient_id": "P1",
+            "joint": [f"j{i}" for i in range(10)],
+            "status": "ok",
+            "stage": one_hot.argmax(1),
+            **{f"p_stage_{k}": one_hot[:, k] for k in range(6)},
+        }
+    )
+    visits = rau_by_visit(joints)
+    assert visits.to_dict("records") == [
+        {"patient_id": "P1", "joints_scored": 10, "rau_score": 22.8, "rau_low80": 22.8, "rau_high80": 22.8}
+    ]  # (1 + 2 + 3) * 38 / 10
+
+
+def test_predict_scores_joints_and_visits_and_lists_errors(run: Path, tmp_path: Path) -> None:
+    crops = sorted(next((cache_root() / "phantom").glob("phantom-*/images")).glob("*.jpg"))[:20]
+    rows = [f"{p},P{i // 10},{p.stem.split('_')[-1]},2020-01-01" for i, p in enumerate(crops)]
+    manifest = write(
+        tmp_path / "m.csv", "path,patient_id,joint,date\n" + "\n".join(rows) + "\nmissing.jpg,P9,mcp1,2020-01-01\n"
+    )
+    out = tmp_path / "scores.csv"
+    result = run_zoo("predict", str(run), str(manifest), "--out", str(out))
+    assert result.code == 2, "one input could not be read"
+    assert "1 of 21 inputs could not be read" in result.err
+    joints = pd.read_csv(out)
+    assert len(joints) == 21 and joints["status"].iloc[-1] == "error: missing file"
+    good = joints[joints["status"] == "ok"]
+    assert (
+        (good["percent_low80"] <= good["percent_median"]) & (good["percent_median"] <= good["percent_high80"])
+    ).all()
+    assert good["percent"].between(0, 100).all()
+    assert np.allclose(good[[f"p_stage_{k}" for k in range(6)]].sum(axis=1), 1.0, atol=1e-5)
+    assert set(good["unsure"].astype(str)) <= {"True", "False"}
+    visits = pd.read_csv(tmp_path / "scores-visits.csv")
+    assert list(visits["patient_id"]) == ["P0", "P1"] and list(visits["joints_scored"]) == [10, 10]
+    assert (visits["rau_low80"] <= visits["rau_high80"]).all()
+    as_json = run_zoo("predict", str(run), str(crops[0]), "--format", "json")
+    assert as_json.code == 0 and json.loads(as_json.out)["joints"][0]["status"] == "ok"
+
+
+def test_predict_on_real_crops(run: Path) -> None:
+    real = needs_real_data("rsna-finger-crops")
+    result = run_zoo("predict", str(run), str(real), "--format", "json")
+    assert result.code == 0, result.err
+    joints = json.loads(result.out)["joints"]
+    assert len(joints) == 30 and all(j["status"] == "ok" for j in joints)
+
+
+def test_predict_bad_run_folder(tmp_path: Path) -> None:
+    result = run_zoo("predict", str(tmp_path), str(tmp_path))
+    assert result.code == 2 and "is not a finished run" in result.err
+
+
+def test_analyze_writes_a_self_contained_report(run: Path, tmp_path: Path) -> None:
+    result = run_zoo("analyze", str(run), "--out", str(tmp_path / "report"))
+    assert result.code == 0, result.err
+    page = (tmp_path / "report" / "report.html").read_text()
+    for section in (
+        "Results",
+        "Attention maps",
+        "Embeddings",
+        "kNN accuracy",
+        "Erosion and disease activity",
+        "Spearman",
+    ):
+        assert section in page
+    assert page.count("data:image/png;base64,") >= 7
+    for name in ("predicted-vs-true", "labels", "curves", "attention", "tsne", "neighbours", "activity"):
+        assert (tmp_path / "report" / f"{name}.png").stat().st_size > 1000
+
+
+def test_export_to_onnx_matches_pytorch(run: Path, tmp_path: Path) -> None:
+    result = run_zoo("export", str(run), "--format", "onnx", "--out", str(tmp_path / "m.onnx"))
+    assert result.code == 0, result.err
+    assert "outputs outputs, cdf, lower, median, pred, probs, stage, upper" in result.out
+    import onnxruntime
+    import torch
+
+    from zoo.model import load
+    from zoo.plugins import get_registry
+
+    model, _ = load(run, get_registry())
+    session = onnxruntime.InferenceSession(str(tmp_path / "m.onnx"))
+    image = np.random.default_rng(1).random((2, 1, 64, 64), dtype=np.float32)
+    cdf = session.run(["cdf"], {"image": image})[0]
+    with torch.no_grad():
+        reference = model.predict(model(torch.from_numpy(image)))["cdf"].numpy()
+    assert np.abs(cdf - reference).max() < 1e-4
+    assert (np.diff(cdf, axis=1) >= 0).all(), "the exported CDF is repaired too"

@@ -1,0 +1,221 @@
+"""`zoo run` end to end on CPU: the run folder, seeding, resume after a kill, Ctrl-C, DDP."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from conftest import ROOT, run_zoo, write
+
+TINY = """\
+name: tiny
+seed: 3
+data:
+  dataset: {name: phantom, params: {patients: 40, visits: 1, size: 48}}
+  target: stage
+  image_size: 64
+  augment: {rotation: 10}
+model:
+  backbone: {name: thesis_vgg, params: {filters: [8, 8, 16, 16, 32, 32]}}
+  head: {name: softmax, params: {hidden: [32]}}
+loss: cross_entropy
+imbalance: class_weights
+train:
+  batch_size: 32
+  stages: [{epochs: EPOCHS}]
+  early_stopping: {monitor: val_class_normalised_accuracy, patience: 5}
+eval: {bootstrap: 20}
+"""
+RUN_FILES = {
+    "recipe.yaml",
+    "resolved.yaml",
+    "split.csv",
+    "model.safetensors",
+    "config.json",
+    "checkpoint",
+    "history.csv",
+    "metrics.json",
+    "predictions-val.csv",
+    "predictions-test.csv",
+    "env.json",
+}
+
+
+def tiny(folder: Path, epochs: int = 2, extra: str = "") -> Path:
+    return write(folder / "tiny.yaml", TINY.replace("EPOCHS", str(epochs)) + extra)
+
+
+def only_run(runs: Path) -> Path:
+    folders = [p for p in runs.iterdir() if p.is_dir()]
+    assert len(folders) == 1, folders
+    return folders[0]
+
+
+def test_run_leaves_a_complete_folder_and_is_seeded(tmp_path: Path) -> None:
+    recipe = tiny(tmp_path)
+    first = run_zoo("run", str(recipe), "--runs-dir", str(tmp_path / "a"))
+    assert first.code == 0, first.err
+    folder = only_run(tmp_path / "a")
+    assert {p.name for p in folder.iterdir()} >= RUN_FILES
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert set(metrics["splits"]) == {"val", "test"}
+    assert metrics["baselines"]["test"]["predictor"] == "majority_class"
+    history = pd.read_csv(folder / "history.csv")
+    assert list(history["epoch"]) == [1, 2] and "val_loss" in history.columns
+    predictions = pd.read_csv(folder / "predictions-test.csv")
+    assert {"sample_id", "patient_id", "y_true", "y_pred", "p_0", "p_5"} <= set(predictions.columns)
+    split = pd.read_csv(folder / "split.csv")
+    assert (split.groupby("patient_id")["split"].nunique() == 1).all()
+    config = json.loads((folder / "config.json").read_text())
+    assert config["backbone"]["name"] == "thesis_vgg" and config["image_size"] == 64
+    assert (folder / "recipe.yaml").read_text() == recipe.read_text(), "the recipe as given"
+    rescored = run_zoo(
+        "evaluate",
+        str(folder / "predictions-test.csv"),
+        "--target",
+        "stage",
+        "--json",
+        "--bootstrap",
+        "20",
+        "--seed",
+        "3",
+    )
+    assert json.loads(rescored.out) == metrics["splits"]["test"], "zoo evaluate reproduces the run's numbers"
+    board = [json.loads(line) for line in (tmp_path / "a" / "leaderboard.jsonl").read_text().splitlines()]
+    assert {(r["run_id"], r["split"]) for r in board} == {(folder.name, "val"), (folder.name, "test")}
+    assert board[0]["weights_sha256"] == metrics["training"]["weights_sha256"] and board[0]["recipe"] == "tiny"
+    second = run_zoo("run", str(recipe), "--runs-dir", str(tmp_path / "b"))
+    assert second.code == 0
+    again = json.loads((only_run(tmp_path / "b") / "metrics.json").read_text())
+    assert again["splits"] == metrics["splits"], "same recipe and seed, same numbers"
+    assert again["training"]["weights_sha256"] == metrics["training"]["weights_sha256"]
+
+
+def _start(recipe: Path, runs: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "zoo", "run", str(recipe), "--runs-dir", str(runs)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _wait_for_epochs(runs: Path, epochs: int, process: subprocess.Popen[str]) -> Path:
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.communicate()
+        for history in runs.glob("*/history.csv"):
+            if len(history.read_text().splitlines()) - 1 >= epochs:
+                return history.parent
+        time.sleep(0.2)
+    raise AssertionError("the run did not reach the epoch in time")
+
+
+def test_resume_after_sigkill_matches_an_uninterrupted_run(tmp_path: Path) -> None:
+    recipe = tiny(tmp_path, epochs=4)
+    process = _start(recipe, tmp_path / "killed")
+    folder = _wait_for_epochs(tmp_path / "killed", 2, process)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (folder / "metrics.json").exists()
+    resumed = run_zoo("run", "--resume", str(folder))
+    assert resumed.code == 0, resumed.err
+    assert {p.name for p in folder.iterdir()} >= RUN_FILES
+    whole = run_zoo("run", str(recipe), "--runs-dir", str(tmp_path / "whole"))
+    assert whole.code == 0
+    a = json.loads((folder / "metrics.json").read_text())
+    b = json.loads((only_run(tmp_path / "whole") / "metrics.json").read_text())
+    assert a["training"]["weights_sha256"] == b["training"]["weights_sha256"]
+    assert a["splits"] == b["splits"]
+    assert list(pd.read_csv(folder / "history.csv")["epoch"]) == [1, 2, 3, 4]
+
+
+def test_ctrl_c_saves_and_says_how_to_resume(tmp_path: Path) -> None:
+    recipe = tiny(tmp_path, epochs=30)
+    process = _start(recipe, tmp_path / "runs")
+    folder = _wait_for_epochs(tmp_path / "runs", 1, process)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert f"Hint: resume with: zoo run --resume {folder}" in err
+    assert "Traceback" not in err
+    assert (folder / "checkpoint" / "latest.json").is_file()
+
+
+def test_bad_monitor_and_resume_usage(tmp_path: Path) -> None:
+    recipe = tiny(tmp_path).read_text().replace("val_class_normalised_accuracy", "val_mae")
+    result = run_zoo("run", str(write(tmp_path / "bad.yaml", recipe)), "--runs-dir", str(tmp_path / "r"))
+    assert result.code == 2
+    assert "'val_mae' is not measured for this recipe" in result.err and "val_quadratic_weighted_kappa" in result.err
+    assert run_zoo("run").code == 2
+    nothing = run_zoo("run", "--resume", str(tmp_path))
+    assert nothing.code == 2 and "is not a run folder" in nothing.err
+
+
+def test_two_process_ddp_on_cpu_agrees(tmp_path: Path) -> None:
+    recipe = tiny(tmp_path)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc-per-node",
+            "2",
+            "--master-port",
+            "29531",
+            "-m",
+            "zoo",
+            "run",
+            str(recipe),
+            "--runs-dir",
+            str(tmp_path / "runs"),
+            "--device",
+            "cpu",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    digests = sorted(line.split()[-1] for line in done.stderr.splitlines() if "weights sha256" in line)
+    assert len(digests) == 2 and digests[0] == digests[1], done.stderr[-2000:]
+    folder = only_run(tmp_path / "runs")
+    assert {p.name for p in folder.iterdir()} >= RUN_FILES
+
+
+RECIPES = sorted(p for p in (ROOT / "recipes").rglob("*.yaml") if "real" not in p.parts)
+
+
+@pytest.mark.parametrize("path", [p for p in RECIPES if p.parent.name == "recipes"], ids=lambda p: p.name)
+def test_gpu_sized_recipes_start_on_cpu(path: Path, tmp_path: Path) -> None:
+    from zoo.plugins import get_registry
+    from zoo.recipe import load_recipe
+
+    recipe = load_recipe(path, get_registry())
+    overrides = [
+        "data.dataset.params.patients=8",
+        "data.dataset.params.visits=1",
+        "data.dataset.params.size=48",
+        "train.batch_size=16",
+        "eval.bootstrap=5",
+        "train.device=cpu",
+        f"data.image_size={80 if recipe.model.backbone.name == 'inception_v3' else 64}",
+    ]
+    overrides += [f"train.stages.{i}.epochs=1" for i in range(len(recipe.train.stages))]
+    if "pretrained" in recipe.model.backbone.params:
+        overrides.append("model.backbone.params.pretrained=false")
+    args = [a for o in overrides for a in ("--set", o)]
+    result = run_zoo("run", str(path), "--runs-dir", str(tmp_path), *args)
+    assert result.code == 0, result.err[-2000:]
+    assert (only_run(tmp_path) / "metrics.json").is_file()

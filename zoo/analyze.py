@@ -1,0 +1,369 @@
+"""`zoo analyze`: one self-contained HTML report of a finished run, with PNG figures beside it.
+
+Sections (thesis sections 4.2-4.7):
+- results: the metrics with intervals and the trivial baseline; the normalised confusion matrix
+  (stages, binary) or predicted against true percent; the label histogram; training curves;
+- attention maps: Grad-CAM of the last convolution for a fixed random sample of test crops of
+  each class, overlaid on the crop (thesis Fig. 13);
+- embeddings: t-SNE of the last hidden layer coloured by the true label (Fig. 14); for sample
+  test crops their nearest training crops, and the kNN accuracy of the embedding (4.6.1);
+- disease activity: when the data has DAS28, the Rau score per visit (true, and predicted on the
+  test visits) against DAS28-ESR and DAS28-CRP with Pearson and Spearman correlations (Fig. 15).
+Grad-CAM explains the head's `severity(outputs)` (expected stage, expected percent, or
+P(eroded)); heads without it explain their largest output.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+from scipy.stats import pearsonr, spearmanr
+from sklearn.manifold import TSNE
+from sklearn.neighbors import NearestNeighbors
+from torch import nn
+
+from zoo.clinical import RAU_FACTOR, ratingen_stages
+from zoo.data.prepare import Prepared, prepare
+from zoo.model import ZooModel, load
+from zoo.registry import Registry
+from zoo.train import load_run_recipe
+
+PER_CLASS = 4
+TSNE_POINTS = 1000
+NEIGHBOURS = 5
+QUERIES = 4
+EMBED_TRAIN = 4000
+BATCH = 128
+
+
+def _classes(target: str, values: np.ndarray) -> np.ndarray:
+    return ratingen_stages(values) if target == "percent" else values.astype(int)
+
+
+def _batched(model: ZooModel, pixels: np.ndarray, fn: Any) -> np.ndarray:
+    outputs = []
+    with torch.no_grad():
+        for start in range(0, len(pixels), BATCH):
+            x = torch.from_numpy(np.asarray(pixels[start : start + BATCH])).unsqueeze(1).float().div_(255.0)
+            outputs.append(fn(x).float().numpy())
+    return np.concatenate(outputs) if outputs else np.zeros((0,))
+
+
+def severity(model: ZooModel, outputs: torch.Tensor) -> torch.Tensor:
+    """A differentiable score per sample to explain: the head's `severity`, else its largest output."""
+    score = getattr(model.head, "severity", None)
+    return score(outputs) if score is not None else outputs.max(dim=1).values
+
+
+def grad_cam(model: ZooModel, images: torch.Tensor) -> np.ndarray:
+    """Grad-CAM heat maps (B, H, W) in [0, 1] of the backbone's last convolution."""
+    convs = [m for m in model.backbone.modules() if isinstance(m, nn.Conv2d)]
+    if not convs:
+        return np.zeros((len(images), *images.shape[2:]))
+    saved: dict[str, torch.Tensor] = {}
+
+    def keep(_module: nn.Module, _inputs: Any, output: torch.Tensor) -> None:
+        saved["activation"] = output
+        output.register_hook(lambda grad: saved.__setitem__("gradient", grad))
+
+    handle = convs[-1].register_forward_hook(keep)
+    try:
+        model.zero_grad()
+        x = images.clone().requires_grad_(True)
+        severity(model, model(x)).sum().backward()
+    finally:
+        handle.remove()
+    weights = saved["gradient"].mean(dim=(2, 3), keepdim=True)
+    cam = torch.relu((weights * saved["activation"]).sum(dim=1, keepdim=True))
+    cam = nn.functional.interpolate(cam, size=images.shape[2:], mode="bilinear", align_corners=False)[:, 0]
+    cam = cam / cam.flatten(1).max(dim=1).values.clamp(min=1e-8)[:, None, None]
+    return cam.detach().numpy()
+
+
+def _png(fig: plt.Figure, folder: Path, name: str) -> str:
+    path = folder / f"{name}.png"
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    return name
+
+
+class Report:
+    """Collects sections and figures, then writes report.html."""
+
+    def __init__(self, folder: Path, title: str) -> None:
+        self.folder = folder
+        self.title = title
+        self.parts: list[str] = []
+
+    def heading(self, text: str) -> None:
+        """A section heading."""
+        self.parts.append(f"<h2>{html.escape(text)}</h2>")
+
+    def text(self, text: str) -> None:
+        """A paragraph."""
+        self.parts.append(f"<p>{html.escape(text)}</p>")
+
+    def table(self, columns: list[str], rows: list[list[Any]]) -> None:
+        """A small table."""
+        head = "".join(f"<th>{html.escape(str(c))}</th>" for c in columns)
+        body = "".join("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>" for row in rows)
+        self.parts.append(f"<table><tr>{head}</tr>{body}</table>")
+
+    def figure(self, name: str, caption: str) -> None:
+        """Embed a PNG written to the folder (the HTML stays self-contained)."""
+        data = base64.b64encode((self.folder / f"{name}.png").read_bytes()).decode()
+        self.parts.append(
+            f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(name)}">'
+            f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+        )
+
+    def write(self) -> Path:
+        """Write report.html."""
+        style = (
+            "body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}"
+            "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #bbb;padding:4px 8px;"
+            "text-align:right}th{background:#eee}img{max-width:100%}figcaption{color:#555;font-size:90%}"
+        )
+        page = (
+            f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(self.title)}</title>"
+            f"<style>{style}</style></head><body><h1>{html.escape(self.title)}</h1>{''.join(self.parts)}</body></html>"
+        )
+        path = self.folder / "report.html"
+        path.write_text(page, encoding="utf-8")
+        return path
+
+
+def _results(report: Report, run: Path, target: str, prepared: Prepared, predictions: pd.DataFrame) -> None:
+    metrics = json.loads((run / "metrics.json").read_text())
+    report.heading("Results")
+    for split, result in metrics["splits"].items():
+        baseline = metrics["baselines"].get(split, {}).get("metrics", {})
+        rows = [
+            [name, _fmt(e["value"]), " - ".join(_fmt(v) for v in e.get("bootstrap_95") or []), _fmt(baseline.get(name))]
+            for name, e in result["metrics"].items()
+        ]
+        report.text(f"{split}: {result['n']} crops of {result['patients']} patients")
+        report.table(
+            ["metric", "value", "95 % CI (patients)", metrics["baselines"].get(split, {}).get("predictor", "")], rows
+        )
+    y_true, y_pred = predictions["y_true"].to_numpy(), predictions["y_pred"].to_numpy()
+    if target == "percent":
+        fig, ax = plt.subplots(figsize=(5, 5))
+        jitter = np.random.default_rng(0).uniform(-1, 1, len(y_true))
+        ax.scatter(y_true + jitter, y_pred, s=8, alpha=0.4)
+        ax.plot([0, 100], [0, 100], color="black", lw=1)
+        ax.set_xlabel("true eroded percent (jittered)")
+        ax.set_ylabel("predicted (expected) percent")
+        report.figure(_png(fig, report.folder, "predicted-vs-true"), "Test crops: predicted against true percent.")
+    else:
+        matrix = np.array(json.loads((run / "metrics.json").read_text())["splits"]["test"]["confusion_matrix"])
+        fig, ax = plt.subplots(figsize=(5, 4.5))
+        ax.imshow(matrix, cmap="Blues", vmin=0, vmax=1)
+        for (i, j), value in np.ndenumerate(matrix):
+            ax.text(
+                j, i, f"{value:.2f}", ha="center", va="center", color="white" if value > 0.5 else "black", fontsize=8
+            )
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("true")
+        ax.set_xticks(range(len(matrix)))
+        ax.set_yticks(range(len(matrix)))
+        report.figure(_png(fig, report.folder, "confusion"), "Test confusion matrix, normalised per true class.")
+    table = prepared.table
+    fig, ax = plt.subplots(figsize=(6, 3))
+    values = table["label"].to_numpy()
+    bins = np.arange(0, 105, 5) if prepared.scale == "percent" else np.arange(-0.5, values.max() + 1.5)
+    ax.hist(
+        [values[table["split"] == s] for s in ("train", "val", "test")],
+        bins=bins,
+        stacked=True,
+        label=["train", "val", "test"],
+    )
+    ax.set_yscale("log")
+    ax.set_xlabel(f"label ({prepared.scale})")
+    ax.set_ylabel("crops (log)")
+    ax.legend()
+    report.figure(_png(fig, report.folder, "labels"), "Labels by split.")
+    history = pd.read_csv(run / "history.csv")
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot(history["epoch"], history["train_loss"], label="train loss")
+    if "val_loss" in history.columns:
+        ax.plot(history["epoch"], history["val_loss"], label="val loss")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss")
+    others = [c for c in history.columns if c.startswith("val_") and c != "val_loss"]
+    if others:
+        twin = ax.twinx()
+        for column in others[:3]:
+            twin.plot(history["epoch"], history[column], ls="--", label=column)
+        twin.legend(loc="upper right", fontsize=7)
+    ax.legend(loc="upper left", fontsize=7)
+    report.figure(_png(fig, report.folder, "curves"), "Training curves (dashed: validation metrics, right axis).")
+
+
+def _fmt(value: Any) -> str:
+    return "" if value is None else f"{value:.4g}"
+
+
+def _attention(report: Report, model: ZooModel, prepared: Prepared, target: str, seed: int) -> None:
+    table = prepared.table
+    test = np.flatnonzero(table["split"].to_numpy() == "test")
+    classes = _classes(target, table["target"].to_numpy()[test])
+    rng = np.random.default_rng(seed)
+    present = sorted(set(classes.tolist()))
+    fig, axes = plt.subplots(len(present), PER_CLASS, figsize=(PER_CLASS * 1.8, len(present) * 1.9), squeeze=False)
+    for row, cls in enumerate(present):
+        members = test[classes == cls]
+        chosen = rng.choice(members, min(PER_CLASS, len(members)), replace=False)
+        images = (
+            torch.from_numpy(np.asarray(prepared.pixels[table["pixel_row"].to_numpy()[chosen]])).unsqueeze(1).float()
+            / 255
+        )
+        maps = grad_cam(model, images)
+        for col in range(PER_CLASS):
+            ax = axes[row][col]
+            ax.axis("off")
+            if col < len(chosen):
+                ax.imshow(images[col, 0], cmap="gray", vmin=0, vmax=1)
+                ax.imshow(maps[col], cmap="jet", alpha=0.35, vmin=0, vmax=1)
+                ax.set_title(f"label {table['label'].to_numpy()[chosen[col]]:g}", fontsize=7)
+        axes[row][0].text(
+            -0.1, 0.5, f"class {cls}", transform=axes[row][0].transAxes, ha="right", va="center", fontsize=8
+        )
+    report.heading("Attention maps")
+    report.figure(
+        _png(fig, report.folder, "attention"),
+        "Grad-CAM of the last convolution on random test crops per class (red: what raised the score).",
+    )
+
+
+def _embeddings(report: Report, model: ZooModel, prepared: Prepared, target: str, seed: int) -> None:
+    table = prepared.table
+    rng = np.random.default_rng(seed)
+    rows = table["pixel_row"].to_numpy()
+    train = np.flatnonzero(table["split"].to_numpy() == "train")
+    test = np.flatnonzero(table["split"].to_numpy() == "test")
+    train = np.sort(rng.choice(train, min(EMBED_TRAIN, len(train)), replace=False))
+    embed_train = _batched(model, prepared.pixels[rows[train]], model.embed)
+    embed_test = _batched(model, prepared.pixels[rows[test]], model.embed)
+    labels = table["target"].to_numpy()
+    cls_train, cls_test = _classes(target, labels[train]), _classes(target, labels[test])
+    report.heading("Embeddings")
+    sample = np.sort(rng.choice(len(test), min(TSNE_POINTS, len(test)), replace=False))
+    if len(sample) > 5:
+        points = TSNE(
+            n_components=2, init="pca", perplexity=min(30.0, len(sample) / 4), random_state=seed
+        ).fit_transform(embed_test[sample])
+        fig, ax = plt.subplots(figsize=(6, 5))
+        scatter = ax.scatter(points[:, 0], points[:, 1], c=labels[test][sample], cmap="viridis", s=10)
+        fig.colorbar(scatter, ax=ax, label=f"true {target}")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        report.figure(
+            _png(fig, report.folder, "tsne"),
+            "t-SNE of the last hidden layer of test crops, coloured by the true label.",
+        )
+    index = NearestNeighbors(n_neighbors=NEIGHBOURS, metric="cosine").fit(embed_train)
+    _, found = index.kneighbors(embed_test)
+    votes = cls_train[found]
+    knn = np.array([np.bincount(v).argmax() for v in votes])
+    report.text(
+        f"kNN accuracy of the embedding (test crop's class = majority of its {NEIGHBOURS} nearest training "
+        f"crops): {np.mean(knn == cls_test):.3f} ({len(test)} test crops); class-normalised: "
+        f"{np.mean([np.mean(knn[cls_test == c] == c) for c in np.unique(cls_test)]):.3f}."
+    )
+    queries = rng.choice(len(test), min(QUERIES, len(test)), replace=False)
+    fig, axes = plt.subplots(
+        len(queries), NEIGHBOURS + 1, figsize=((NEIGHBOURS + 1) * 1.6, len(queries) * 1.7), squeeze=False
+    )
+    for row, query in enumerate(queries):
+        images = [rows[test[query]], *rows[train[found[query]]]]
+        names = [f"query {labels[test[query]]:g}", *[f"{labels[train[f]]:g}" for f in found[query]]]
+        for col, (image, name) in enumerate(zip(images, names, strict=True)):
+            axes[row][col].imshow(prepared.pixels[image], cmap="gray", vmin=0, vmax=255)
+            axes[row][col].set_title(name, fontsize=7)
+            axes[row][col].axis("off")
+    report.figure(
+        _png(fig, report.folder, "neighbours"),
+        f"Test crops (left) and their {NEIGHBOURS} nearest training crops in embedding space, with labels.",
+    )
+
+
+def _activity(report: Report, prepared: Prepared, predictions: pd.DataFrame) -> None:
+    table = prepared.table
+    columns = [c for c in ("das28bsr_score", "das28crp_score") if c in table.columns]
+    if not columns or prepared.scale != "percent" or "joint" not in table.columns:
+        return
+    table = table.assign(stage=ratingen_stages(table["label"].to_numpy()))
+    keys = ["patient_id", "date"] if "date" in table.columns else ["patient_id"]
+    visits = (
+        table.groupby(keys)
+        .agg(rau_true=("stage", lambda s: s.sum() * RAU_FACTOR / len(s)), **{c: (c, "first") for c in columns})
+        .reset_index()
+    )
+    predicted_stage = predictions.set_index("sample_id")["stage" if "stage" in predictions.columns else "y_pred"]
+    tested = table[table["sample_id"].isin(predicted_stage.index)].copy()
+    tested["predicted"] = predicted_stage.reindex(tested["sample_id"]).to_numpy()
+    if "stage" not in predictions.columns:
+        tested["predicted"] = ratingen_stages(np.clip(tested["predicted"].to_numpy(), 0, 100))
+    rau_pred = tested.groupby(keys)["predicted"].agg(lambda s: s.sum() * RAU_FACTOR / len(s)).rename("rau_predicted")
+    visits = visits.merge(rau_pred.reset_index(), on=keys, how="left")
+    report.heading("Erosion and disease activity")
+    fig, axes = plt.subplots(1, len(columns), figsize=(5 * len(columns), 4), squeeze=False)
+    rows = []
+    for ax, column in zip(axes[0], columns, strict=True):
+        both = visits.dropna(subset=[column])
+        das = pd.to_numeric(both[column], errors="coerce")
+        ax.scatter(both["rau_true"], das, s=8, alpha=0.4, label="true Rau (all visits)")
+        tested_visits = both.dropna(subset=["rau_predicted"])
+        ax.scatter(
+            tested_visits["rau_predicted"],
+            pd.to_numeric(tested_visits[column]),
+            s=8,
+            alpha=0.6,
+            label="predicted Rau (test visits)",
+        )
+        ax.set_xlabel("Rau score (10 joints of the left hand)")
+        ax.set_ylabel(column.replace("_score", "").replace("bsr", "-ESR").replace("crp", "-CRP").upper())
+        ax.legend(fontsize=7)
+        for name, x, y in (
+            ("true", both["rau_true"], das),
+            ("predicted", tested_visits["rau_predicted"], pd.to_numeric(tested_visits[column])),
+        ):
+            if len(x) > 2:
+                rows.append(
+                    [column, name, len(x), f"{pearsonr(x, y).statistic:.3f}", f"{spearmanr(x, y).statistic:.3f}"]
+                )
+    report.figure(_png(fig, report.folder, "activity"), "Rau score per visit against DAS28 (thesis Fig. 15).")
+    report.table(["DAS28", "Rau", "visits", "Pearson r", "Spearman rho"], rows)
+
+
+def analyze(run: Path, registry: Registry, out: Path | None = None) -> Path:
+    """Write the report of `run` into `out` (default RUN_DIR/report); return report.html."""
+    model, config = load(run, registry)
+    recipe = load_run_recipe(run, registry)
+    prepared = prepare(recipe, registry)
+    folder = out or run / "report"
+    folder.mkdir(parents=True, exist_ok=True)
+    target = config["target"]
+    predictions = pd.read_csv(run / "predictions-test.csv", dtype={"sample_id": str})
+    report = Report(folder, f"{recipe.name}: {config['backbone']['name']} + {config['head']['name']} ({run.name})")
+    report.text(
+        f"Target: {target}; image size {config['image_size']} px; recipe {recipe.name}. "
+        "Figures are written beside this file as PNG."
+    )
+    _results(report, run, target, prepared, predictions)
+    _attention(report, model, prepared, target, recipe.seed)
+    _embeddings(report, model, prepared, target, recipe.seed)
+    _activity(report, prepared, predictions)
+    return report.write()

@@ -1,0 +1,202 @@
+"""`zoo evaluate` and `zoo leaderboard`: score predictions, compare runs."""
+
+from __future__ import annotations
+
+import csv
+import io
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from zoo.cli.components import loaded_plugins
+from zoo.cli.output import print_json, print_table
+
+SHOWN_METRICS = {
+    "stage": ["class_normalised_accuracy", "class_normalised_accuracy_pm1", "accuracy", "quadratic_weighted_kappa"],
+    "percent": ["mse", "mae", "crps"],
+    "binary": ["balanced_accuracy", "roc_auc", "sensitivity", "specificity"],
+}
+
+
+class Target(StrEnum):
+    """What the predictions predict."""
+
+    stage = "stage"
+    percent = "percent"
+    binary = "binary"
+
+
+class Format(StrEnum):
+    """Leaderboard output formats."""
+
+    table = "table"
+    csv = "csv"
+    json = "json"
+    markdown = "markdown"
+
+
+def _value(entry: dict[str, Any] | None) -> str:
+    return "" if not entry or entry.get("value") is None else f"{entry['value']:.4g}"
+
+
+def _ci(entry: dict[str, Any] | None, key: str = "bootstrap_95") -> str:
+    bounds = (entry or {}).get(key)
+    return "" if not bounds or None in bounds else f"{bounds[0]:.4g} - {bounds[1]:.4g}"
+
+
+def evaluate(
+    predictions: Annotated[Path, typer.Argument(help="CSV of y_true, y_pred (+ patient_id, p_0.., cdf_0..).")],
+    target: Annotated[Target, typer.Option("--target", help="What the predictions predict.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    bootstrap: Annotated[int, typer.Option("--bootstrap", min=0, help="Patient-level resamples.")] = 1000,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the bootstrap.")] = 0,
+) -> None:
+    """Score a predictions file (the zoo's or anyone's) with every metric that fits the target."""
+    from zoo.evaluate import evaluate as score
+    from zoo.predictions import read_predictions
+
+    registry = loaded_plugins().registry
+    result = score(read_predictions(predictions, target.value), registry, None, bootstrap, seed)
+    if as_json:
+        print_json(result)
+        return
+    rows = [(name, _value(e), _ci(e), _ci(e, "wilson_95")) for name, e in result["metrics"].items()]
+    title = f"{predictions}: {result['n']} predictions, {result['patients']} patients"
+    print_table(title, ["metric", "value", "95 % CI (patient bootstrap)", "95 % CI (Wilson)"], rows)
+    if "confusion_matrix" in result:
+        matrix = result["confusion_matrix"]
+        print_table(
+            "confusion matrix, normalised per true class (rows: true, columns: predicted)",
+            ["true", *map(str, range(len(matrix)))],
+            [(str(i), *map("{:.2f}".format, r)) for i, r in enumerate(matrix)],
+        )
+
+
+def _flat(row: dict[str, Any], metrics: list[str]) -> dict[str, Any]:
+    flat = {
+        k: row.get(k)
+        for k in (
+            "run_id",
+            "recipe",
+            "target",
+            "backbone",
+            "head",
+            "loss",
+            "imbalance",
+            "dataset",
+            "dataset_params_sha256",
+            "split",
+            "n",
+            "patients",
+            "params",
+            "image_size",
+            "epochs",
+            "train_seconds",
+            "device_name",
+            "weights_sha256",
+            "git_sha",
+            "zoo_version",
+            "created_at",
+        )
+    }
+    for name in metrics:
+        entry = row["metrics"].get(name) or {}
+        bounds = entry.get("bootstrap_95") or [None, None]
+        flat[name], flat[f"{name}_low"], flat[f"{name}_high"] = entry.get("value"), bounds[0], bounds[1]
+    return flat
+
+
+def leaderboard(
+    runs_dir: Annotated[Path, typer.Option("--runs-dir", help="The runs folder holding leaderboard.jsonl.")] = Path(
+        "runs"
+    ),
+    dataset: Annotated[str | None, typer.Option("--dataset", help="Only runs on this dataset.")] = None,
+    split: Annotated[str, typer.Option("--split", help="Which split's scores (val or test).")] = "test",
+    sort: Annotated[str | None, typer.Option("--sort", help="Metric to rank by (default per target).")] = None,
+    output: Annotated[Format, typer.Option("--format", help="table, csv, json or markdown.")] = Format.table,
+) -> None:
+    """Compare runs, best first, with patient-bootstrap intervals; ~ marks no clear difference."""
+    from zoo import leaderboard as board
+
+    store = board.store_path(runs_dir)
+    rows = [
+        r for r in board.read(store) if r.get("split") == split and (dataset is None or r.get("dataset") == dataset)
+    ]
+    if not rows:
+        where = f"{store}" + ("" if store.is_file() else " (it does not exist yet)")
+        sys.stderr.write(
+            f"No runs to show in {where} for split '{split}'"
+            f"{f' and dataset {dataset!r}' if dataset else ''}.\n"
+            "Hint: 'zoo run recipes/quickstart.yaml' makes one; --runs-dir picks another folder\n"
+        )
+        return
+    groups = board.ranked(rows, sort)
+    if output is Format.json:
+        print_json({target: {"sort": metric, "rows": members} for target, (metric, members) in groups.items()})
+        return
+    for target, (metric, members) in groups.items():
+        shown = [metric, *[m for m in SHOWN_METRICS.get(target, []) if m != metric]][:4]
+        if output in (Format.csv, Format.markdown):
+            flat = [_flat(row, shown) for row in members]
+            if output is Format.csv:
+                buffer = io.StringIO()
+                writer = csv.DictWriter(buffer, fieldnames=list(flat[0]))
+                writer.writeheader()
+                writer.writerows(flat)
+                sys.stdout.write(buffer.getvalue())
+            else:
+                _markdown(target, metric, members, shown)
+            continue
+        table = []
+        for rank, row in enumerate(members, start=1):
+            mark = "~" if rank > 1 and board.overlaps(members[0], row, metric) else ""
+            entry = row["metrics"].get(metric)
+            table.append(
+                (
+                    rank,
+                    mark,
+                    row["recipe"],
+                    f"{row['backbone']} / {row['head']} / {row['loss']} / {row['imbalance'] or '-'}",
+                    row["n"],
+                    _value(entry),
+                    _ci(entry),
+                    *[_value(row["metrics"].get(m)) for m in shown[1:]],
+                    row["run_id"],
+                )
+            )
+        print_table(
+            f"{target} target, {split} split, ranked by {metric} ('~': interval overlaps the leader's)",
+            ["#", "~", "recipe", "backbone / head / loss / imbalance", "n", metric, "95 % CI", *shown[1:], "run"],
+            table,
+        )
+
+
+def _markdown(target: str, metric: str, members: list[dict[str, Any]], shown: list[str]) -> None:
+    from zoo import leaderboard as board
+
+    header = ["#", "recipe", "backbone", "head", "loss", "imbalance", "n", f"{metric} (95 % CI)", *shown[1:]]
+    lines = [
+        f"**{target}** (ranked by {metric}; ~ = interval overlaps the leader's)",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+    ]
+    for rank, row in enumerate(members, start=1):
+        mark = " ~" if rank > 1 and board.overlaps(members[0], row, metric) else ""
+        entry = row["metrics"].get(metric)
+        cells = [
+            f"{rank}{mark}",
+            row["recipe"],
+            row["backbone"],
+            row["head"],
+            row["loss"],
+            row["imbalance"] or "-",
+            str(row["n"]),
+            f"{_value(entry)} ({_ci(entry)})",
+            *[_value(row["metrics"].get(m)) for m in shown[1:]],
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    sys.stdout.write("\n".join(lines) + "\n\n")

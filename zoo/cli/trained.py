@@ -1,0 +1,159 @@
+"""Commands that use a finished run: `zoo predict`, `zoo analyze`, `zoo export`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from zoo.cli.components import loaded_plugins
+from zoo.cli.output import print_table
+from zoo.errors import UsageError
+
+RunDir = Annotated[Path, typer.Argument(metavar="RUN_DIR", help="A run folder made by 'zoo run'.")]
+JOINT_COLUMNS = (
+    "sample_id",
+    "patient_id",
+    "joint",
+    "date",
+    "status",
+    "stage",
+    "percent",
+    "percent_low80",
+    "percent_high80",
+    "eroded",
+    "p_eroded",
+    "unsure",
+)
+
+
+class OutputFormat(StrEnum):
+    """Prediction file formats."""
+
+    csv = "csv"
+    json = "json"
+
+
+def _device(name: str):
+    import torch
+
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UsageError("device 'cuda' asked for, but no CUDA GPU is available", hint="use --device cpu")
+    return torch.device("cuda" if name in ("auto", "cuda") and torch.cuda.is_available() else "cpu")
+
+
+def predict(
+    run_dir: RunDir,
+    inputs: Annotated[
+        list[Path], typer.Argument(metavar="INPUT...", help="Images, folders of images, or a dataset CSV.")
+    ],
+    out: Annotated[Path | None, typer.Option("--out", help="Write the joints here (and the visits beside).")] = None,
+    output: Annotated[OutputFormat, typer.Option("--format", help="csv or json.")] = OutputFormat.csv,
+    device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")] = "auto",
+) -> None:
+    """Score joint crops: stage (and percent) per joint, Rau score per patient and visit."""
+    from zoo.predict import predict as run_predict
+
+    missing = [str(p) for p in inputs if not p.exists()]
+    registry = loaded_plugins().registry
+    scored = (
+        run_predict(run_dir, [p for p in inputs if p.exists()], registry, _device(device))
+        if len(missing) < len(inputs)
+        else None
+    )
+    joints, visits = (scored.joints, scored.visits) if scored else (None, None)
+    if missing:
+        import pandas as pd
+
+        rows = pd.DataFrame({"sample_id": missing, "image": missing, "status": "error: missing file"})
+        joints = rows if joints is None else pd.concat([joints, rows], ignore_index=True)
+        visits = visits if visits is not None else pd.DataFrame()
+    assert joints is not None and visits is not None
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if output is OutputFormat.json:
+            out.write_text(
+                json.dumps(
+                    {
+                        "joints": json.loads(joints.to_json(orient="records")),
+                        "visits": json.loads(visits.to_json(orient="records")),
+                    },
+                    indent=2,
+                )
+                + "\n"
+            )
+        else:
+            joints.to_csv(out, index=False)
+            if len(visits):
+                visits.to_csv(out.with_name(out.stem + "-visits.csv"), index=False)
+        sys.stdout.write(
+            f"wrote {len(joints)} joint rows to {out}" + (f" and {len(visits)} visits" if len(visits) else "") + "\n"
+        )
+    elif output is OutputFormat.json:
+        sys.stdout.write(
+            json.dumps(
+                {
+                    "joints": json.loads(joints.to_json(orient="records")),
+                    "visits": json.loads(visits.to_json(orient="records")),
+                },
+                indent=2,
+            )
+            + "\n"
+        )
+    else:
+        shown = [c for c in JOINT_COLUMNS if c in joints.columns]
+        print_table(
+            "joints",
+            shown,
+            joints[shown].round(3).astype(object).where(joints[shown].notna(), "").itertuples(index=False),
+        )
+        if len(visits):
+            print_table(
+                "patients and visits (Rau score, 80 % interval)", list(visits.columns), visits.itertuples(index=False)
+            )
+    failed = int((joints["status"] != "ok").sum())
+    if failed:
+        raise UsageError(
+            f"{failed} of {len(joints)} inputs could not be read; they are listed with their reason",
+            hint="the other inputs were scored",
+        )
+
+
+def analyze(
+    run_dir: RunDir,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Folder for report.html and its PNGs (default RUN_DIR/report).")
+    ] = None,
+) -> None:
+    """Write an HTML report: results, attention maps, t-SNE, neighbours, disease activity."""
+    from zoo.analyze import analyze as write_report
+
+    path = write_report(run_dir, loaded_plugins().registry, out)
+    sys.stdout.write(f"report: {path}\n")
+
+
+class ExportFormat(StrEnum):
+    """Export formats."""
+
+    onnx = "onnx"
+
+
+def export(
+    run_dir: RunDir,
+    output: Annotated[ExportFormat, typer.Option("--format", help="onnx.")] = ExportFormat.onnx,
+    out: Annotated[Path | None, typer.Option("--out", help="File to write (default RUN_DIR/model.onnx).")] = None,
+) -> None:
+    """Export the model (with its prediction step where it can) and check it against PyTorch."""
+    from zoo.export import export_onnx
+
+    result = export_onnx(run_dir, loaded_plugins().registry, out)
+    sys.stdout.write(
+        f"wrote {result.path}: input 'image' (batch, 1, size, size) in [0, 1]; outputs {', '.join(result.outputs)}\n"
+        f"onnxruntime matches PyTorch within {result.max_difference:.1e}\n"
+    )
+    if not result.with_prediction:
+        sys.stdout.write("the head's prediction step did not export; apply it to 'outputs' yourself\n")

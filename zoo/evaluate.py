@@ -1,0 +1,113 @@
+"""Score predictions with every metric that fits the target, with honest intervals.
+
+- Every metric gets a patient-level bootstrap interval (95 %): patients are resampled with
+  replacement, not crops, because a patient's joints are not independent. Seeded.
+- Proportions (accuracy, sensitivity, specificity) also get the Wilson score interval (95 %),
+  as the thesis used.
+- Stage and binary targets also get the confusion matrix, normalised per true class.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from zoo.predictions import Predictions
+from zoo.registry import ComponentSpec, Registry
+
+Z95 = 1.959963984540054
+
+
+def wilson(successes: int, trials: int, z: float = Z95) -> tuple[float, float]:
+    """Wilson score interval of a proportion."""
+    if trials == 0:
+        return (math.nan, math.nan)
+    p = successes / trials
+    centre = (p + z * z / (2 * trials)) / (1 + z * z / trials)
+    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / (1 + z * z / trials)
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def applicable_metrics(
+    registry: Registry, target: str, tags: set[str], names: list[str] | None = None
+) -> list[ComponentSpec]:
+    """The metrics for a target whose requirements (`probs`, `cdf`) the predictions meet.
+
+    With `names`, only those (each must exist)."""
+    specs = registry.components("metrics") if names is None else [registry.get("metrics", n) for n in names]
+    return [spec for spec in specs if (spec.targets is None or target in spec.targets) and spec.requires <= tags]
+
+
+def patient_bootstrap(
+    predictions: Predictions, metrics: dict[str, Any], resamples: int, seed: int
+) -> dict[str, tuple[float, float]]:
+    """95 % percentile intervals of every metric over resampled patients."""
+    if resamples <= 0:
+        return {}
+    patients, inverse = np.unique(predictions.patient, return_inverse=True)
+    rows_of = [np.flatnonzero(inverse == i) for i in range(len(patients))]
+    rng = np.random.default_rng([seed, 5])
+    draws: dict[str, list[float]] = {name: [] for name in metrics}
+    for _ in range(resamples):
+        chosen = rng.integers(0, len(patients), len(patients))
+        sample = predictions.take(np.concatenate([rows_of[i] for i in chosen]))
+        for name, metric in metrics.items():
+            draws[name].append(metric(sample))
+    intervals = {}
+    for name, values in draws.items():
+        finite = np.asarray(values)[np.isfinite(values)]
+        intervals[name] = (
+            (float(np.percentile(finite, 2.5)), float(np.percentile(finite, 97.5)))
+            if len(finite)
+            else (math.nan, math.nan)
+        )
+    return intervals
+
+
+def confusion(predictions: Predictions, classes: int) -> list[list[float]]:
+    """Confusion matrix normalised per true class (rows: true, columns: predicted)."""
+    matrix = np.zeros((classes, classes))
+    np.add.at(matrix, (predictions.y_true.astype(int), predictions.y_pred.astype(int)), 1)
+    totals = matrix.sum(axis=1, keepdims=True)
+    return np.divide(matrix, totals, out=np.zeros_like(matrix), where=totals > 0).round(4).tolist()
+
+
+def evaluate(
+    predictions: Predictions,
+    registry: Registry,
+    names: list[str] | None = None,
+    resamples: int = 1000,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Every applicable metric with its intervals, plus counts and the confusion matrix."""
+    specs = applicable_metrics(registry, predictions.target, predictions.tags(), names)
+    metrics = {spec.name: spec.build() for spec in specs}
+    intervals = patient_bootstrap(predictions, metrics, resamples, seed)
+    result: dict[str, Any] = {
+        "target": predictions.target,
+        "n": len(predictions),
+        "patients": len(np.unique(predictions.patient)),
+        "bootstrap_resamples": resamples,
+        "metrics": {},
+    }
+    for name, metric in metrics.items():
+        entry: dict[str, Any] = {
+            "value": _clean(metric(predictions)),
+            "higher_is_better": bool(getattr(metric, "higher_is_better", True)),
+        }
+        if name in intervals:
+            entry["bootstrap_95"] = [_clean(v) for v in intervals[name]]
+        counts = getattr(metric, "counts", None)
+        if counts is not None:
+            entry["wilson_95"] = [_clean(v) for v in wilson(*counts(predictions))]
+        result["metrics"][name] = entry
+    if predictions.target in ("stage", "binary"):
+        result["confusion_matrix"] = confusion(predictions, 6 if predictions.target == "stage" else 2)
+    return result
+
+
+def _clean(value: float) -> float | None:
+    """JSON-safe: NaN becomes None."""
+    return None if value is None or not math.isfinite(value) else round(float(value), 6)

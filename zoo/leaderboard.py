@@ -1,0 +1,135 @@
+"""The leaderboard: an append-only JSONL store of evaluated runs, one row per run and split.
+
+The store is `<runs dir>/leaderboard.jsonl`. Rows are appended under an exclusive file lock, so
+runs finishing at the same moment never lose or interleave a row; a (run, split) pair already
+present is not written twice (a resumed run that had already appended its rows).
+
+Each row carries the provenance needed to trust a comparison: recipe name and hash, the
+components, the dataset and a hash of its params, the split and its size, every metric with its
+intervals, parameter count, image size, epochs, training time, device, the weights' sha256, the
+zoo's git sha and version, the plugins' versions, and when it was made.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+STORE = "leaderboard.jsonl"
+DEFAULT_SORT = {"stage": "class_normalised_accuracy", "percent": "mse", "binary": "balanced_accuracy"}
+
+
+def store_path(runs_dir: Path) -> Path:
+    """Where the leaderboard of a runs folder lives."""
+    return runs_dir / STORE
+
+
+def params_hash(params: dict[str, Any]) -> str:
+    """A short, order-independent hash of a params dict."""
+    return hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def rows_for_run(recipe: Any, results: dict[str, Any], env: dict[str, Any]) -> list[dict[str, Any]]:
+    """One leaderboard row per evaluated split of a finished run."""
+    training = results["training"]
+    imbalance = recipe.imbalance.name if recipe.imbalance else None
+    rows = []
+    for split, result in results["splits"].items():
+        rows.append({
+            "run_id": results["run"],
+            "recipe": recipe.name,
+            "recipe_sha256": results["recipe_sha256"],
+            "target": recipe.data.target,
+            "backbone": recipe.model.backbone.name,
+            "head": recipe.model.head.name,
+            "loss": recipe.loss.name,
+            "imbalance": imbalance,
+            "dataset": recipe.data.dataset.name,
+            "dataset_params_sha256": params_hash(recipe.data.dataset.params),
+            "split": split,
+            "n": result["n"],
+            "patients": result["patients"],
+            "metrics": result["metrics"],
+            "params": training["params"],
+            "image_size": training["image_size"],
+            "epochs": training["epochs"],
+            "train_seconds": training["seconds"],
+            "device": training["device"],
+            "device_name": training["device_name"],
+            "weights_sha256": training["weights_sha256"],
+            "git_sha": env.get("git_sha"),
+            "zoo_version": env.get("zoo_version"),
+            "plugin_versions": env.get("plugins", {}),
+            "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        })  # fmt: skip
+    return rows
+
+
+def append(store: Path, rows: list[dict[str, Any]]) -> int:
+    """Append rows not yet in the store (by run and split), under a lock; return how many."""
+    store.parent.mkdir(parents=True, exist_ok=True)
+    with open(store, "a+", encoding="utf-8") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        handle.seek(0)
+        present = {(row.get("run_id"), row.get("split")) for row in _parse(handle.read().splitlines())}
+        new = [row for row in rows if (row["run_id"], row["split"]) not in present]
+        if new:
+            payload = "".join(json.dumps(row, sort_keys=True) + "\n" for row in new)
+            os.write(handle.fileno(), payload.encode("utf-8"))
+            handle.flush()
+            os.fsync(handle.fileno())
+    return len(new)
+
+
+def _parse(lines: list[str]) -> list[dict[str, Any]]:
+    rows = []
+    for line in lines:
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue  # a line cut by a crash of an old writer; the rest stays readable
+    return rows
+
+
+def read(store: Path) -> list[dict[str, Any]]:
+    """All rows of a store (none when it does not exist)."""
+    if not store.is_file():
+        return []
+    with open(store, encoding="utf-8") as handle:
+        fcntl.flock(handle, fcntl.LOCK_SH)
+        return _parse(handle.read().splitlines())
+
+
+def ranked(rows: list[dict[str, Any]], sort: str | None) -> dict[str, tuple[str, list[dict[str, Any]]]]:
+    """Rows grouped by target, each sorted best first by its metric; rows lacking it go last."""
+    groups: dict[str, tuple[str, list[dict[str, Any]]]] = {}
+    for target in sorted({row["target"] for row in rows}):
+        metric = sort or DEFAULT_SORT.get(target, "")
+        members = [row for row in rows if row["target"] == target]
+
+        def key(row: dict[str, Any], metric: str = metric) -> tuple[int, float]:
+            entry = row["metrics"].get(metric)
+            if entry is None or entry.get("value") is None:
+                return (1, 0.0)
+            value = entry["value"]
+            return (0, -value if entry.get("higher_is_better", True) else value)
+
+        groups[target] = (metric, sorted(members, key=key))
+    return groups
+
+
+def overlaps(leader: dict[str, Any], other: dict[str, Any], metric: str) -> bool:
+    """Whether two rows' bootstrap intervals of `metric` overlap (no clear difference)."""
+    a = (leader["metrics"].get(metric) or {}).get("bootstrap_95")
+    b = (other["metrics"].get(metric) or {}).get("bootstrap_95")
+    if not a or not b or None in a or None in b:
+        return False
+    return a[0] <= b[1] and b[0] <= a[1]

@@ -1,0 +1,171 @@
+"""Score new crops with a trained run: per joint, and per patient and visit (Rau score).
+
+Inputs are image files, folders of images, or a dataset CSV that a dataset plugin reads (its
+`csv` param: e.g. an SCQM main CSV, or a manifest of `path` [+ `patient_id`, `joint`, `date`]).
+Every image goes through the preprocessing the model was trained with (`config.json`).
+
+Per joint: the Ratingen stage with its probabilities, plus for a CDF model the expected percent
+and an 80 % interval; `unsure` flags a wide interval (more than `UNSURE_WIDTH` points) or a most
+probable stage below `UNSURE_PROBABILITY`. Per patient and visit (when patient ids and joints are
+known): the Rau score of the most probable stages (sum * 38 / joints scored) and an 80 % interval
+drawn from the joints' stage distributions. Inputs that cannot be read are rows with an error;
+the others are still scored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from zoo.clinical import RAU_FACTOR
+from zoo.data.images import UnreadableImage, load_prepared
+from zoo.errors import UsageError
+from zoo.registry import Registry
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".webp"}
+UNSURE_WIDTH = 20.0
+UNSURE_PROBABILITY = 0.5
+RAU_DRAWS = 2000
+BATCH = 64
+
+
+@dataclass
+class Scored:
+    """Per-joint rows and per-visit rows."""
+
+    joints: pd.DataFrame
+    visits: pd.DataFrame
+
+
+def _images_in(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def _from_csv(path: Path, registry: Registry) -> pd.DataFrame:
+    """Read a CSV with the first dataset plugin that accepts it as its `csv` param."""
+    reasons = []
+    for spec in registry.components("datasets"):
+        if "csv" not in spec.params.model_fields:
+            continue
+        try:
+            return spec.build({"csv": str(path)})
+        except Exception as exc:  # the next plugin may read it
+            reasons.append(f"{spec.name}: {getattr(exc, 'message', type(exc).__name__)}")
+    raise UsageError(f"no dataset plugin reads '{path}'", hint="; ".join(reasons) or "no plugin takes a csv")
+
+
+def gather(inputs: list[Path], registry: Registry) -> pd.DataFrame:
+    """One row per image to score: image, and sample_id, patient_id, joint, date when known."""
+    frames = []
+    for item in inputs:
+        if item.is_dir():
+            frames.append(pd.DataFrame({"image": [str(p) for p in _images_in(item)]}))
+        elif item.suffix.lower() == ".csv":
+            frames.append(_from_csv(item, registry))
+        else:
+            frames.append(pd.DataFrame({"image": [str(item)]}))
+    table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame({"image": []})
+    if table.empty:
+        raise UsageError(
+            "no images found in the inputs",
+            hint=f"give image files ({', '.join(sorted(IMAGE_SUFFIXES))}), folders or a CSV",
+        )
+    if "sample_id" not in table.columns:
+        table["sample_id"] = table["image"]
+    keep = [c for c in ("sample_id", "image", "patient_id", "joint", "date") if c in table.columns]
+    return table[keep].reset_index(drop=True)
+
+
+def score(model: Any, config: dict[str, Any], table: pd.DataFrame, device: torch.device) -> pd.DataFrame:
+    """Per-joint predictions (error rows for unreadable images)."""
+    size, equalize, target = config["image_size"], config["equalize"], config["target"]
+    pixels, errors = np.zeros((len(table), size, size), np.uint8), {}
+    for i, path in enumerate(table["image"]):
+        try:
+            pixels[i] = load_prepared(path, size, equalize)
+        except UnreadableImage as exc:
+            errors[i] = str(exc)
+    ok = np.array([i not in errors for i in range(len(table))])
+    results: dict[str, list[np.ndarray]] = {}
+    model.to(device).eval()
+    with torch.no_grad():
+        rows = np.flatnonzero(ok)
+        for start in range(0, len(rows), BATCH):
+            chosen = rows[start : start + BATCH]
+            x = torch.from_numpy(pixels[chosen]).unsqueeze(1).to(device).float().div_(255.0)
+            for key, value in model.predict(model(x)).items():
+                results.setdefault(key, []).append(value.float().cpu().numpy())
+    merged = {k: np.concatenate(v) for k, v in results.items()}
+    out = table.copy()
+    out["status"] = [f"error: {errors[i]}" if i in errors else "ok" for i in range(len(table))]
+
+    def column(values: np.ndarray) -> np.ndarray:
+        full = np.full((len(table), *values.shape[1:]), np.nan)
+        full[ok] = values
+        return full
+
+    probs = column(merged["probs"]) if "probs" in merged else None
+    if target == "percent":
+        out["percent"] = column(merged["pred"])
+        out["percent_median"] = column(merged["median"])
+        out["percent_low80"] = column(merged["lower"])
+        out["percent_high80"] = column(merged["upper"])
+        out["stage"] = column(merged["stage"])
+    elif target == "stage":
+        out["stage"] = column(merged["pred"])
+    else:
+        out["eroded"] = column(merged["pred"])
+    if probs is not None:
+        names = ["p_healthy", "p_eroded"] if target == "binary" else [f"p_stage_{k}" for k in range(probs.shape[1])]
+        for k, name in enumerate(names):
+            out[name] = probs[:, k]
+        top = probs.max(axis=1)
+        unsure = top < UNSURE_PROBABILITY
+        if target == "percent":
+            unsure |= (out["percent_high80"] - out["percent_low80"]).to_numpy() > UNSURE_WIDTH
+        out["unsure"] = pd.array(
+            [bool(u) if good else None for u, good in zip(unsure, ok, strict=True)], dtype="boolean"
+        )
+    return out
+
+
+def rau_by_visit(joints: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
+    """Rau score per patient (and date) from the joints' stages, with an 80 % interval."""
+    stage_columns = [c for c in joints.columns if c.startswith("p_stage_")]
+    if "patient_id" not in joints.columns or "joint" not in joints.columns or not stage_columns:
+        return pd.DataFrame()
+    scored = joints[joints["status"] == "ok"]
+    keys = ["patient_id", "date"] if "date" in joints.columns else ["patient_id"]
+    rng = np.random.default_rng(seed)
+    rows = []
+    for key, group in scored.groupby(keys, sort=True):
+        probs = group[stage_columns].to_numpy(float)
+        probs = probs / probs.sum(axis=1, keepdims=True)
+        cumulative = probs.cumsum(axis=1)
+        draws = (rng.random((RAU_DRAWS, len(group), 1)) > cumulative[None]).sum(axis=2)
+        rau = draws.sum(axis=1) * RAU_FACTOR / len(group)
+        stages = group["stage"].to_numpy(float)
+        values = dict(zip(keys, key if isinstance(key, tuple) else (key,), strict=True))
+        rows.append({
+            **values,
+            "joints_scored": len(group),
+            "rau_score": round(float(stages.sum() * RAU_FACTOR / len(group)), 2),
+            "rau_low80": round(float(np.percentile(rau, 10)), 2),
+            "rau_high80": round(float(np.percentile(rau, 90)), 2),
+        })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def predict(run_dir: Path, inputs: list[Path], registry: Registry, device: torch.device) -> Scored:
+    """Score inputs with the model of a finished run."""
+    from zoo.model import load
+
+    model, config = load(run_dir, registry)
+    table = gather(inputs, registry)
+    joints = score(model, config, table, device)
+    return Scored(joints=joints, visits=rau_by_visit(joints))

@@ -1,0 +1,157 @@
+"""Predictions as the zoo writes and reads them: one row per crop.
+
+CSV columns: `sample_id` (optional), `patient_id` (optional; needed for patient-level
+bootstrap), `y_true`, `y_pred`, and the model's distribution when it has one: `p_0..p_5` (stage
+probabilities), `p_1` (binary: probability of erosion) or `cdf_0..cdf_100` (P(y <= k) of the
+eroded percent). `zoo evaluate` scores any file in this format, made by the zoo or elsewhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from zoo.errors import UsageError
+
+STAGES = 6
+CDF_STEPS = 101
+RANGES = {"percent": (0.0, 100.0), "stage": (0.0, 5.0), "binary": (0.0, 1.0)}
+
+
+@dataclass
+class Predictions:
+    """Arrays of one set of predictions; metrics read what they need."""
+
+    target: str
+    y_true: np.ndarray
+    y_pred: np.ndarray
+    patient: np.ndarray
+    probs: np.ndarray | None = None  # (N, classes): stage or binary probabilities
+    cdf: np.ndarray | None = None  # (N, 101)
+
+    def __len__(self) -> int:
+        return len(self.y_true)
+
+    def take(self, rows: np.ndarray) -> Predictions:
+        """A subset (or resample) of the rows."""
+        return Predictions(
+            self.target,
+            self.y_true[rows],
+            self.y_pred[rows],
+            self.patient[rows],
+            None if self.probs is None else self.probs[rows],
+            None if self.cdf is None else self.cdf[rows],
+        )
+
+    def tags(self) -> set[str]:
+        """What these predictions carry, matched against metrics' `requires`."""
+        found = set()
+        if self.probs is not None:
+            found.add("probs")
+        if self.cdf is not None:
+            found.add("cdf")
+        return found
+
+
+def to_frame(predictions: Predictions, extra: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The CSV table of predictions (`extra` columns, e.g. sample ids, come first)."""
+    frame = pd.DataFrame(
+        {
+            "patient_id": predictions.patient,
+            "y_true": predictions.y_true,
+            "y_pred": predictions.y_pred,
+        }
+    )
+    if extra is not None:
+        frame = pd.concat([extra.reset_index(drop=True), frame], axis=1)
+    if predictions.probs is not None:
+        if predictions.target == "binary":
+            frame["p_1"] = predictions.probs[:, 1]
+        else:
+            for k in range(predictions.probs.shape[1]):
+                frame[f"p_{k}"] = predictions.probs[:, k]
+    if predictions.cdf is not None:
+        cdf = pd.DataFrame(predictions.cdf, columns=[f"cdf_{k}" for k in range(CDF_STEPS)])
+        frame = pd.concat([frame, cdf], axis=1)
+    return frame
+
+
+def _numbers(frame: pd.DataFrame, columns: list[str], source: str) -> np.ndarray:
+    values = frame[columns].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        row, col = np.argwhere(bad)[0]
+        raise UsageError(
+            f"{source}: {int(bad.sum())} missing or non-numeric value(s) in {', '.join(columns[:3])}"
+            f"{'...' if len(columns) > 3 else ''} (first: column {columns[col]}, row {row + 2})",
+            hint="every row needs numbers in these columns",
+        )
+    return values
+
+
+def read_predictions(path: Path, target: str) -> Predictions:
+    """Read and check a predictions CSV; malformed files are a one-line `UsageError`."""
+    source = str(path)
+    if not path.is_file():
+        raise UsageError(f"predictions file '{path}' does not exist", hint="give a CSV of y_true, y_pred")
+    try:
+        frame = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{source}: not a readable CSV ({type(exc).__name__})", hint="check the file") from None
+    missing = [c for c in ("y_true", "y_pred") if c not in frame.columns]
+    if missing:
+        raise UsageError(
+            f"{source}: missing column(s) {', '.join(missing)}",
+            hint=f"needs y_true and y_pred; it has {', '.join(map(str, frame.columns))}",
+        )
+    if frame.empty:
+        raise UsageError(f"{source}: no rows", hint="the file has a header but no predictions")
+    y = _numbers(frame, ["y_true", "y_pred"], source)
+    low, high = RANGES[target]
+    outside = (y < low) | (y > high)
+    if outside.any():
+        raise UsageError(
+            f"{source}: {int(outside.sum())} value(s) of y_true/y_pred outside {low:g}..{high:g} for target '{target}'",
+            hint="is --target right?",
+        )
+    if target != "percent" and (y != np.round(y)).any():
+        raise UsageError(
+            f"{source}: y_true/y_pred must be whole classes for target '{target}'",
+            hint="is --target right?",
+        )
+    patient = (
+        frame["patient_id"].astype(str).to_numpy()
+        if "patient_id" in frame.columns
+        else np.arange(len(frame)).astype(str)
+    )
+    probs = cdf = None
+    cdf_columns = [c for c in frame.columns if str(c).startswith("cdf_")]
+    if cdf_columns:
+        expected = [f"cdf_{k}" for k in range(CDF_STEPS)]
+        if target != "percent" or cdf_columns != expected:
+            raise UsageError(
+                f"{source}: a CDF needs exactly the columns cdf_0..cdf_100 and target 'percent' "
+                f"(found {len(cdf_columns)} cdf columns)",
+                hint="write P(y <= k) for k = 0..100",
+            )
+        cdf = _numbers(frame, expected, source)
+        if ((cdf < 0) | (cdf > 1)).any():
+            raise UsageError(f"{source}: CDF values must be probabilities in 0..1", hint="write P(y <= k)")
+    stage_columns = [f"p_{k}" for k in range(STAGES)]
+    if target == "stage" and any(c in frame.columns for c in stage_columns):
+        absent = [c for c in stage_columns if c not in frame.columns]
+        if absent:
+            raise UsageError(
+                f"{source}: stage probabilities need p_0..p_5; missing {', '.join(absent)}",
+                hint="write all six, or none",
+            )
+        probs = _numbers(frame, stage_columns, source)
+    if target == "binary" and "p_1" in frame.columns:
+        p1 = _numbers(frame, ["p_1"], source)[:, 0]
+        probs = np.stack([1 - p1, p1], axis=1)
+    if probs is not None and ((probs < 0) | (probs > 1)).any():
+        raise UsageError(f"{source}: probabilities must be in 0..1", hint="check the p_ columns")
+    return Predictions(target, y[:, 0], y[:, 1], patient, probs, cdf)
