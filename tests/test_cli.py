@@ -20,7 +20,18 @@ def test_version(zoo) -> None:
 def test_help_lists_the_commands(zoo) -> None:
     result = zoo("--help")
     assert result.code == 0
-    for command in ("list", "plugins", "validate", "run", "evaluate", "leaderboard", "predict", "analyze", "export", "data"):
+    for command in (
+        "list",
+        "plugins",
+        "validate",
+        "run",
+        "evaluate",
+        "leaderboard",
+        "predict",
+        "analyze",
+        "export",
+        "data",
+    ):
         assert command in result.out
 
 

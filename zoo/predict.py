@@ -65,9 +65,9 @@ def gather(inputs: list[Path], registry: Registry) -> pd.DataFrame:
     for item in inputs:
         if item.is_dir():
             frames.append(pd.DataFrame({"image": [str(p) for p in _images_in(item)]}))
-        elif item.suffix.lower() == ".csv":
+        elif item.suffix.lower() == ".csv" and item.is_file():
             frames.append(_from_csv(item, registry))
-        else:
+        else:  # an image; a missing one becomes an error row when it is read
             frames.append(pd.DataFrame({"image": [str(item)]}))
     table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame({"image": []})
     if table.empty:

@@ -89,6 +89,8 @@ def distributed(device_name: str) -> Distributed:
 
 def pick_device(name: str, dist: Distributed) -> torch.device:
     """`auto`: CUDA when present, else CPU; `cuda` without a GPU is a usage error."""
+    if name not in ("auto", "cpu", "cuda"):
+        raise UsageError(f"unknown device '{name}'", hint="use auto, cpu or cuda")
     if name == "cuda" and not torch.cuda.is_available():
         raise UsageError(
             "device 'cuda' asked for, but no CUDA GPU is available",

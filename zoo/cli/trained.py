@@ -38,14 +38,6 @@ class OutputFormat(StrEnum):
     json = "json"
 
 
-def _device(name: str):
-    import torch
-
-    if name == "cuda" and not torch.cuda.is_available():
-        raise UsageError("device 'cuda' asked for, but no CUDA GPU is available", hint="use --device cpu")
-    return torch.device("cuda" if name in ("auto", "cuda") and torch.cuda.is_available() else "cpu")
-
-
 def predict(
     run_dir: RunDir,
     inputs: Annotated[
@@ -57,22 +49,10 @@ def predict(
 ) -> None:
     """Score joint crops: stage (and percent) per joint, Rau score per patient and visit."""
     from zoo.predict import predict as run_predict
+    from zoo.train import Distributed, pick_device
 
-    missing = [str(p) for p in inputs if not p.exists()]
-    registry = loaded_plugins().registry
-    scored = (
-        run_predict(run_dir, [p for p in inputs if p.exists()], registry, _device(device))
-        if len(missing) < len(inputs)
-        else None
-    )
-    joints, visits = (scored.joints, scored.visits) if scored else (None, None)
-    if missing:
-        import pandas as pd
-
-        rows = pd.DataFrame({"sample_id": missing, "image": missing, "status": "error: missing file"})
-        joints = rows if joints is None else pd.concat([joints, rows], ignore_index=True)
-        visits = visits if visits is not None else pd.DataFrame()
-    assert joints is not None and visits is not None
+    scored = run_predict(run_dir, inputs, loaded_plugins().registry, pick_device(device, Distributed()))
+    joints, visits = scored.joints, scored.visits
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         if output is OutputFormat.json:
