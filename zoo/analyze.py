@@ -35,6 +35,7 @@ from torch import nn
 
 from zoo.clinical import RAU_FACTOR, ratingen_stages
 from zoo.data.prepare import Prepared, prepare
+from zoo.formatting import format_interval, format_number
 from zoo.model import ZooModel, load
 from zoo.registry import Registry
 from zoo.train import load_run_recipe
@@ -150,7 +151,7 @@ def _results(report: Report, run: Path, target: str, prepared: Prepared, predict
     for split, result in metrics["splits"].items():
         baseline = metrics["baselines"].get(split, {}).get("metrics", {})
         rows = [
-            [name, _fmt(e["value"]), " - ".join(_fmt(v) for v in e.get("bootstrap_95") or []), _fmt(baseline.get(name))]
+            [name, format_number(e["value"]), format_interval(e.get("bootstrap_95")), format_number(baseline.get(name))]
             for name, e in result["metrics"].items()
         ]
         report.text(f"{split}: {result['n']} crops of {result['patients']} patients")
@@ -209,10 +210,6 @@ def _results(report: Report, run: Path, target: str, prepared: Prepared, predict
         twin.legend(loc="upper right", fontsize=7)
     ax.legend(loc="upper left", fontsize=7)
     report.figure(_png(fig, report.folder, "curves"), "Training curves (dashed: validation metrics, right axis).")
-
-
-def _fmt(value: Any) -> str:
-    return "" if value is None else f"{value:.4g}"
 
 
 def _attention(report: Report, model: ZooModel, prepared: Prepared, target: str, seed: int) -> None:

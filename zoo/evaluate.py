@@ -94,20 +94,20 @@ def evaluate(
     }
     for name, metric in metrics.items():
         entry: dict[str, Any] = {
-            "value": _clean(metric(predictions)),
+            "value": json_number(metric(predictions)),
             "higher_is_better": bool(getattr(metric, "higher_is_better", True)),
         }
         if name in intervals:
-            entry["bootstrap_95"] = [_clean(v) for v in intervals[name]]
+            entry["bootstrap_95"] = [json_number(v) for v in intervals[name]]
         counts = getattr(metric, "counts", None)
         if counts is not None:
-            entry["wilson_95"] = [_clean(v) for v in wilson(*counts(predictions))]
+            entry["wilson_95"] = [json_number(v) for v in wilson(*counts(predictions))]
         result["metrics"][name] = entry
     if predictions.target in ("stage", "binary"):
         result["confusion_matrix"] = confusion(predictions, 6 if predictions.target == "stage" else 2)
     return result
 
 
-def _clean(value: float) -> float | None:
-    """JSON-safe: NaN becomes None."""
+def json_number(value: float) -> float | None:
+    """A metric value for JSON: rounded to 6 decimals; NaN becomes None."""
     return None if value is None or not math.isfinite(value) else round(float(value), 6)

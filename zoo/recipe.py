@@ -179,17 +179,13 @@ COMPONENT_FIELDS: dict[tuple[str, ...], str] = {
 }
 
 
-def _get_path(obj: Any, path: tuple[str | int, ...]) -> Any:
+def _get_path(data: Any, path: tuple[str, ...]) -> Any:
+    """The value at a key path of nested dicts, or None where the path does not exist."""
     for part in path:
-        if obj is None:
+        if not isinstance(data, dict):
             return None
-        if isinstance(obj, dict):
-            obj = obj.get(part)
-        elif isinstance(obj, list):
-            obj = obj[part] if isinstance(part, int) and 0 <= part < len(obj) else None
-        else:
-            obj = getattr(obj, str(part), None)
-    return obj
+        data = data.get(part)
+    return data
 
 
 class _Locator:

@@ -47,7 +47,7 @@ from zoo.data.loader import CropBatches, batches, to_model_input
 from zoo.data.prepare import Prepared, prepare
 from zoo.data.targets import N_CLASSES
 from zoo.errors import UsageError, ZooError
-from zoo.evaluate import applicable_metrics, evaluate
+from zoo.evaluate import applicable_metrics, evaluate, json_number
 from zoo.predictions import Predictions, to_frame
 from zoo.recipe import AugmentConfig, Recipe, validate_document
 from zoo.registry import Registry
@@ -463,12 +463,8 @@ class Trainer:
         return {
             "predictor": name,
             "value": constant,
-            "metrics": {s.name: _json_float(s.build()(trivial)) for s in specs},
+            "metrics": {s.name: json_number(s.build()(trivial)) for s in specs},
         }
-
-
-def _json_float(value: float) -> float | None:
-    return round(value, 6) if math.isfinite(value) else None
 
 
 def _progress(dist: Distributed) -> Any:

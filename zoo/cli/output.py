@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from zoo.errors import ZooError
+from zoo.formatting import format_interval, format_number
 
 stdout = Console(highlight=False, soft_wrap=False)
 if not stdout.is_terminal:
@@ -58,11 +59,6 @@ def report_error(error: ZooError) -> None:
         sys.stderr.write(f"Hint: {error.hint}\n")
 
 
-def _interval(entry: dict[str, Any]) -> str:
-    low, high = entry.get("bootstrap_95") or (None, None)
-    return "" if low is None or high is None else f"{low:.4g} - {high:.4g}"
-
-
 def print_results(folder: Any, results: dict[str, Any]) -> None:
     """The metrics of a finished run, with intervals and the trivial baseline, per split."""
     for split, result in results["splits"].items():
@@ -70,9 +66,9 @@ def print_results(folder: Any, results: dict[str, Any]) -> None:
         rows = [
             (
                 name,
-                _number(entry["value"]),
-                _interval(entry),
-                _number(baseline.get("metrics", {}).get(name)),
+                format_number(entry["value"]),
+                format_interval(entry.get("bootstrap_95")),
+                format_number(baseline.get("metrics", {}).get(name)),
             )
             for name, entry in result["metrics"].items()
         ]
@@ -83,7 +79,3 @@ def print_results(folder: Any, results: dict[str, Any]) -> None:
             rows,
         )
     stdout.print(f"run folder: {folder}", markup=False)
-
-
-def _number(value: Any) -> str:
-    return "" if value is None else f"{value:.4g}"

@@ -13,6 +13,7 @@ import typer
 
 from zoo.cli.components import loaded_plugins
 from zoo.cli.output import print_json, print_table
+from zoo.formatting import format_interval, format_number
 
 SHOWN_METRICS = {
     "stage": ["class_normalised_accuracy", "class_normalised_accuracy_pm1", "accuracy", "quadratic_weighted_kappa"],
@@ -39,12 +40,11 @@ class Format(StrEnum):
 
 
 def _value(entry: dict[str, Any] | None) -> str:
-    return "" if not entry or entry.get("value") is None else f"{entry['value']:.4g}"
+    return format_number((entry or {}).get("value"))
 
 
 def _ci(entry: dict[str, Any] | None, key: str = "bootstrap_95") -> str:
-    bounds = (entry or {}).get(key)
-    return "" if not bounds or None in bounds else f"{bounds[0]:.4g} - {bounds[1]:.4g}"
+    return format_interval((entry or {}).get(key))
 
 
 def evaluate(

@@ -6,13 +6,16 @@ import json
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from zoo.cli.components import loaded_plugins
 from zoo.cli.output import print_table
 from zoo.errors import UsageError
+
+if TYPE_CHECKING:  # pandas is imported by the command, not by `zoo --help`
+    import pandas as pd
 
 RunDir = Annotated[Path, typer.Argument(metavar="RUN_DIR", help="A run folder made by 'zoo run'.")]
 JOINT_COLUMNS = (
@@ -38,6 +41,14 @@ class OutputFormat(StrEnum):
     json = "json"
 
 
+def _as_json(joints: pd.DataFrame, visits: pd.DataFrame) -> str:
+    """Joints and visits as one JSON document (NaN becomes null)."""
+    records = {
+        name: json.loads(frame.to_json(orient="records")) for name, frame in (("joints", joints), ("visits", visits))
+    }
+    return json.dumps(records, indent=2) + "\n"
+
+
 def predict(
     run_dir: RunDir,
     inputs: Annotated[
@@ -56,16 +67,7 @@ def predict(
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         if output is OutputFormat.json:
-            out.write_text(
-                json.dumps(
-                    {
-                        "joints": json.loads(joints.to_json(orient="records")),
-                        "visits": json.loads(visits.to_json(orient="records")),
-                    },
-                    indent=2,
-                )
-                + "\n"
-            )
+            out.write_text(_as_json(joints, visits))
         else:
             joints.to_csv(out, index=False)
             if len(visits):
@@ -74,16 +76,7 @@ def predict(
             f"wrote {len(joints)} joint rows to {out}" + (f" and {len(visits)} visits" if len(visits) else "") + "\n"
         )
     elif output is OutputFormat.json:
-        sys.stdout.write(
-            json.dumps(
-                {
-                    "joints": json.loads(joints.to_json(orient="records")),
-                    "visits": json.loads(visits.to_json(orient="records")),
-                },
-                indent=2,
-            )
-            + "\n"
-        )
+        sys.stdout.write(_as_json(joints, visits))
     else:
         shown = [c for c in JOINT_COLUMNS if c in joints.columns]
         print_table(
