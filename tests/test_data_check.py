@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from conftest import run_zoo, write
 from PIL import Image
@@ -126,3 +127,29 @@ def test_labels_become_the_target(tmp_path: Path) -> None:
     binary = load_recipe(recipe_file(tmp_path, csv, target="stage", scale="binary"), registry)
     with pytest.raises(UsageError, match="gives binary labels, which cannot become target 'stage'"):
         prepare(binary, registry)
+
+
+def test_a_run_refuses_bad_samples_or_lists_the_skipped_ones(tmp_path: Path) -> None:
+    csv = bad_manifest(tmp_path / "data")
+    text = (
+        recipe_file(tmp_path, csv)
+        .read_text()
+        .replace(
+            "loss: {name: cross_entropy}",
+            "loss: {name: cross_entropy}\ntrain: {batch_size: 8, stages: [{epochs: 1}]}\neval: {bootstrap: 5}",
+        )
+    )
+    text = text.replace(
+        "model:\n  backbone: {name: thesis_vgg}",
+        "model:\n  backbone: {name: thesis_vgg, params: {filters: [4, 4, 4, 4, 4, 4]}}",
+    )
+    refused = run_zoo("run", str(write(tmp_path / "strict.yaml", text)), "--runs-dir", str(tmp_path / "runs"))
+    assert refused.code == 2
+    assert "missing.jpg: missing file" in refused.err and "Error: 12 problem(s) in 9 sample(s)" in refused.err
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir()), "no run folder for a refused run"
+    lenient = write(tmp_path / "lenient.yaml", text.replace("on_bad_sample: error", "on_bad_sample: skip"))
+    result = run_zoo("run", str(lenient), "--runs-dir", str(tmp_path / "runs"))
+    assert result.code == 0, result.err
+    folder = next((tmp_path / "runs").iterdir())
+    skipped = pd.read_csv(folder / "skipped.csv")
+    assert {(s, p) for s, p in zip(skipped["sample_id"], skipped["problem"], strict=True)} == EXPECTED

@@ -73,6 +73,8 @@ def test_ranking_and_the_no_difference_marker(tmp_path: Path) -> None:
     as_json = json.loads(run_zoo("leaderboard", "--runs-dir", str(tmp_path), "--format", "json").out)
     assert as_json["stage"]["sort"] == "class_normalised_accuracy"
     assert run_zoo("leaderboard", "--runs-dir", str(tmp_path), "--split", "val").err.startswith("No runs to show")
+    other = run_zoo("leaderboard", "--runs-dir", str(tmp_path), "--dataset", "scqm")
+    assert other.out == "" and "and dataset 'scqm'" in other.err
 
 
 def test_empty_or_missing_store_is_a_helpful_message(tmp_path: Path) -> None:
