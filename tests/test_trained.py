@@ -88,9 +88,12 @@ def test_predict_on_real_crops(run: Path) -> None:
     assert len(joints) == 30 and all(j["status"] == "ok" for j in joints)
 
 
-def test_predict_bad_run_folder(tmp_path: Path) -> None:
+def test_predict_bad_run_folder_and_only_unreadable_inputs(run: Path, tmp_path: Path) -> None:
     result = run_zoo("predict", str(tmp_path), str(tmp_path))
     assert result.code == 2 and "is not a finished run" in result.err
+    nothing = run_zoo("predict", str(run), str(tmp_path / "nope.png"))
+    assert nothing.code == 2 and "1 of 1 inputs could not be read" in nothing.err
+    assert "missing file" in nothing.out and "Traceback" not in nothing.err
 
 
 def test_analyze_writes_a_self_contained_report(run: Path, tmp_path: Path) -> None:

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from zoo.clinical import RAU_FACTOR
+from zoo.clinical import RAU_FACTOR, rau_score
 from zoo.data.images import UnreadableImage, load_prepared
 from zoo.errors import UsageError
 from zoo.registry import Registry
@@ -103,6 +103,8 @@ def score(model: Any, config: dict[str, Any], table: pd.DataFrame, device: torch
     merged = {k: np.concatenate(v) for k, v in results.items()}
     out = table.copy()
     out["status"] = [f"error: {errors[i]}" if i in errors else "ok" for i in range(len(table))]
+    if not ok.any():  # nothing readable: the error rows are the whole answer
+        return out
 
     def column(values: np.ndarray) -> np.ndarray:
         full = np.full((len(table), *values.shape[1:]), np.nan)
@@ -154,7 +156,7 @@ def rau_by_visit(joints: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
         rows.append({
             **values,
             "joints_scored": len(group),
-            "rau_score": round(float(stages.sum() * RAU_FACTOR / len(group)), 2),
+            "rau_score": round(rau_score(stages.tolist()), 2),
             "rau_low80": round(float(np.percentile(rau, 10)), 2),
             "rau_high80": round(float(np.percentile(rau, 90)), 2),
         })  # fmt: skip
