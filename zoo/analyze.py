@@ -33,8 +33,9 @@ from sklearn.manifold import TSNE
 from sklearn.neighbors import NearestNeighbors
 from torch import nn
 
-from zoo.clinical import RAU_FACTOR, ratingen_stages
+from zoo.clinical import ratingen_stages, rau_score
 from zoo.data.prepare import Prepared, prepare
+from zoo.data.targets import classes
 from zoo.formatting import format_interval, format_number
 from zoo.model import ZooModel, load
 from zoo.registry import Registry
@@ -46,10 +47,6 @@ NEIGHBOURS = 5
 QUERIES = 4
 EMBED_TRAIN = 4000
 BATCH = 128
-
-
-def _classes(target: str, values: np.ndarray) -> np.ndarray:
-    return ratingen_stages(values) if target == "percent" else values.astype(int)
 
 
 def _batched(model: ZooModel, pixels: np.ndarray, fn: Any) -> np.ndarray:
@@ -215,12 +212,12 @@ def _results(report: Report, run: Path, target: str, prepared: Prepared, predict
 def _attention(report: Report, model: ZooModel, prepared: Prepared, target: str, seed: int) -> None:
     table = prepared.table
     test = np.flatnonzero(table["split"].to_numpy() == "test")
-    classes = _classes(target, table["target"].to_numpy()[test])
+    test_classes = classes(table["target"].to_numpy()[test], target)
     rng = np.random.default_rng(seed)
-    present = sorted(set(classes.tolist()))
+    present = sorted(set(test_classes.tolist()))
     fig, axes = plt.subplots(len(present), PER_CLASS, figsize=(PER_CLASS * 1.8, len(present) * 1.9), squeeze=False)
     for row, cls in enumerate(present):
-        members = test[classes == cls]
+        members = test[test_classes == cls]
         chosen = rng.choice(members, min(PER_CLASS, len(members)), replace=False)
         images = (
             torch.from_numpy(np.asarray(prepared.pixels[table["pixel_row"].to_numpy()[chosen]])).unsqueeze(1).float()
@@ -254,7 +251,7 @@ def _embeddings(report: Report, model: ZooModel, prepared: Prepared, target: str
     embed_train = _batched(model, prepared.pixels[rows[train]], model.embed)
     embed_test = _batched(model, prepared.pixels[rows[test]], model.embed)
     labels = table["target"].to_numpy()
-    cls_train, cls_test = _classes(target, labels[train]), _classes(target, labels[test])
+    cls_train, cls_test = classes(labels[train], target), classes(labels[test], target)
     report.heading("Embeddings")
     sample = np.sort(rng.choice(len(test), min(TSNE_POINTS, len(test)), replace=False))
     if len(sample) > 5:
@@ -305,7 +302,7 @@ def _activity(report: Report, prepared: Prepared, predictions: pd.DataFrame) -> 
     keys = ["patient_id", "date"] if "date" in table.columns else ["patient_id"]
     visits = (
         table.groupby(keys)
-        .agg(rau_true=("stage", lambda s: s.sum() * RAU_FACTOR / len(s)), **{c: (c, "first") for c in columns})
+        .agg(rau_true=("stage", lambda s: rau_score(s.tolist())), **{c: (c, "first") for c in columns})
         .reset_index()
     )
     predicted_stage = predictions.set_index("sample_id")["stage" if "stage" in predictions.columns else "y_pred"]
@@ -313,7 +310,7 @@ def _activity(report: Report, prepared: Prepared, predictions: pd.DataFrame) -> 
     tested["predicted"] = predicted_stage.reindex(tested["sample_id"]).to_numpy()
     if "stage" not in predictions.columns:
         tested["predicted"] = ratingen_stages(np.clip(tested["predicted"].to_numpy(), 0, 100))
-    rau_pred = tested.groupby(keys)["predicted"].agg(lambda s: s.sum() * RAU_FACTOR / len(s)).rename("rau_predicted")
+    rau_pred = tested.groupby(keys)["predicted"].agg(lambda s: rau_score(s.tolist())).rename("rau_predicted")
     visits = visits.merge(rau_pred.reset_index(), on=keys, how="left")
     report.heading("Erosion and disease activity")
     fig, axes = plt.subplots(1, len(columns), figsize=(5 * len(columns), 4), squeeze=False)

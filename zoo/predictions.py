@@ -14,11 +14,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from zoo.clinical import STAGES
+from zoo.data.targets import RANGES
 from zoo.errors import UsageError
 
-STAGES = 6
 CDF_STEPS = 101
-RANGES = {"percent": (0.0, 100.0), "stage": (0.0, 5.0), "binary": (0.0, 1.0)}
 
 
 @dataclass

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 from zoo_plugins.heads.dense import dense_stack
 
-CLASSES = {"stage": 6, "binary": 2}
+from zoo.data.targets import N_CLASSES
 
 
 class CoralHead(nn.Module):
@@ -51,4 +51,4 @@ class CoralHead(nn.Module):
 
 def build(params: Any, in_features: int, target: str) -> CoralHead:
     """The `coral` factory."""
-    return CoralHead(in_features, CLASSES[target], list(params.hidden), params.dropout)
+    return CoralHead(in_features, N_CLASSES[target], list(params.hidden), params.dropout)

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 from zoo_plugins.heads.dense import dense_stack
 
-CLASSES = {"stage": 6, "binary": 2}
+from zoo.data.targets import N_CLASSES
 
 
 class SoftmaxHead(nn.Module):
@@ -45,4 +45,4 @@ class SoftmaxHead(nn.Module):
 
 def build(params: Any, in_features: int, target: str) -> SoftmaxHead:
     """The `softmax` factory."""
-    return SoftmaxHead(in_features, CLASSES[target], list(params.hidden), params.dropout)
+    return SoftmaxHead(in_features, N_CLASSES[target], list(params.hidden), params.dropout)
