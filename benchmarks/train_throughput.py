@@ -35,6 +35,8 @@ def plain_epoch(
     targets: np.ndarray,
     batch: int,
     seed: int,
+    device: torch.device,
+    amp_dtype: torch.dtype | None,
 ) -> float:
     """One epoch the way one would write it by hand; returns images/s."""
     model.train()
@@ -42,9 +44,10 @@ def plain_epoch(
     start = time.perf_counter()
     for begin in range(0, len(order), batch):
         chosen = order[begin : begin + batch]
-        x = torch.from_numpy(pixels[rows[chosen]]).unsqueeze(1).float().div_(255.0)
-        y = torch.from_numpy(targets[chosen]).long()
-        loss = F.cross_entropy(model(x), y)
+        x = torch.from_numpy(pixels[rows[chosen]]).unsqueeze(1).to(device).float().div_(255.0)
+        y = torch.from_numpy(targets[chosen]).long().to(device)
+        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+            loss = F.cross_entropy(model(x), y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -67,7 +70,9 @@ def main() -> None:
     )
     device = torch.device(args.device)
     with tempfile.TemporaryDirectory() as tmp:
-        trainer = Trainer(recipe, registry, Path(tmp), device, Distributed(), prepared)
+        torch.manual_seed(0)
+        model = build_model(registry, recipe.model.backbone, recipe.model.head, "stage")
+        trainer = Trainer(recipe, registry, Path(tmp), device, Distributed(), prepared, model)
         net = trainer.network(False)
         zoo_optimizer = trainer.make_optimizer(1e-3)
         torch.manual_seed(0)

@@ -74,14 +74,14 @@ def test_inception_pretrained_uses_minus_one_to_one(tmp_path: Path) -> None:
 
 def test_bad_pretrained_files_are_clear_errors(tmp_path: Path) -> None:
     spec = get_registry().get("backbones", "resnet18")
-    with pytest.raises(UsageError, match="do not exist"):
+    with pytest.raises(UsageError, match="does not exist"):
         spec.build({"pretrained": str(tmp_path / "none.safetensors")}, in_chans=1)
     (tmp_path / "junk.safetensors").write_bytes(b"not safetensors at all")
     with pytest.raises(UsageError, match="not a readable safetensors file"):
         spec.build({"pretrained": str(tmp_path / "junk.safetensors")}, in_chans=1)
     other = timm.create_model("resnet34", pretrained=False)
     save_file({k: v.contiguous() for k, v in other.state_dict().items()}, str(tmp_path / "r34.safetensors"))
-    with pytest.raises(UsageError, match="does not match backbone 'resnet18'"):
+    with pytest.raises(UsageError, match="does not fit timm model 'resnet18'"):
         spec.build({"pretrained": str(tmp_path / "r34.safetensors")}, in_chans=1)
     with pytest.raises(Exception, match=r"path of a \.safetensors file"):
         spec.build({"pretrained": "weights.pt"}, in_chans=1)
@@ -178,3 +178,26 @@ def test_oversampling_draws_classes_equally_and_marks_copies() -> None:
     assert np.array_equal(order, sampler.indices(epoch=0)), "seeded per epoch"
     plain = strategy("oversample", augment=False).sampler(classes, seed=0).indices(0)
     assert plain.max() < 100
+
+
+def test_oversampling_ratio_raises_small_classes_to_a_share_of_the_largest() -> None:
+    classes = np.array([0] * 80 + [1] * 30 + [2] * 5)
+    sampler = strategy("oversample", ratio=0.25).sampler(classes, seed=0)
+    drawn = classes[sampler.indices(epoch=0) % len(classes)]
+    assert np.bincount(drawn).tolist() == [80, 30, 20], "30 is above 0.25 x 80 and stays; 5 goes up to 20"
+    assert len(sampler) == 130
+
+
+def test_class_balanced_draws_each_class_per_class_times() -> None:
+    classes = np.array([0] * 80 + [1] * 30 + [2] * 5)
+    sampler = strategy("class_balanced", per_class=20).sampler(classes, seed=0)
+    order = sampler.indices(epoch=0)
+    assert len(order) == len(sampler) == 60
+    assert np.bincount(classes[order % len(classes)]).tolist() == [20, 20, 20]
+    big = order[classes[order % len(classes)] == 0]
+    assert len(set(big.tolist())) == 20 and big.max() < len(classes), "a subset of the large class, no repeats"
+    small = order[classes[order % len(classes)] == 2]
+    assert set((small[small < len(classes)]).tolist()) == set(range(110, 115)), "every small-class sample once"
+    assert (small >= len(classes)).sum() == 15, "repeats are marked for augmentation"
+    assert not np.array_equal(order, sampler.indices(epoch=1)), "a fresh subset every epoch"
+    assert np.array_equal(order, sampler.indices(epoch=0))

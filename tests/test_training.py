@@ -215,6 +215,8 @@ def test_gpu_sized_recipes_start_on_cpu(path: Path, tmp_path: Path) -> None:
     overrides += [f"train.stages.{i}.epochs=1" for i in range(len(recipe.train.stages))]
     if "pretrained" in recipe.model.backbone.params:
         overrides.append("model.backbone.params.pretrained=false")
+    if recipe.imbalance is not None and "per_class" in recipe.imbalance.params:
+        overrides.append("imbalance.params.per_class=8")
     args = [a for o in overrides for a in ("--set", o)]
     result = run_zoo("run", str(path), "--runs-dir", str(tmp_path), *args)
     assert result.code == 0, result.err[-2000:]

@@ -13,7 +13,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import torch
-from safetensors.torch import load_model, save_model
+from safetensors.torch import load_model, save_file
 from torch import nn
 
 from zoo import __version__
@@ -75,7 +75,8 @@ def model_config(recipe: Any) -> dict[str, Any]:
 
 def save(model: nn.Module, folder: Path, config: dict[str, Any]) -> None:
     """Write model.safetensors and config.json."""
-    save_model(model, str(folder / "model.safetensors"))
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}  # channels_last too
+    save_file(state, str(folder / "model.safetensors"))
     (folder / "config.json").write_text(json.dumps(config, indent=2) + "\n")
 
 

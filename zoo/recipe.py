@@ -130,6 +130,9 @@ class TrainConfig(Strict):
     optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
     stages: list[StageConfig] = Field(default_factory=lambda: [StageConfig(epochs=25)], min_length=1)
     early_stopping: EarlyStoppingConfig | None = None
+    schedule: Literal["constant", "cosine"] = Field(
+        "constant", description="learning rate within each stage: constant, or cosine decay to zero"
+    )
     device: Literal["auto", "cpu", "cuda"] = "auto"
     amp: bool = True
     num_workers: int = Field(0, ge=0)

@@ -3,8 +3,8 @@
 - Adam (or AdamW, SGD), the recipe's stages (`freeze_backbone` trains only the head: the thesis's
   transfer learning), early stopping on a validation value with the best weights restored at the
   end of each stage.
-- Device `auto|cpu|cuda`; on CUDA: mixed precision (bfloat16 where supported, else float16 with
-  loss scaling), channels_last, pinned memory and non-blocking copies.
+- Device `auto|cpu|cuda`; channels_last everywhere; on CUDA: mixed precision (bfloat16 where
+  supported, else float16 with loss scaling), pinned memory and non-blocking copies.
 - Multi-GPU through `torchrun --nproc-per-node N -m zoo run RECIPE`: DDP, one process per device,
   each taking its share of every epoch; rank 0 writes the run folder.
 - Seeded: every epoch reseeds torch from (seed, epoch) and draws its sample order from
@@ -22,6 +22,7 @@ import math
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -45,7 +46,7 @@ from zoo.checkpoint import (
 from zoo.data.augment import make_augment
 from zoo.data.loader import CropBatches, batches, to_model_input
 from zoo.data.prepare import Prepared, prepare
-from zoo.data.targets import N_CLASSES
+from zoo.data.targets import N_CLASSES, to_target
 from zoo.errors import UsageError, ZooError
 from zoo.evaluate import applicable_metrics, evaluate, json_number
 from zoo.predictions import Predictions, to_frame
@@ -152,6 +153,7 @@ class Trainer:
         device: torch.device,
         dist: Distributed,
         prepared: Prepared,
+        model: model_io.ZooModel,
     ) -> None:
         self.recipe = recipe
         self.registry = registry
@@ -164,11 +166,10 @@ class Trainer:
         self.rows = {split: prepared.rows(split) for split in ("train", "val", "test")}
         if len(self.rows["train"]) == 0:
             raise UsageError("the training split is empty", hint="use more patients or change data.split")
-        torch.manual_seed(recipe.seed)
-        self.model = model_io.build_model(registry, recipe.model.backbone, recipe.model.head, self.target).to(device)
+        self.model = model.to(device)
         self.cuda = device.type == "cuda"
-        if self.cuda:
-            self.model = self.model.to(memory_format=torch.channels_last)
+        # channels_last on every device: about 1.3x faster convolutions on CPU too (docs/benchmarks.md)
+        self.model = self.model.to(memory_format=torch.channels_last)
         self.amp_dtype = None
         if self.cuda and recipe.train.amp:
             self.amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
@@ -267,17 +268,28 @@ class Trainer:
     # -- one epoch --------------------------------------------------------------------------
 
     def train_epoch(
-        self, net: nn.Module, optimizer: torch.optim.Optimizer, progress: Any, title: str
+        self,
+        net: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        progress: Any,
+        title: str,
+        lr_at: Callable[[float], float] | None = None,
     ) -> tuple[float, float]:
-        """One pass over the training split; returns (mean loss, images/s over all processes)."""
+        """One pass over the training split; returns (mean loss, images/s over all processes).
+
+        `lr_at(fraction)` sets the learning rate before each step from the fraction of the epoch done.
+        """
         net.train()
         if all(not p.requires_grad for p in self.model.backbone.parameters()):
             self.model.backbone.eval()  # a frozen backbone keeps its BatchNorm statistics
         loader = self._loader(self.train_set, self.sampler)
         progress.start(title, len(loader))
         total, seen, start = 0.0, 0, time.perf_counter()
-        for images, targets, index in loader:
-            x = to_model_input(images, self.device, self.cuda)
+        for step, (images, targets, index) in enumerate(loader):
+            if lr_at is not None:
+                for group in optimizer.param_groups:
+                    group["lr"] = lr_at(step / len(loader))
+            x = to_model_input(images, self.device, channels_last=True)
             y = targets.to(self.device, non_blocking=True)
             w = None if self.sample_weights is None else self.sample_weights[index].to(self.device, non_blocking=True)
             with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
@@ -301,7 +313,7 @@ class Trainer:
         chunks, targets = [], []
         for images, y, _ in self._loader(self._dataset(split)):
             with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
-                chunks.append(self.model(to_model_input(images, self.device, self.cuda)).float().cpu())
+                chunks.append(self.model(to_model_input(images, self.device, channels_last=True)).float().cpu())
             targets.append(y)
         return torch.cat(chunks), torch.cat(targets)
 
@@ -350,7 +362,9 @@ class Trainer:
                 self.sampler.epoch = state.global_epoch
                 title = f"stage {state.stage + 1}/{len(stages)} epoch {state.epoch + 1}/{stage.epochs}"
                 start = time.perf_counter()
-                train_loss, speed = self.train_epoch(net, optimizer, progress, title)
+                lr = stage.lr or self.recipe.train.optimizer.lr
+                lr_at = schedule(self.recipe.train.schedule, lr, stage.epochs, state.epoch)
+                train_loss, speed = self.train_epoch(net, optimizer, progress, title, lr_at)
                 values = self.validate()
                 state.epoch += 1
                 state.global_epoch += 1
@@ -399,7 +413,10 @@ class Trainer:
         )
         if better:
             state.best, state.stale = value, 0
-            self.best_state = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
+            self.best_state = {
+                k: v.detach().to("cpu", memory_format=torch.contiguous_format, copy=True)
+                for k, v in self.model.state_dict().items()
+            }
             if self.dist.main:
                 atomic_write(self.best_path, lambda p: save_file(self.best_state, str(p)))
             return False
@@ -466,6 +483,41 @@ class Trainer:
             "metrics": {s.name: json_number(s.build()(trivial)) for s in specs},
         }
 
+    def ceiling(self, split: str, predictions: Predictions) -> dict[str, Any] | None:
+        """The best a model can score against noisy labels: predicting their true values.
+
+        Only for datasets that know the truth behind their labels (a `true_<scale>` column, as
+        the phantom gives); None otherwise.
+        """
+        column = f"true_{self.data.scale}"
+        if column not in self.data.table.columns:
+            return None
+        truth = self.data.table[column].to_numpy(float)[self.rows[split]]
+        known = np.isfinite(truth)
+        oracle = Predictions(
+            self.target,
+            predictions.y_true[known],
+            to_target(truth[known], self.data.scale, self.target),
+            predictions.patient[known],
+        )
+        specs = applicable_metrics(self.registry, self.target, set())
+        return {
+            "predictor": "true_label",
+            "n": int(known.sum()),
+            "metrics": {s.name: json_number(s.build()(oracle)) for s in specs},
+        }
+
+
+def schedule(name: str, lr: float, epochs: int, epoch: int) -> Callable[[float], float] | None:
+    """The learning rate within epoch `epoch` of a stage of `epochs` (None: constant `lr`).
+
+    `cosine` decays from `lr` at the stage's start to zero at its end, step by step, so that a
+    resumed run continues on the same curve (it depends only on where training stands).
+    """
+    if name == "constant":
+        return None
+    return lambda fraction: 0.5 * lr * (1.0 + math.cos(math.pi * (epoch + fraction) / epochs))
+
 
 def _progress(dist: Distributed) -> Any:
     from zoo.progress import EpochProgress
@@ -515,6 +567,9 @@ def finish(trainer: Trainer, env: dict[str, Any], started: float) -> dict[str, A
             predictions, trainer.registry, recipe.eval.metrics, recipe.eval.bootstrap, recipe.seed
         )
         results["baselines"][split] = trainer.baselines(predictions)
+        ceiling = trainer.ceiling(split, predictions)
+        if ceiling is not None:
+            results.setdefault("ceilings", {})[split] = ceiling
     results["training"] = {
         "epochs": len(trainer.history),
         "seconds": round(time.perf_counter() - started, 1),
@@ -567,6 +622,9 @@ def train(
     started = time.perf_counter()
     dist = distributed(device_name)
     device = pick_device(device_name, dist)
+    torch.manual_seed(recipe.seed)
+    # The model first: missing pretrained weights fail in seconds, before any data is prepared.
+    model = model_io.build_model(registry, recipe.model.backbone, recipe.model.head, recipe.data.target)
     prepared = prepare(recipe, registry)
     if resume is not None:
         folder = resume
@@ -584,7 +642,7 @@ def train(
     env = environment(device, env_plugins)
     if dist.main:
         (folder / "env.json").write_text(json.dumps(env, indent=2) + "\n")
-    trainer = Trainer(recipe, registry, folder, device, dist, prepared)
+    trainer = Trainer(recipe, registry, folder, device, dist, prepared, model)
     state, optimizer_state = State(), None
     if resume is not None:
         tensors, meta = load_checkpoint(folder / "checkpoint")

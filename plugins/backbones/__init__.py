@@ -1,7 +1,9 @@
-"""Built-in backbones: the thesis's VGG-style CNN and timm networks (InceptionV3, ResNets, any)."""
+"""Built-in backbones: the thesis's VGG-style CNN and timm networks (InceptionV3, ResNets,
+EfficientNet-Lite, any), and `zoo weights`, the store of pretrained weights they load offline."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from pydantic import Field, field_validator
@@ -27,7 +29,10 @@ class TimmParams(Params):
 
     pretrained: bool | str = Field(
         False,
-        description="false, true (download ImageNet weights through timm), or a path to a local .safetensors file",
+        description=(
+            "false (from scratch), true (ImageNet weights from the weights store, an installed weight "
+            "package or the hub; see 'zoo weights list'), or the path of a local .safetensors file"
+        ),
     )
     drop_rate: float = Field(0.0, ge=0, lt=1, description="dropout before the pooled features")
 
@@ -50,6 +55,9 @@ TIMM_BACKBONES = {
     "resnet18": "ResNet-18 (timm)",
     "resnet34": "ResNet-34 (timm)",
     "resnet50": "ResNet-50 (timm)",
+    "tf_efficientnet_lite0": "EfficientNet-Lite0 (timm); ImageNet weights offline with erosion-zoo[imagenet]",
+    "tf_efficientnet_lite1": "EfficientNet-Lite1 (timm); ImageNet weights offline with erosion-zoo[imagenet]",
+    "tf_efficientnet_lite2": "EfficientNet-Lite2 (timm); ImageNet weights offline with erosion-zoo[imagenet]",
 }
 
 
@@ -95,6 +103,17 @@ def backbone_image_size(recipe: Any, registry: Any) -> list[tuple[str, str]]:
     return []
 
 
+def pretrained_file_exists(recipe: Any, registry: Any) -> list[tuple[str, str]]:
+    """A timm backbone's `pretrained: PATH` must name an existing file."""
+    backbone = recipe.model.backbone
+    pretrained = backbone.params.get("pretrained")
+    if (backbone.name in TIMM_BACKBONES or backbone.name == "timm") and isinstance(pretrained, str):
+        path = Path(pretrained).expanduser()
+        if not path.is_file():
+            return [("model.backbone.params.pretrained", f"weights file '{path.resolve()}' does not exist")]
+    return []
+
+
 @hookimpl
 def zoo_register_checks(register: Any) -> None:
     """Register the backbones' recipe checks."""
@@ -103,3 +122,16 @@ def zoo_register_checks(register: Any) -> None:
         backbone_image_size,
         description="thesis_vgg needs 2**blocks pixels, inception_v3 75",
     )
+    register(
+        "pretrained_file_exists",
+        pretrained_file_exists,
+        description="a timm backbone's pretrained weights file exists",
+    )
+
+
+@hookimpl
+def zoo_register_commands(commands: Any) -> None:
+    """Add `zoo weights list|import|fetch`."""
+    from zoo_plugins.backbones.weights_commands import weights_app
+
+    commands.root.add_typer(weights_app, name="weights")

@@ -1,26 +1,28 @@
-"""timm networks as backbones: InceptionV3, ResNets, or any timm model by name.
+"""timm networks as backbones: InceptionV3, ResNets, EfficientNet-Lite, or any timm model by name.
 
 Grayscale crops arrive as 1 channel in [0, 1]. Trained from scratch, the network gets a
-1-channel stem and the channel-mean of its default normalisation. With ImageNet weights the
-crop is repeated to 3 channels and normalised as the weights expect (InceptionV3: [-1, 1];
-ResNets: ImageNet mean and sd). `pretrained: true` downloads through timm (needs the internet);
-`pretrained: PATH.safetensors` loads a local file offline; a missing or mismatched file is a
-clear error. Weights are never unpickled.
+1-channel stem and the channel-mean of its default normalisation. With ImageNet weights the crop
+goes in as the weights expect: where the weights' normalisation is the same for all three
+channels (InceptionV3 and EfficientNet-Lite: [-1, 1]), the stem's RGB filters are summed into one
+gray filter (timm's `in_chans=1` folding), which gives the same outputs as repeating the crop to
+3 channels at a third of the stem's cost (`benchmarks/grayscale_input.py`); otherwise (ResNets:
+ImageNet mean and sd per channel) the crop is repeated to 3 channels and normalised per channel.
+
+`pretrained: true` takes the weights from the zoo's weights store (an installed weight package or
+the hub fill it, see `weights.py`); `pretrained: PATH.safetensors` loads a local file. Weights
+are never unpickled.
 """
 
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
 from typing import Any
 
 import timm
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file
+from timm.models import adapt_input_conv
 from torch import nn
-
-from zoo.errors import UsageError, ZooError
+from zoo_plugins.backbones import weights
 
 
 class TimmBackbone(nn.Module):
@@ -41,58 +43,36 @@ class TimmBackbone(nn.Module):
         return self.model((x - self.mean) / self.std)
 
 
-def load_local_weights(model: nn.Module, path: Path, name: str, classifier: str) -> None:
-    """Load a local safetensors file into `model` (its classifier tensors are ignored)."""
-    if not path.is_file():
-        raise UsageError(
-            f"pretrained weights '{path}' do not exist",
-            hint="give the path of a .safetensors file of the same timm architecture",
-        )
-    try:
-        state = load_file(str(path))
-    except (SafetensorError, OSError, ValueError):
-        raise UsageError(
-            f"'{path}' is not a readable safetensors file",
-            hint="weights load only from .safetensors files (never pickles)",
-        ) from None
-    state = {k: v for k, v in state.items() if not k.startswith(f"{classifier}.")}
-    own = model.state_dict()
-    missing = [k for k in own if k not in state]
-    unexpected = [k for k in state if k not in own]
-    mismatched = [k for k in state if k in own and state[k].shape != own[k].shape]
-    if missing or unexpected or mismatched:
-        first = (missing or unexpected or mismatched)[0]
-        raise UsageError(
-            f"'{path}' does not match backbone '{name}': {len(missing)} missing, "
-            f"{len(unexpected)} unexpected and {len(mismatched)} mismatched tensors (e.g. '{first}')",
-            hint="give weights saved from the same timm architecture",
-        )
-    model.load_state_dict(state)
+def pretrained_state(name: str, path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """The weights in `path` checked against timm model `name`, and the model's pretrained config."""
+    full = timm.create_model(name, pretrained=False)
+    cfg = dict(full.pretrained_cfg)
+    classifier = str(cfg.get("classifier", "fc"))
+    state, _ = weights.match_state_dict(weights.read_state_dict(path), full.state_dict(), name, path, classifier)
+    return state, cfg
 
 
 def create(name: str, params: Any, in_chans: int) -> TimmBackbone:
     """Create timm model `name` as a backbone for `in_chans`-channel input."""
-    pretrained = params.pretrained
     options = {"num_classes": 0, "drop_rate": params.drop_rate}
-    if pretrained is False:
+    if params.pretrained is False:
         model = timm.create_model(name, pretrained=False, in_chans=in_chans, **options)
         cfg = model.pretrained_cfg
         mean = [sum(cfg["mean"]) / 3] * in_chans if in_chans != 3 else list(cfg["mean"])
         std = [sum(cfg["std"]) / 3] * in_chans if in_chans != 3 else list(cfg["std"])
         return TimmBackbone(model, in_chans, in_chans, mean, std)
-    if pretrained is True:
-        try:
-            model = timm.create_model(name, pretrained=True, **options)
-        except Exception as exc:
-            raise ZooError(
-                f"could not download ImageNet weights for '{name}' ({type(exc).__name__})",
-                hint="without internet, set pretrained to a local .safetensors file",
-            ) from None
-    else:
-        model = timm.create_model(name, pretrained=False, **options)
-        load_local_weights(model, Path(pretrained).expanduser(), name, model.pretrained_cfg.get("classifier", "fc"))
-    cfg = model.pretrained_cfg
-    return TimmBackbone(model, in_chans, 3, list(cfg["mean"]), list(cfg["std"]))
+    path = weights.resolve(name) if params.pretrained is True else Path(params.pretrained)
+    state, cfg = pretrained_state(name, path)
+    mean, std = list(cfg["mean"]), list(cfg["std"])
+    fold = in_chans != 3 and len(set(mean)) == 1 and len(set(std)) == 1
+    model_chans = in_chans if fold else 3
+    model = timm.create_model(name, pretrained=False, in_chans=model_chans, **options)
+    if fold:
+        stem = f"{cfg['first_conv']}.weight"
+        state[stem] = adapt_input_conv(in_chans, state[stem])
+        mean, std = mean[:1] * in_chans, std[:1] * in_chans
+    model.load_state_dict({key: state[key] for key in model.state_dict()})
+    return TimmBackbone(model, in_chans, model_chans, mean, std)
 
 
 def build_inception_v3(params: Any, in_chans: int) -> TimmBackbone:
@@ -115,13 +95,22 @@ def build_resnet50(params: Any, in_chans: int) -> TimmBackbone:
     return create("resnet50", params, in_chans)
 
 
+def build_tf_efficientnet_lite0(params: Any, in_chans: int) -> TimmBackbone:
+    """EfficientNet-Lite0 (TensorFlow port)."""
+    return create("tf_efficientnet_lite0", params, in_chans)
+
+
+def build_tf_efficientnet_lite1(params: Any, in_chans: int) -> TimmBackbone:
+    """EfficientNet-Lite1 (TensorFlow port)."""
+    return create("tf_efficientnet_lite1", params, in_chans)
+
+
+def build_tf_efficientnet_lite2(params: Any, in_chans: int) -> TimmBackbone:
+    """EfficientNet-Lite2 (TensorFlow port)."""
+    return create("tf_efficientnet_lite2", params, in_chans)
+
+
 def build_any(params: Any, in_chans: int) -> TimmBackbone:
     """Any timm model by name."""
-    if not timm.is_model(params.model):
-        close = difflib.get_close_matches(params.model, timm.list_models(), n=3)
-        tip = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-        raise UsageError(
-            f"timm has no model '{params.model}'{tip}",
-            hint="python -c 'import timm; print(timm.list_models())' lists them",
-        )
+    weights.check_model_name(params.model)
     return create(params.model, params, in_chans)

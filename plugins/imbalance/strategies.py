@@ -3,41 +3,85 @@
 A strategy gives the trainer an epoch sampler (or None: a plain shuffle) and class weights (or
 None). Classes are the Ratingen stages (0/1 for binary targets).
 - `none`: the data as it is.
-- `oversample`: each epoch draws every class as often as the largest class: all samples once,
-  plus random repeats of the smaller classes. Repeats are returned as `index + N` so the trainer
+- `oversample`: each epoch draws every class as often as the largest class (or, with `ratio`
+  below 1, at least that share of the largest class's count): all samples once, plus random
+  repeats of the smaller classes. Repeats are returned as `index + N` so the trainer
   augments them (the thesis's oversampled images were augmentations).
+- `class_balanced`: each epoch draws every class `per_class` times: a fresh random subset of
+  each larger class, all of each smaller one plus augmented repeats. Epochs have a fixed length
+  however large the data, so a large dataset lends its rare cases without longer training.
 - `class_weights`: weight_c = N / (K n_c) over the K classes present (scikit-learn's "balanced",
   as the thesis's code computed), so weight_c * n_c is the same for every class.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
 
 class EpochOversampler:
-    """Per-epoch sample order with the smaller classes repeated up to the largest."""
+    """Per-epoch sample order with the smaller classes repeated up to `ratio` x the largest."""
 
-    def __init__(self, classes: np.ndarray, seed: int, mark_copies: bool) -> None:
+    def __init__(self, classes: np.ndarray, seed: int, mark_copies: bool, ratio: float = 1.0) -> None:
         self.classes = np.asarray(classes)
         self.seed = seed
         self.mark_copies = mark_copies
+        self.ratio = ratio
+
+    def _targets(self) -> np.ndarray:
+        """How often each class is drawn per epoch: at least its own count."""
+        counts = np.bincount(self.classes)
+        goal = math.ceil(self.ratio * counts.max())
+        return np.where(counts > 0, np.maximum(counts, goal), 0)
 
     def __len__(self) -> int:
-        counts = np.bincount(self.classes)
-        return int(counts.max() * np.count_nonzero(counts))
+        return int(self._targets().sum())
 
     def indices(self, epoch: int) -> np.ndarray:
         """The epoch's order; repeats are offset by N when they should be augmented."""
         rng = np.random.default_rng([self.seed, 11, epoch])
         n = len(self.classes)
-        counts = np.bincount(self.classes)
+        targets = self._targets()
         parts = []
-        for cls in np.flatnonzero(counts):
+        for cls in np.flatnonzero(targets):
             members = np.flatnonzero(self.classes == cls)
-            extra = rng.choice(members, counts.max() - len(members), replace=True)
+            extra = rng.choice(members, targets[cls] - len(members), replace=True)
+            parts += [members, extra + n if self.mark_copies else extra]
+        order = np.concatenate(parts)
+        rng.shuffle(order)
+        return order
+
+
+class EpochBalancedSampler:
+    """Per-epoch sample order with every class drawn `per_class` times.
+
+    Larger classes give a fresh random subset each epoch (no repeats); smaller ones are all drawn,
+    then repeated at random, and the repeats are offset by N when they should be augmented.
+    """
+
+    def __init__(self, classes: np.ndarray, seed: int, mark_copies: bool, per_class: int) -> None:
+        self.classes = np.asarray(classes)
+        self.seed = seed
+        self.mark_copies = mark_copies
+        self.per_class = per_class
+
+    def __len__(self) -> int:
+        return int(np.count_nonzero(np.bincount(self.classes)) * self.per_class)
+
+    def indices(self, epoch: int) -> np.ndarray:
+        """The epoch's order."""
+        rng = np.random.default_rng([self.seed, 12, epoch])
+        n = len(self.classes)
+        parts = []
+        for cls in np.flatnonzero(np.bincount(self.classes)):
+            members = rng.permutation(np.flatnonzero(self.classes == cls))
+            if len(members) >= self.per_class:
+                parts.append(members[: self.per_class])
+                continue
+            extra = rng.choice(members, self.per_class - len(members), replace=True)
             parts += [members, extra + n if self.mark_copies else extra]
         order = np.concatenate(parts)
         rng.shuffle(order)
@@ -47,14 +91,25 @@ class EpochOversampler:
 class Strategy:
     """What the trainer asks of an imbalance strategy."""
 
-    def __init__(self, oversample: bool = False, augment_copies: bool = False, weighted: bool = False) -> None:
+    def __init__(
+        self,
+        oversample: bool = False,
+        augment_copies: bool = False,
+        weighted: bool = False,
+        ratio: float = 1.0,
+        per_class: int | None = None,
+    ) -> None:
         self.oversample = oversample
+        self.ratio = ratio
+        self.per_class = per_class
         self.augment_copies = augment_copies
         self.weighted = weighted
 
-    def sampler(self, classes: np.ndarray, seed: int) -> EpochOversampler | None:
+    def sampler(self, classes: np.ndarray, seed: int) -> EpochOversampler | EpochBalancedSampler | None:
         """An epoch sampler over the training samples, or None for a plain shuffle."""
-        return EpochOversampler(classes, seed, self.augment_copies) if self.oversample else None
+        if self.per_class is not None:
+            return EpochBalancedSampler(classes, seed, self.augment_copies, self.per_class)
+        return EpochOversampler(classes, seed, self.augment_copies, self.ratio) if self.oversample else None
 
     def class_weights(self, classes: np.ndarray, n_classes: int) -> np.ndarray | None:
         """One loss weight per class, or None."""
@@ -74,9 +129,14 @@ def build_none(params: Any) -> Strategy:
 
 def build_oversample(params: Any) -> Strategy:
     """`oversample`."""
-    return Strategy(oversample=True, augment_copies=params.augment)
+    return Strategy(oversample=True, augment_copies=params.augment, ratio=params.ratio)
 
 
 def build_class_weights(params: Any) -> Strategy:
     """`class_weights`."""
     return Strategy(weighted=True)
+
+
+def build_class_balanced(params: Any) -> Strategy:
+    """`class_balanced`."""
+    return Strategy(augment_copies=params.augment, per_class=params.per_class)

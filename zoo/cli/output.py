@@ -61,21 +61,36 @@ def report_error(error: ZooError) -> None:
 
 def print_results(folder: Any, results: dict[str, Any]) -> None:
     """The metrics of a finished run, with intervals and the trivial baseline, per split."""
+    ceilings = results.get("ceilings", {})
     for split, result in results["splits"].items():
         baseline = results["baselines"].get(split, {})
+        ceiling = ceilings.get(split, {}).get("metrics")
         rows = [
             (
                 name,
                 format_number(entry["value"]),
                 format_interval(entry.get("bootstrap_95")),
                 format_number(baseline.get("metrics", {}).get(name)),
+                *([format_number(ceiling.get(name))] if ceiling is not None else []),
             )
             for name, entry in result["metrics"].items()
         ]
         title = f"{results['recipe']}: {split} ({result['n']} crops, {result['patients']} patients)"
         print_table(
             title,
-            ["metric", "value", "95 % CI (patients)", baseline.get("predictor", "baseline")],
+            [
+                "metric",
+                "value",
+                "95 % CI (patients)",
+                baseline.get("predictor", "baseline"),
+                *(["reader ceiling"] if ceiling is not None else []),
+            ],
             rows,
+        )
+    if ceilings:
+        stdout.print(
+            "reader ceiling: the score of a model that knew each joint's true erosion, against the "
+            "same noisy reader labels (the data's own truth column); no model can expect to beat it",
+            markup=False,
         )
     stdout.print(f"run folder: {folder}", markup=False)
