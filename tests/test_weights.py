@@ -189,3 +189,14 @@ def test_validate_reports_a_pretrained_file_that_does_not_exist(zoo, tmp_path: P
     assert result.code == 2
     assert "model.backbone.params.pretrained: weights file" in result.err
     assert str((Path.cwd() / "nowhere" / "lite0.safetensors").resolve()) in result.err
+
+
+def test_converting_weights_on_first_use_leaves_the_seeded_initialisation_alone() -> None:
+    needs_package("tf_efficientnet_lite0")
+    spec = get_registry().get("backbones", "tf_efficientnet_lite0")
+    torch.manual_seed(0)
+    spec.build({"pretrained": True}, in_chans=1)  # converts the package into the empty store
+    first = torch.rand(3)
+    torch.manual_seed(0)
+    spec.build({"pretrained": True}, in_chans=1)  # loads from the store
+    assert torch.equal(torch.rand(3), first), "the run's random state must not depend on the store"

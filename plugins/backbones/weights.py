@@ -207,11 +207,17 @@ def match_state_dict(
 
 
 def _timm_state(name: str) -> tuple[dict[str, Any], str]:
-    """A freshly built timm model's state dict and its classifier's module name."""
+    """A freshly built timm model's state dict and its classifier's module name.
+
+    Built under a forked random state: converting weights on first use must not change the
+    random initialisation of the run that asked for them (same seed, same numbers).
+    """
     import timm
+    import torch
 
     check_model_name(name)
-    model = timm.create_model(name, pretrained=False)
+    with torch.random.fork_rng(devices=[]):
+        model = timm.create_model(name, pretrained=False)
     return model.state_dict(), str(model.pretrained_cfg.get("classifier", "fc"))
 
 
@@ -311,6 +317,7 @@ def hub_reachable(timeout: float = HUB_PROBE_SECONDS) -> bool:
 def fetch(name: str) -> dict[str, Any]:
     """Download `name`'s default pretrained weights through timm into the store."""
     import timm
+    import torch
 
     check_model_name(name)
     if not hub_reachable():
@@ -319,7 +326,8 @@ def fetch(name: str) -> dict[str, Any]:
             hint=GET_WEIGHTS_HINT.format(name=name),
         )
     try:
-        model = timm.create_model(name, pretrained=True)
+        with torch.random.fork_rng(devices=[]):  # as in _timm_state: leave the run's seed alone
+            model = timm.create_model(name, pretrained=True)
     except Exception as exc:
         raise ZooError(
             f"could not download weights for '{name}' ({type(exc).__name__})",
