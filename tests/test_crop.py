@@ -71,3 +71,15 @@ def test_crop_reports_bad_input(tmp_path: Path) -> None:
     bad = write(tmp_path / "bad.csv", "image,x,y\na.png,1,2\n")
     result = run_zoo("data", "crop", "--images", str(images), "--joints", str(bad), "--out", str(tmp_path / "o2"))
     assert result.code == 2 and "lacks column(s): joint" in result.err
+
+
+def test_joint_names_never_leave_the_output_folder(tmp_path: Path) -> None:
+    images = tmp_path / "images"
+    images.mkdir()
+    Image.fromarray(np.full((200, 200), 90, np.uint8)).save(images / "a.png")
+    joints = write(tmp_path / "joints.csv", "image,joint,x,y\na.png,../../escape,50,50\na.png,MCP3,90,52\n")
+    out = tmp_path / "deep" / "out"
+    result = run_zoo("data", "crop", "--images", str(images), "--joints", str(joints), "--out", str(out))
+    assert result.code == 0, result.err
+    assert sorted(p.name for p in out.iterdir()) == ["a_MCP3.png", "a_escape.png", "crops.csv"]
+    assert not list(tmp_path.glob("*.png")) and not list((tmp_path / "deep").glob("*.png"))

@@ -153,3 +153,15 @@ def test_a_run_refuses_bad_samples_or_lists_the_skipped_ones(tmp_path: Path) -> 
     folder = next((tmp_path / "runs").iterdir())
     skipped = pd.read_csv(folder / "skipped.csv")
     assert {(s, p) for s, p in zip(skipped["sample_id"], skipped["problem"], strict=True)} == EXPECTED
+
+
+def test_check_lists_the_problems_when_every_sample_is_bad(tmp_path: Path) -> None:
+    rows = [f"gone{i}.jpg,{i * 5},p{i}" for i in range(4)]
+    csv = write(tmp_path / "data" / "manifest.csv", "path,label,patient_id\n" + "\n".join(rows) + "\n")
+    recipe = recipe_file(tmp_path, csv)
+    result = run_zoo("data", "check", str(recipe))
+    assert result.code == 2
+    assert all(f"gone{i}.jpg" in result.out for i in range(4)) and "missing file" in result.out
+    assert "no sample is usable" in result.err and "zoo data check" not in result.err.split("Hint:")[1]
+    as_json = run_zoo("data", "check", str(recipe), "--json")
+    assert len(json.loads(as_json.out)["problems"]) == 4

@@ -56,12 +56,13 @@ def test_ranking_and_the_no_difference_marker(tmp_path: Path) -> None:
         ],
     )
     groups = leaderboard.ranked(leaderboard.read(store), None)
-    metric, members = groups["stage"]
+    label = "phantom (params ?, data ?)"
+    metric, members = groups[("stage", label)]
     assert metric == "class_normalised_accuracy" and [r["run_id"] for r in members] == ["best", "close", "low"]
     assert leaderboard.overlaps(members[0], members[1], metric) and not leaderboard.overlaps(
         members[0], members[2], metric
     )
-    assert groups["percent"][0] == "mse"
+    assert groups[("percent", label)][0] == "mse"
     table = run_zoo("leaderboard", "--runs-dir", str(tmp_path))
     assert table.code == 0
     lines = [line for line in table.out.splitlines() if "recipe-" in line and "recipe-reg" not in line]
@@ -71,7 +72,7 @@ def test_ranking_and_the_no_difference_marker(tmp_path: Path) -> None:
     csv = run_zoo("leaderboard", "--runs-dir", str(tmp_path), "--format", "csv")
     assert csv.out.splitlines()[0].startswith("run_id,recipe,target")
     as_json = json.loads(run_zoo("leaderboard", "--runs-dir", str(tmp_path), "--format", "json").out)
-    assert as_json["stage"]["sort"] == "class_normalised_accuracy"
+    assert as_json[1]["target"] == "stage" and as_json[1]["sort"] == "class_normalised_accuracy"
     assert run_zoo("leaderboard", "--runs-dir", str(tmp_path), "--split", "val").err.startswith("No runs to show")
     other = run_zoo("leaderboard", "--runs-dir", str(tmp_path), "--dataset", "scqm")
     assert other.out == "" and "and dataset 'scqm'" in other.err
@@ -83,3 +84,25 @@ def test_empty_or_missing_store_is_a_helpful_message(tmp_path: Path) -> None:
     assert "does not exist yet" in result.err and "zoo run recipes/quickstart.yaml" in result.err
     bad = run_zoo("leaderboard", "--format", "xml")
     assert bad.code == 2
+
+
+def test_runs_on_different_data_are_never_ranked_together(tmp_path: Path) -> None:
+    store = tmp_path / "leaderboard.jsonl"
+    first = {**row("a"), "dataset": "manifest", "dataset_params_sha256": "p1" * 6, "dataset_fingerprint": "aaaa" * 16}
+    second = {**row("b"), "dataset": "manifest", "dataset_params_sha256": "p2" * 6, "dataset_fingerprint": "bbbb" * 16}
+    leaderboard.append(store, [first, second])
+    groups = leaderboard.ranked(leaderboard.read(store), None)
+    assert len(groups) == 2, "two manifests are two tables"
+    table = run_zoo("leaderboard", "--runs-dir", str(tmp_path))
+    assert "data aaaaaaaa" in table.out and "data bbbbbbbb" in table.out
+    only = json.loads(run_zoo("leaderboard", "--runs-dir", str(tmp_path), "--dataset", "bbbb", "--format", "json").out)
+    assert [r["run_id"] for group in only for r in group["rows"]] == ["b"]
+
+
+def test_sort_and_split_are_checked(tmp_path: Path) -> None:
+    leaderboard.append(tmp_path / "leaderboard.jsonl", [row("a")])
+    bad_sort = run_zoo("leaderboard", "--runs-dir", str(tmp_path), "--sort", "kappa_quadratic")
+    assert bad_sort.code == 2 and "--sort: no metric 'kappa_quadratic'" in bad_sort.err
+    typo = run_zoo("leaderboard", "--runs-dir", str(tmp_path), "--sort", "accuracyy")
+    assert "did you mean 'accuracy'?" in typo.err
+    assert run_zoo("leaderboard", "--runs-dir", str(tmp_path), "--split", "train").code == 2

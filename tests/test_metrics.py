@@ -85,11 +85,12 @@ def test_wilson_hand_computed() -> None:
 def test_bootstrap_resamples_patients_and_is_seeded() -> None:
     p = stage_predictions()
     accuracy = {"accuracy": metric("accuracy")}
-    first = patient_bootstrap(p, accuracy, 200, seed=1)["accuracy"]
-    assert first == patient_bootstrap(p, accuracy, 200, seed=1)["accuracy"]
+    first, undefined = patient_bootstrap(p, accuracy, 200, seed=1)["accuracy"]
+    assert (first, undefined) == patient_bootstrap(p, accuracy, 200, seed=1)["accuracy"]
     assert first[0] < metric("accuracy")(p) < first[1]
+    assert undefined == 0, "accuracy is defined on every resample"
     one_patient = Predictions("stage", p.y_true, p.y_pred, np.array(["same"] * len(p)))
-    low, high = patient_bootstrap(one_patient, accuracy, 50, seed=1)["accuracy"]
+    (low, high), _ = patient_bootstrap(one_patient, accuracy, 50, seed=1)["accuracy"]
     assert low == high, "with one patient every resample is the same patient"
 
 

@@ -110,9 +110,9 @@ def test_duplicate_component_from_a_second_plugin_names_both() -> None:
     assert plugins.registry.get("backbones", "resnet18").plugin == "backbones"
 
 
-def _broken_distribution(site: Path) -> None:
+def _broken_distribution(site: Path, body: str = "raise RuntimeError('this plugin is broken')\n") -> None:
     """A real installed distribution whose plugin module raises on import."""
-    write(site / "broken_zoo_plugin.py", "raise RuntimeError('this plugin is broken')\n")
+    write(site / "broken_zoo_plugin.py", body)
     info = site / "broken_zoo_plugin-0.1.dist-info"
     write(info / "METADATA", "Metadata-Version: 2.1\nName: broken-zoo-plugin\nVersion: 0.1\n")
     write(info / "entry_points.txt", "[zoo]\nbroken = broken_zoo_plugin\n")
@@ -152,3 +152,11 @@ def test_listing_and_validating_never_import_torch() -> None:
 
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def test_plugin_calling_sys_exit_on_import_is_reported_not_obeyed(tmp_path: Path) -> None:
+    _broken_distribution(tmp_path, "import sys\nsys.exit(3)\n")
+    listed = run_zoo("list", env={"PYTHONPATH": str(tmp_path)})
+    assert listed.code == 0, "one plugin cannot end every command"
+    assert "thesis_vgg" in listed.out
+    assert "plugin 'broken' did not load: import failed: SystemExit: 3" in listed.err

@@ -171,3 +171,49 @@ def test_missing_file_and_empty_recipe(tmp_path: Path) -> None:
         load_recipe(write(tmp_path / "list.yaml", "- a\n- b\n"), get_registry())
     with pytest.raises(UsageError, match="is a folder"):
         load_recipe(tmp_path, get_registry())
+
+
+def test_an_alias_bomb_is_refused_quickly(zoo, tmp_path: Path) -> None:
+    lines = ['a: &a ["x", "x", "x", "x", "x", "x", "x", "x", "x", "x"]']
+    lines += [f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}]" for i in range(8)]
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text("\n".join(lines) + "\n")
+    result = zoo("validate", str(bomb))
+    assert result.code == 2
+    assert "expands to more than 10,000 values" in result.err
+
+
+def test_only_regular_files_of_sensible_size_are_read(zoo, tmp_path: Path) -> None:
+    import os
+
+    fifo = tmp_path / "fifo.yaml"
+    os.mkfifo(fifo)
+    assert "not a regular file" in zoo("validate", str(fifo)).err
+    assert "not a regular file" in zoo("validate", "/dev/zero").err
+    big = tmp_path / "big.yaml"
+    big.write_text("# " + "x" * (2 * 1024 * 1024) + "\n")
+    result = zoo("validate", str(big))
+    assert result.code == 2 and "larger than 1024 KiB" in result.err
+
+
+@pytest.mark.parametrize(
+    ("override", "field"),
+    [
+        ("model.head.params.hidden=[0]", "model.head.params.hidden.0"),
+        ("model.head.params.hidden=[-1]", "model.head.params.hidden.0"),
+        ("model.head.params.hidden=[100000000]", "model.head.params.hidden.0"),
+        ("seed=-1", "seed"),
+        ("seed=1e23", "seed"),
+        ("train.num_workers=10000", "train.num_workers"),
+        ("train.optimizer.lr=.inf", "train.optimizer.lr"),
+    ],
+)
+def test_out_of_range_values_are_recipe_errors(override: str, field: str) -> None:
+    found = problems_of(GOOD, [override])
+    assert any(f": {field}: " in problem for problem in found), found
+
+
+def test_scqm_image_pattern_with_unknown_placeholders_is_a_recipe_error() -> None:
+    scqm = "{name: scqm, params: {csv: a.csv, image_pattern: '{sop}_{joint}.png'}}"
+    found = problems_of(GOOD.replace("{name: phantom, params: {patients: 20}}", scqm))
+    assert any("image_pattern knows only {sop_iuid} and {joint}, not {sop}" in p for p in found), found

@@ -138,11 +138,12 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(tmp_path: Path) -> No
     assert list(pd.read_csv(folder / "history.csv")["epoch"]) == [1, 2, 3, 4]
 
 
-def test_ctrl_c_saves_and_says_how_to_resume(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_or_sigterm_saves_and_says_how_to_resume(tmp_path: Path, stop: signal.Signals) -> None:
     recipe = tiny(tmp_path, epochs=30)
     process = _start(recipe, tmp_path / "runs")
     folder = _wait_for_epochs(tmp_path / "runs", 1, process)
-    process.send_signal(signal.SIGINT)
+    process.send_signal(stop)
     _, err = process.communicate(timeout=60)
     assert process.returncode == 130, err
     assert f"Hint: resume with: zoo run --resume {folder}" in err
@@ -155,6 +156,7 @@ def test_bad_monitor_and_resume_usage(tmp_path: Path) -> None:
     result = run_zoo("run", str(write(tmp_path / "bad.yaml", recipe)), "--runs-dir", str(tmp_path / "r"))
     assert result.code == 2
     assert "'val_mae' is not measured for this recipe" in result.err and "val_quadratic_weighted_kappa" in result.err
+    assert not any((tmp_path / "r").iterdir()), "a run that never started leaves no half-made folder"
     assert run_zoo("run").code == 2
     nothing = run_zoo("run", "--resume", str(tmp_path))
     assert nothing.code == 2 and "is not a run folder" in nothing.err

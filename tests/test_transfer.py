@@ -83,5 +83,8 @@ def test_run_reports_the_reader_ceiling_of_the_phantom(tmp_path: Path) -> None:
     assert ceiling["predictor"] == "true_label"
     assert 0.5 < ceiling["metrics"]["class_normalised_accuracy"] <= 1.0
     assert ceiling["metrics"]["class_normalised_accuracy"] > metrics["baselines"]["test"]["metrics"]["class_normalised_accuracy"]
+    assert len(metrics["dataset"]["fingerprint"]) == 64 and metrics["dataset"]["name"] == "phantom"
+    board = [json.loads(line) for line in (tmp_path / "runs" / "leaderboard.jsonl").read_text().splitlines()]
+    assert {row["dataset_fingerprint"] for row in board} == {metrics["dataset"]["fingerprint"]}
     lr = pd.read_csv(folder / "history.csv")["lr"]
     assert lr.iloc[-1] < 0.001 * 0.05, "the cosine schedule ends near zero"

@@ -38,6 +38,7 @@ from zoo.data.prepare import Prepared, prepare
 from zoo.data.targets import classes
 from zoo.formatting import format_interval, format_number
 from zoo.model import ZooModel, load
+from zoo.predictions import ID_TYPES
 from zoo.registry import Registry
 from zoo.train import load_run_recipe
 
@@ -350,7 +351,7 @@ def analyze(run: Path, registry: Registry, out: Path | None = None) -> Path:
     folder = out or run / "report"
     folder.mkdir(parents=True, exist_ok=True)
     target = config["target"]
-    predictions = pd.read_csv(run / "predictions-test.csv", dtype={"sample_id": str})
+    predictions = pd.read_csv(run / "predictions-test.csv", dtype=ID_TYPES)
     report = Report(folder, f"{recipe.name}: {config['backbone']['name']} + {config['head']['name']} ({run.name})")
     report.text(
         f"Target: {target}; image size {config['image_size']} px; recipe {recipe.name}. "

@@ -42,27 +42,38 @@ def applicable_metrics(
 
 def patient_bootstrap(
     predictions: Predictions, metrics: dict[str, Any], resamples: int, seed: int
-) -> dict[str, tuple[float, float]]:
-    """95 % percentile intervals of every metric over resampled patients."""
+) -> dict[str, tuple[tuple[float, float], int]]:
+    """95 % percentile intervals of every metric over resampled patients, each with the number of
+    resamples on which the metric is undefined and which the interval leaves out.
+
+    A resample is undefined for a metric when the metric gives no finite value, or when the metric
+    needs every true class of the data (`needs_every_class`, e.g. balanced accuracy, ROC AUC,
+    kappa) and the resample lacks one: scoring it anyway would measure something else (a model
+    that always says "eroded" would get a perfect balanced accuracy on a resample of eroded joints).
+    """
     if resamples <= 0:
         return {}
     patients, inverse = np.unique(predictions.patient, return_inverse=True)
     rows_of = [np.flatnonzero(inverse == i) for i in range(len(patients))]
+    classes = np.unique(predictions.y_true)
     rng = np.random.default_rng([seed, 5])
     draws: dict[str, list[float]] = {name: [] for name in metrics}
     for _ in range(resamples):
         chosen = rng.integers(0, len(patients), len(patients))
         sample = predictions.take(np.concatenate([rows_of[i] for i in chosen]))
+        complete = np.array_equal(np.unique(sample.y_true), classes)
         for name, metric in metrics.items():
-            draws[name].append(metric(sample))
+            defined = complete or not getattr(metric, "needs_every_class", False)
+            draws[name].append(metric(sample) if defined else math.nan)
     intervals = {}
     for name, values in draws.items():
         finite = np.asarray(values)[np.isfinite(values)]
-        intervals[name] = (
+        interval = (
             (float(np.percentile(finite, 2.5)), float(np.percentile(finite, 97.5)))
             if len(finite)
             else (math.nan, math.nan)
         )
+        intervals[name] = (interval, resamples - len(finite))
     return intervals
 
 
@@ -98,7 +109,9 @@ def evaluate(
             "higher_is_better": bool(getattr(metric, "higher_is_better", True)),
         }
         if name in intervals:
-            entry["bootstrap_95"] = [json_number(v) for v in intervals[name]]
+            interval, undefined = intervals[name]
+            entry["bootstrap_95"] = [json_number(v) for v in interval]
+            entry["bootstrap_undefined"] = undefined
         counts = getattr(metric, "counts", None)
         if counts is not None:
             entry["wilson_95"] = [json_number(v) for v in wilson(*counts(predictions))]

@@ -4,7 +4,8 @@ The store is `<runs dir>/leaderboard.jsonl`. Rows are appended under an exclusiv
 runs finishing at the same moment never lose or interleave a row; a (run, split) pair already
 present is not written twice (a resumed run that had already appended its rows).
 
-Each row carries the provenance needed to trust a comparison: recipe name and hash, the
+Metrics without a finite value (NaN is stored as null) are left out of a row, so they can never
+rank. Each row carries the provenance needed to trust a comparison: recipe name and hash, the
 components, the dataset and a hash of its params, the split and its size, every metric with its
 intervals, parameter count, image size, epochs, training time, device, the weights' sha256, the
 zoo's git sha and version, the plugins' versions, and when it was made.
@@ -51,10 +52,11 @@ def rows_for_run(recipe: Any, results: dict[str, Any], env: dict[str, Any]) -> l
             "imbalance": imbalance,
             "dataset": recipe.data.dataset.name,
             "dataset_params_sha256": params_hash(recipe.data.dataset.params),
+            "dataset_fingerprint": results["dataset"]["fingerprint"],
             "split": split,
             "n": result["n"],
             "patients": result["patients"],
-            "metrics": result["metrics"],
+            "metrics": {k: v for k, v in result["metrics"].items() if v.get("value") is not None},
             "params": training["params"],
             "image_size": training["image_size"],
             "epochs": training["epochs"],
@@ -108,12 +110,31 @@ def read(store: Path) -> list[dict[str, Any]]:
         return _parse(handle.read().splitlines())
 
 
-def ranked(rows: list[dict[str, Any]], sort: str | None) -> dict[str, tuple[str, list[dict[str, Any]]]]:
-    """Rows grouped by target, each sorted best first by its metric; rows lacking it go last."""
-    groups: dict[str, tuple[str, list[dict[str, Any]]]] = {}
-    for target in sorted({row["target"] for row in rows}):
+def dataset_label(row: dict[str, Any]) -> str:
+    """The data a row was scored on: the dataset plugin, its params' hash and the samples' fingerprint."""
+    params = (row.get("dataset_params_sha256") or "?")[:8]
+    data = (row.get("dataset_fingerprint") or "?")[:8]
+    return f"{row.get('dataset', '?')} (params {params}, data {data})"
+
+
+def on_dataset(row: dict[str, Any], wanted: str) -> bool:
+    """Whether a row's dataset is `wanted`: its name, or a prefix of its data fingerprint or params hash."""
+    return wanted == row.get("dataset") or any(
+        (row.get(key) or "").startswith(wanted) for key in ("dataset_fingerprint", "dataset_params_sha256")
+    )
+
+
+def ranked(
+    rows: list[dict[str, Any]], sort: str | None
+) -> dict[tuple[str, str], tuple[str, list[dict[str, Any]]]]:
+    """Rows grouped by target and dataset (`dataset_label`), each sorted best first by its metric.
+
+    Runs on different data are never ranked in one table. Rows lacking the metric go last.
+    """
+    groups: dict[tuple[str, str], tuple[str, list[dict[str, Any]]]] = {}
+    for target, label in sorted({(row["target"], dataset_label(row)) for row in rows}):
         metric = sort or DEFAULT_SORT.get(target, "")
-        members = [row for row in rows if row["target"] == target]
+        members = [row for row in rows if row["target"] == target and dataset_label(row) == label]
 
         def key(row: dict[str, Any], metric: str = metric) -> tuple[int, float]:
             entry = row["metrics"].get(metric)
@@ -122,7 +143,7 @@ def ranked(rows: list[dict[str, Any]], sort: str | None) -> dict[str, tuple[str,
             value = entry["value"]
             return (0, -value if entry.get("higher_is_better", True) else value)
 
-        groups[target] = (metric, sorted(members, key=key))
+        groups[(target, label)] = (metric, sorted(members, key=key))
     return groups
 
 

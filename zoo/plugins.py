@@ -171,7 +171,9 @@ def load_plugins(
         records.append(record)
         try:
             plugin = load()
-        except Exception as exc:  # a broken plugin must not take the zoo down
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # a broken plugin must not take the zoo down, sys.exit() included
             record.error = f"import failed: {type(exc).__name__}: {exc}"
             continue
         try:
@@ -186,7 +188,9 @@ def load_plugins(
             continue
         try:
             record.hooks = _register_components(manager, registry, record.name, plugin)
-        except Exception as exc:
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:
             record.error = f"registration failed: {type(exc).__name__}: {exc}"
             registry.remove_plugin(record.name)
             manager.unregister(plugin)
@@ -218,7 +222,9 @@ def register_commands(plugins: Plugins, commands: Any) -> None:
         record = by_name[impl.plugin_name]
         try:
             impl.function(commands=commands)
-        except Exception as exc:
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:
             record.error = f"command registration failed: {type(exc).__name__}: {exc}"
             continue
         record.hooks.append("zoo_register_commands")

@@ -19,6 +19,8 @@ from zoo.data.targets import RANGES
 from zoo.errors import UsageError
 
 CDF_STEPS = 101
+TOLERANCE = 1e-4  # for sums of probabilities and the steps of a CDF, after rounding in CSV files
+ID_TYPES = {"sample_id": str, "patient_id": str}  # ids are names: "0029" stays "0029", never 29
 
 
 @dataclass
@@ -98,7 +100,7 @@ def read_predictions(path: Path, target: str) -> Predictions:
     if not path.is_file():
         raise UsageError(f"predictions file '{path}' does not exist", hint="give a CSV of y_true, y_pred")
     try:
-        frame = pd.read_csv(path)
+        frame = pd.read_csv(path, dtype=ID_TYPES)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise UsageError(f"{source}: not a readable CSV ({type(exc).__name__})", hint="check the file") from None
     missing = [c for c in ("y_true", "y_pred") if c not in frame.columns]
@@ -122,11 +124,16 @@ def read_predictions(path: Path, target: str) -> Predictions:
             f"{source}: y_true/y_pred must be whole classes for target '{target}'",
             hint="is --target right?",
         )
-    patient = (
-        frame["patient_id"].astype(str).to_numpy()
-        if "patient_id" in frame.columns
-        else np.arange(len(frame)).astype(str)
-    )
+    if "patient_id" in frame.columns:
+        blank = frame["patient_id"].isna() | (frame["patient_id"].str.strip() == "")
+        if blank.any():
+            raise UsageError(
+                f"{source}: {int(blank.sum())} row(s) without a patient_id (first: row {int(np.argmax(blank)) + 2})",
+                hint="every row needs its patient's id, or leave the column out (each row is then its own patient)",
+            )
+        patient = frame["patient_id"].str.strip().to_numpy()
+    else:
+        patient = np.arange(len(frame)).astype(str)
     probs = cdf = None
     cdf_columns = [c for c in frame.columns if str(c).startswith("cdf_")]
     if cdf_columns:
@@ -140,6 +147,13 @@ def read_predictions(path: Path, target: str) -> Predictions:
         cdf = _numbers(frame, expected, source)
         if ((cdf < 0) | (cdf > 1)).any():
             raise UsageError(f"{source}: CDF values must be probabilities in 0..1", hint="write P(y <= k)")
+        falling = (np.diff(cdf, axis=1) < -TOLERANCE).any(axis=1)
+        if falling.any():
+            raise UsageError(
+                f"{source}: {int(falling.sum())} CDF row(s) fall somewhere from k to k+1 "
+                f"(first: row {int(np.argmax(falling)) + 2}); a CDF never decreases",
+                hint="repair it (a running maximum over k) before scoring",
+            )
     stage_columns = [f"p_{k}" for k in range(STAGES)]
     if target == "stage" and any(c in frame.columns for c in stage_columns):
         absent = [c for c in stage_columns if c not in frame.columns]
@@ -154,4 +168,12 @@ def read_predictions(path: Path, target: str) -> Predictions:
         probs = np.stack([1 - p1, p1], axis=1)
     if probs is not None and ((probs < 0) | (probs > 1)).any():
         raise UsageError(f"{source}: probabilities must be in 0..1", hint="check the p_ columns")
+    if probs is not None and target == "stage":
+        off = np.abs(probs.sum(axis=1) - 1.0) > TOLERANCE
+        if off.any():
+            raise UsageError(
+                f"{source}: {int(off.sum())} row(s) whose stage probabilities p_0..p_5 do not sum to 1 "
+                f"(first: row {int(np.argmax(off)) + 2})",
+                hint=f"each row's p_0..p_5 must sum to 1 (within {TOLERANCE:g})",
+            )
     return Predictions(target, y[:, 0], y[:, 1], patient, probs, cdf)

@@ -25,6 +25,7 @@ from zoo.kinds import KIND_NOUN
 from zoo.registry import ComponentSpec, Registry, UnknownComponentError
 from zoo.yaml_lines import YamlDocument, dotted, load_yaml, undotted
 
+MAX_RECIPE_BYTES = 1024 * 1024
 Target = Literal["percent", "stage", "binary"]
 TARGETS: tuple[str, ...] = get_args(Target)
 
@@ -101,9 +102,9 @@ class OptimizerConfig(Strict):
     """The optimiser (the thesis: Adam, lr 0.001)."""
 
     name: Literal["adam", "adamw", "sgd"] = "adam"
-    lr: float = Field(0.001, gt=0)
-    weight_decay: float = Field(0.0, ge=0)
-    momentum: float = Field(0.9, ge=0, lt=1)
+    lr: float = Field(0.001, gt=0, allow_inf_nan=False)
+    weight_decay: float = Field(0.0, ge=0, allow_inf_nan=False)
+    momentum: float = Field(0.9, ge=0, lt=1, allow_inf_nan=False)
 
 
 class StageConfig(Strict):
@@ -111,7 +112,7 @@ class StageConfig(Strict):
 
     epochs: int = Field(ge=1)
     freeze_backbone: bool = False
-    lr: float | None = Field(None, gt=0)
+    lr: float | None = Field(None, gt=0, allow_inf_nan=False)
 
 
 class EarlyStoppingConfig(Strict):
@@ -135,7 +136,7 @@ class TrainConfig(Strict):
     )
     device: Literal["auto", "cpu", "cuda"] = "auto"
     amp: bool = True
-    num_workers: int = Field(0, ge=0)
+    num_workers: int = Field(0, ge=0, le=64, description="loader worker processes (at most 64)")
 
 
 class EvalConfig(Strict):
@@ -151,7 +152,7 @@ class Recipe(Strict):
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     description: str = ""
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=2**32 - 1, strict=True, description="a whole number from 0 to 2**32 - 1")
     data: DataConfig
     model: ModelConfig
     loss: ComponentRef
@@ -444,6 +445,12 @@ def read_recipe_text(path: Path) -> str:
         )
     if path.is_dir():
         raise UsageError(f"'{path}' is a folder, not a recipe file", hint="give a .yaml file")
+    if not path.is_file():
+        raise UsageError(f"'{path}' is not a regular file (a pipe or a device?)", hint="give a .yaml file")
+    if path.stat().st_size > MAX_RECIPE_BYTES:
+        raise UsageError(
+            f"recipe '{path}' is larger than {MAX_RECIPE_BYTES // 1024} KiB", hint="is it really a recipe?"
+        )
     try:
         return path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:

@@ -20,7 +20,10 @@ import hashlib
 import json
 import math
 import os
+import shutil
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -61,6 +64,10 @@ class Interrupted(ZooError):
     """Ctrl-C during training; the last checkpoint is kept."""
 
     exit_code = 130
+
+
+class NonFiniteLoss(ZooError):
+    """The training loss became NaN or infinite: training stops, the last checkpoint is kept."""
 
 
 @dataclass
@@ -298,7 +305,15 @@ class Trainer:
             self.scaler.scale(loss).backward()
             self.scaler.step(optimizer)
             self.scaler.update()
-            total += float(loss.detach()) * len(y)
+            value = float(loss.detach())
+            if not math.isfinite(value):
+                raise NonFiniteLoss(
+                    f"the training loss became {value} at step {step + 1} of {title}; "
+                    f"the checkpoint of the last finished epoch is kept in {self.folder}",
+                    hint="lower train.optimizer.lr (or a stage's lr) and start a new run; "
+                    f"'zoo run --resume {self.folder}' continues from that checkpoint as it is",
+                )
+            total += value * len(y)
             seen += len(y)
             progress.step(total / seen, seen / (time.perf_counter() - start))
         if self.dist.world > 1:  # BatchNorm statistics saw each rank's own batches: take rank 0's
@@ -555,6 +570,11 @@ def finish(trainer: Trainer, env: dict[str, Any], started: float) -> dict[str, A
         "recipe": recipe.name,
         "recipe_sha256": recipe.digest(),
         "target": trainer.target,
+        "dataset": {
+            "name": recipe.data.dataset.name,
+            "params": recipe.data.dataset.params,
+            "fingerprint": trainer.data.fingerprint(),
+        },
         "splits": {},
         "baselines": {},
     }
@@ -617,7 +637,7 @@ def train(
 
     Returns the run folder and, on rank 0, metrics.json's content.
     """
-    from zoo.runs import environment, new_run_dir
+    from zoo.runs import new_run_dir
 
     started = time.perf_counter()
     dist = distributed(device_name)
@@ -635,39 +655,28 @@ def train(
         if dist.world > 1:
             torch.distributed.broadcast_object_list(names, src=0)
         folder = Path(names[0])
-        if dist.main:
-            (folder / "recipe.yaml").write_text(recipe_text if recipe_text is not None else recipe.to_yaml())
-            (folder / "resolved.yaml").write_text(recipe.to_yaml())
-            _write_data_files(folder, prepared)
-    env = environment(device, env_plugins)
-    if dist.main:
-        (folder / "env.json").write_text(json.dumps(env, indent=2) + "\n")
-    trainer = Trainer(recipe, registry, folder, device, dist, prepared, model)
-    state, optimizer_state = State(), None
-    if resume is not None:
-        tensors, meta = load_checkpoint(folder / "checkpoint")
-        trainer.model.load_state_dict(
-            {k.removeprefix("model."): v for k, v in tensors.items() if k.startswith("model.")}
+    try:
+        trainer, state, optimizer_state, env = _start(
+            recipe, registry, folder, device, dist, prepared, model, env_plugins, recipe_text, resume
         )
-        state = State(**meta["state"])
-        trainer.history = meta["history"]
-        if meta["optimizer"] is not None:
-            optimizer_state = (
-                {k: v for k, v in tensors.items() if k.startswith("optimizer.")},
-                meta["optimizer"],
-            )
-        if trainer.best_path.is_file():
-            trainer.best_state = load_file(str(trainer.best_path))
-    else:
-        trainer._checkpoint(state, None)
+    except BaseException:
+        if resume is None and dist.main:  # a run that never started leaves no half-made folder
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate) if in_main_thread else None
     try:
         if not state.trained:
             state = trainer.fit(state, optimizer_state)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Terminated) as stop:
         raise Interrupted(
-            f"interrupted; the checkpoint after epoch {state.global_epoch} is kept in {folder}",
+            f"{'terminated' if isinstance(stop, Terminated) else 'interrupted'}; "
+            f"the checkpoint after epoch {state.global_epoch} is kept in {folder}",
             hint=f"resume with: zoo run --resume {folder}",
         ) from None
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     if dist.world > 1:
         sys.stderr.write(f"rank {dist.rank}/{dist.world}: weights sha256 {weights_digest(trainer.model)}\n")
     results = finish(trainer, env, started) if dist.main else None
@@ -675,6 +684,52 @@ def train(
         torch.distributed.barrier()
         torch.distributed.destroy_process_group()
     return folder, results
+
+
+class Terminated(Exception):
+    """SIGTERM during training: handled like Ctrl-C."""
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    raise Terminated
+
+
+def _start(
+    recipe: Recipe,
+    registry: Registry,
+    folder: Path,
+    device: torch.device,
+    dist: Distributed,
+    prepared: Prepared,
+    model: model_io.ZooModel,
+    env_plugins: list[dict[str, Any]],
+    recipe_text: str | None,
+    resume: Path | None,
+) -> tuple[Trainer, State, tuple[dict[str, torch.Tensor], dict[str, Any]] | None, dict[str, Any]]:
+    """Fill a new run folder (or read a resumed one) up to the first checkpoint."""
+    from zoo.runs import environment
+
+    if resume is None and dist.main:
+        (folder / "recipe.yaml").write_text(recipe_text if recipe_text is not None else recipe.to_yaml())
+        (folder / "resolved.yaml").write_text(recipe.to_yaml())
+        _write_data_files(folder, prepared)
+    env = environment(device, env_plugins)
+    if dist.main:
+        (folder / "env.json").write_text(json.dumps(env, indent=2) + "\n")
+    trainer = Trainer(recipe, registry, folder, device, dist, prepared, model)
+    state, optimizer_state = State(), None
+    if resume is None:
+        trainer._checkpoint(state, None)
+        return trainer, state, None, env
+    tensors, meta = load_checkpoint(folder / "checkpoint")
+    trainer.model.load_state_dict({k.removeprefix("model."): v for k, v in tensors.items() if k.startswith("model.")})
+    state = State(**meta["state"])
+    trainer.history = meta["history"]
+    if meta["optimizer"] is not None:
+        optimizer_state = ({k: v for k, v in tensors.items() if k.startswith("optimizer.")}, meta["optimizer"])
+    if trainer.best_path.is_file():
+        trainer.best_state = load_file(str(trainer.best_path))
+    return trainer, state, optimizer_state, env
 
 
 def load_run_recipe(folder: Path, registry: Registry) -> Recipe:

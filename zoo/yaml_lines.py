@@ -42,7 +42,29 @@ def undotted(text: str) -> Path:
     return tuple(int(part) if part.isdigit() else part for part in text.split("."))
 
 
-def _walk(node: yaml.Node, path: Path, lines: dict[Path, int], problems: list[Problem], source: str) -> None:
+MAX_NODES = 10_000  # a recipe has a few hundred; nested aliases can expand to billions
+
+
+class _Budget:
+    """Counts the nodes walked, so that nested aliases cannot expand without limit."""
+
+    def __init__(self, source: str) -> None:
+        self.left = MAX_NODES
+        self.source = source
+
+    def spend(self) -> None:
+        self.left -= 1
+        if self.left < 0:
+            raise UsageError(
+                f"{self.source}: the YAML expands to more than {MAX_NODES:,} values (nested aliases?)",
+                hint="write the recipe out without nested anchors and aliases (*name)",
+            )
+
+
+def _walk(
+    node: yaml.Node, path: Path, lines: dict[Path, int], problems: list[Problem], source: str, budget: _Budget
+) -> None:
+    budget.spend()
     if isinstance(node, yaml.MappingNode):
         first_seen: dict[Any, int] = {}
         for key_node, value_node in node.value:
@@ -60,12 +82,12 @@ def _walk(node: yaml.Node, path: Path, lines: dict[Path, int], problems: list[Pr
                 continue
             first_seen[key] = line
             lines[child] = line
-            _walk(value_node, child, lines, problems, source)
+            _walk(value_node, child, lines, problems, source, budget)
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
             child = (*path, index)
             lines[child] = item.start_mark.line + 1
-            _walk(item, child, lines, problems, source)
+            _walk(item, child, lines, problems, source, budget)
 
 
 def load_yaml(text: str, source: str) -> YamlDocument:
@@ -77,7 +99,7 @@ def load_yaml(text: str, source: str) -> YamlDocument:
         problems: list[Problem] = []
         if node is not None:
             lines[()] = node.start_mark.line + 1
-            _walk(node, (), lines, problems, source)
+            _walk(node, (), lines, problems, source, _Budget(source))
         if problems:
             raise ProblemsError(problems, f"{source} has duplicate keys", hint="keep one of each key")
         data = loader.construct_document(node) if node is not None else None

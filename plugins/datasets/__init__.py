@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import string
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from zoo_plugins.common import Params
 
 from zoo import hookimpl
@@ -23,6 +24,18 @@ class ScqmParams(Params):
     joints: list[str] = Field(list(THESIS_JOINTS), min_length=1, description="joint names")
     column_prefix: str = Field("hand_left_", description="score column = prefix + joint")
     image_pattern: str = Field("{sop_iuid}_{joint}.jpg", description="crop file name, from {sop_iuid} and {joint}")
+
+    @field_validator("image_pattern")
+    @classmethod
+    def _known_placeholders(cls, value: str) -> str:
+        try:
+            names = {name for _, name, _, _ in string.Formatter().parse(value) if name is not None}
+        except ValueError:
+            raise ValueError("image_pattern has an unclosed '{' or '}'") from None
+        unknown = sorted(names - {"sop_iuid", "joint"})
+        if unknown:
+            raise ValueError(f"image_pattern knows only {{sop_iuid}} and {{joint}}, not {{{unknown[0]}}}")
+        return value
 
 
 class ManifestParams(Params):

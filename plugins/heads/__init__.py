@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 from zoo_plugins.common import Params
@@ -13,7 +13,9 @@ from zoo import hookimpl
 class DenseHeadParams(Params):
     """Dense layers (BN, ReLU, dropout) before the output layer."""
 
-    hidden: list[int] = Field([512, 256], description="units of each dense layer")
+    hidden: list[Annotated[int, Field(ge=1, le=65_536)]] = Field(
+        [512, 256], max_length=16, description="units of each dense layer (1 to 65,536 each)"
+    )
     dropout: float = Field(0.5, ge=0, lt=1, description="dropout after each dense layer")
 
 

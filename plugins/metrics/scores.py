@@ -21,18 +21,22 @@ Counts = Callable[[Predictions], tuple[int, int]]
 
 
 class Metric:
-    """A metric: `metric(predictions) -> float`, its direction, and its counts when it is a
-    proportion (successes, trials), which give it a Wilson interval."""
+    """A metric: `metric(predictions) -> float`, its direction, its counts when it is a
+    proportion (successes, trials), which give it a Wilson interval, and whether it is defined
+    only when every true class of the data is present (a bootstrap resample that lacks one is
+    left out of its interval, not scored as something else)."""
 
     def __init__(
         self,
         function: Callable[[Predictions], float],
         higher_is_better: bool = True,
         counts: Counts | None = None,
+        needs_every_class: bool = False,
     ) -> None:
         self.function = function
         self.higher_is_better = higher_is_better
         self.counts = counts
+        self.needs_every_class = needs_every_class
 
     def __call__(self, predictions: Predictions) -> float:
         return float(self.function(predictions))
@@ -89,17 +93,17 @@ def build_accuracy(params: Any) -> Metric:
 
 def build_class_normalised_accuracy(params: Any) -> Metric:
     """Mean recall over the classes present (the thesis's class-normalised accuracy)."""
-    return Metric(lambda p: np.mean(_recalls(p)))
+    return Metric(lambda p: np.mean(_recalls(p)), needs_every_class=True)
 
 
 def build_class_normalised_accuracy_pm1(params: Any) -> Metric:
     """Mean over the classes present of the share predicted within one stage."""
-    return Metric(lambda p: np.mean(_recalls(p, within=1)))
+    return Metric(lambda p: np.mean(_recalls(p, within=1)), needs_every_class=True)
 
 
 def build_quadratic_weighted_kappa(params: Any) -> Metric:
     """Cohen's kappa with quadratic weights."""
-    return Metric(_kappa)
+    return Metric(_kappa, needs_every_class=True)
 
 
 def build_mse(params: Any) -> Metric:
@@ -119,7 +123,7 @@ def build_crps(params: Any) -> Metric:
 
 def build_roc_auc(params: Any) -> Metric:
     """Area under the ROC curve of P(eroded)."""
-    return Metric(_roc_auc)
+    return Metric(_roc_auc, needs_every_class=True)
 
 
 def build_sensitivity(params: Any) -> Metric:

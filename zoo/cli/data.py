@@ -23,12 +23,21 @@ def check(
     as_json: Annotated[bool, typer.Option("--json", help="Print the problems as JSON.")] = False,
 ) -> None:
     """Report every bad sample before training: files, images, labels, ids, patient leakage."""
-    from zoo.data.prepare import prepare
+    from zoo.data.prepare import DataProblems, prepare
     from zoo.recipe import load_recipe
 
     registry = loaded_plugins().registry
     recipe = load_recipe(recipe_path, registry, overrides)
-    prepared = prepare(recipe, registry, skip_bad=True)
+    try:
+        prepared = prepare(recipe, registry, skip_bad=True)
+    except DataProblems as every:  # no sample is usable: list them all, here more than anywhere
+        shown = every.problems[["sample_id", "problem", "detail", "image"]]
+        if as_json:
+            print_json({"samples": every.problems["sample_id"].nunique(), "notes": every.notes,
+                        "problems": every.problems.to_dict(orient="records")})  # fmt: skip
+        else:
+            print_table("problems", list(shown.columns), shown.itertuples(index=False))
+        raise UsageError(every.message, hint=every.hint) from None
     problems = prepared.problems
     if as_json:
         print_json(

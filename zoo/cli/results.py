@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import difflib
 import io
 import sys
 from enum import StrEnum
@@ -13,6 +14,7 @@ import typer
 
 from zoo.cli.components import loaded_plugins
 from zoo.cli.output import print_json, print_table
+from zoo.errors import UsageError
 from zoo.formatting import format_interval, format_number
 
 SHOWN_METRICS = {
@@ -28,6 +30,13 @@ class Target(StrEnum):
     stage = "stage"
     percent = "percent"
     binary = "binary"
+
+
+class Split(StrEnum):
+    """The splits a run scores."""
+
+    val = "val"
+    test = "test"
 
 
 class Format(StrEnum):
@@ -88,6 +97,7 @@ def _flat(row: dict[str, Any], metrics: list[str]) -> dict[str, Any]:
             "imbalance",
             "dataset",
             "dataset_params_sha256",
+            "dataset_fingerprint",
             "split",
             "n",
             "patients",
@@ -113,17 +123,29 @@ def leaderboard(
     runs_dir: Annotated[Path, typer.Option("--runs-dir", help="The runs folder holding leaderboard.jsonl.")] = Path(
         "runs"
     ),
-    dataset: Annotated[str | None, typer.Option("--dataset", help="Only runs on this dataset.")] = None,
-    split: Annotated[str, typer.Option("--split", help="Which split's scores (val or test).")] = "test",
+    dataset: Annotated[
+        str | None,
+        typer.Option("--dataset", help="Only runs on this dataset: its name, or a prefix of its data or params hash."),
+    ] = None,
+    split: Annotated[Split, typer.Option("--split", help="Which split's scores (val or test).")] = Split.test,
     sort: Annotated[str | None, typer.Option("--sort", help="Metric to rank by (default per target).")] = None,
     output: Annotated[Format, typer.Option("--format", help="table, csv, json or markdown.")] = Format.table,
 ) -> None:
     """Compare runs, best first, with patient-bootstrap intervals; ~ marks no clear difference."""
     from zoo import leaderboard as board
 
+    if sort is not None:
+        known = [spec.name for spec in loaded_plugins().registry.components("metrics")]
+        if sort not in known:
+            close = difflib.get_close_matches(sort, known, n=1)
+            raise UsageError(
+                f"--sort: no metric '{sort}'" + (f"; did you mean '{close[0]}'?" if close else ""),
+                hint=f"metrics: {', '.join(known)}",
+            )
+    split = split.value
     store = board.store_path(runs_dir)
     rows = [
-        r for r in board.read(store) if r.get("split") == split and (dataset is None or r.get("dataset") == dataset)
+        r for r in board.read(store) if r.get("split") == split and (dataset is None or board.on_dataset(r, dataset))
     ]
     if not rows:
         where = f"{store}" + ("" if store.is_file() else " (it does not exist yet)")
@@ -135,9 +157,12 @@ def leaderboard(
         return
     groups = board.ranked(rows, sort)
     if output is Format.json:
-        print_json({target: {"sort": metric, "rows": members} for target, (metric, members) in groups.items()})
+        print_json([
+            {"target": target, "dataset": label, "sort": metric, "rows": members}
+            for (target, label), (metric, members) in groups.items()
+        ])  # fmt: skip
         return
-    for target, (metric, members) in groups.items():
+    for (target, label), (metric, members) in groups.items():
         shown = [metric, *[m for m in SHOWN_METRICS.get(target, []) if m != metric]][:4]
         if output in (Format.csv, Format.markdown):
             flat = [_flat(row, shown) for row in members]
@@ -148,7 +173,7 @@ def leaderboard(
                 writer.writerows(flat)
                 sys.stdout.write(buffer.getvalue())
             else:
-                _markdown(target, metric, members, shown)
+                _markdown(target, label, metric, members, shown)
             continue
         table = []
         for rank, row in enumerate(members, start=1):
@@ -168,18 +193,19 @@ def leaderboard(
                 )
             )
         print_table(
-            f"{target} target, {split} split, ranked by {metric} ('~': interval overlaps the leader's)",
+            f"{target} target, {split} split, dataset {label}, ranked by {metric} "
+            "('~': interval overlaps the leader's)",
             ["#", "~", "recipe", "backbone / head / loss / imbalance", "n", metric, "95 % CI", *shown[1:], "run"],
             table,
         )
 
 
-def _markdown(target: str, metric: str, members: list[dict[str, Any]], shown: list[str]) -> None:
+def _markdown(target: str, label: str, metric: str, members: list[dict[str, Any]], shown: list[str]) -> None:
     from zoo import leaderboard as board
 
     header = ["#", "recipe", "backbone", "head", "loss", "imbalance", "n", f"{metric} (95 % CI)", *shown[1:]]
     lines = [
-        f"**{target}** (ranked by {metric}; ~ = interval overlaps the leader's)",
+        f"**{target}**, dataset {label} (ranked by {metric}; ~ = interval overlaps the leader's)",
         "",
         "| " + " | ".join(header) + " |",
         "|" + "---|" * len(header),

@@ -9,6 +9,7 @@ neighbour on the same radiograph, which follows the hand's size.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -61,6 +62,11 @@ def read_joints(path: Path) -> pd.DataFrame:
     return table
 
 
+def safe_name(text: str) -> str:
+    """`text` as one file-name part: letters, digits, '-', '_' and '.' only (no '/', no '..')."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", str(text)).strip("._") or "x"
+
+
 def crop_joints(
     images: Path,
     joints_csv: Path,
@@ -76,7 +82,7 @@ def crop_joints(
     """
     joints = read_joints(joints_csv)
     out.mkdir(parents=True, exist_ok=True)
-    written, problems = [], []
+    written, problems, files = [], [], set()
     for name, rows in joints.groupby("image", sort=False):
         try:
             radiograph = load_gray(images / name)
@@ -92,9 +98,12 @@ def crop_joints(
             if not inside:
                 problems.append({"image": name, "joint": row.joint, "problem": "joint lies outside the image"})
                 continue
-            crop = crop_square(radiograph, row.x, row.y, side, size)
-            file = f"{Path(name).stem}_{row.joint}.png"
-            crop.save(out / file)
+            file = f"{safe_name(Path(name).stem)}_{safe_name(row.joint)}.png"
+            if file in files:
+                problems.append({"image": name, "joint": row.joint, "problem": f"another joint is already {file}"})
+                continue
+            files.add(file)
+            crop_square(radiograph, row.x, row.y, side, size).save(out / file)
             written.append(
                 {
                     "path": file,

@@ -8,6 +8,7 @@ unless the recipe says `on_bad_sample: skip`, and then lists the skipped samples
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,6 +43,17 @@ class Prepared:
     def rows(self, split: str) -> np.ndarray:
         """Row positions of one split."""
         return np.flatnonzero(self.table["split"].to_numpy() == split)
+
+    def fingerprint(self) -> str:
+        """sha256 of the samples' ids, patients and labels, in a fixed order.
+
+        Two runs share it exactly when they saw the same labelled samples, whatever the dataset's
+        name or params: the leaderboard compares runs only within one fingerprint.
+        """
+        columns = ["sample_id", "patient_id", "label"]
+        table = self.table[columns].astype(str).sort_values(columns)
+        text = f"{self.scale}\n" + table.to_csv(index=False)
+        return hashlib.sha256(text.encode()).hexdigest()
 
 
 def label_scale(table: pd.DataFrame, dataset: str) -> str:
@@ -136,7 +148,9 @@ def prepare(recipe: Any, registry: Any, skip_bad: bool | None = None) -> Prepare
     table["pixel_row"] = np.arange(len(table))
     table = table[~bad].reset_index(drop=True)
     if table.empty:
-        raise UsageError(f"dataset '{dataset.name}' has no usable samples", hint="run 'zoo data check RECIPE'")
+        if len(problems):  # every sample is bad: say what is wrong with them, not just that
+            raise DataProblems(problems, notes, every=True)
+        raise UsageError(f"dataset '{dataset.name}' has no samples", hint="check the dataset's params (docs/data.md)")
     table["label"] = table[scale].astype(str).str.strip().astype(float)
     table["target"] = to_target(table["label"].to_numpy(), scale, target)
     table["cls"] = classes(table["label"].to_numpy(), scale)
@@ -166,12 +180,14 @@ def prepare(recipe: Any, registry: Any, skip_bad: bool | None = None) -> Prepare
 class DataProblems(UsageError):
     """Bad samples found before training; `problems` is the whole table."""
 
-    def __init__(self, problems: pd.DataFrame, notes: list[str]) -> None:
+    def __init__(self, problems: pd.DataFrame, notes: list[str], every: bool = False) -> None:
         count = problems["sample_id"].nunique()
         super().__init__(
-            f"{len(problems)} problem(s) in {count} sample(s)",
+            f"{len(problems)} problem(s) in {count} sample(s)" + ("; no sample is usable" if every else ""),
             hint="fix them, or set data.on_bad_sample: skip to leave those samples out "
-            "(they are listed in the run folder)",
+            "(they are listed in the run folder)"
+            if not every
+            else "fix the samples listed above; skipping bad samples would leave none",
         )
         self.problems = problems
         self.notes = notes
