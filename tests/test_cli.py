@@ -130,3 +130,17 @@ def test_debug_shows_the_traceback(tmp_path: Path) -> None:
     result = run_zoo("validate", str(tmp_path / "missing.yaml"), env={"ZOO_DEBUG": "1"})
     assert result.code == 2
     assert "Traceback" in result.err
+
+
+def test_output_paths_are_checked_before_any_work(zoo, tmp_path: Path) -> None:
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    run = zoo("run", QUICKSTART, "--runs-dir", str(a_file))
+    assert run.code == 2 and "--runs-dir" in run.err and "is a file, not a folder" in run.err
+    for command in (["predict", str(tmp_path), str(tmp_path)], ["export", str(tmp_path)]):
+        result = zoo(*command, "--out", str(tmp_path))
+        assert result.code == 2 and "is a folder" in result.err, command
+    analyze = zoo("analyze", str(tmp_path), "--out", str(a_file))
+    assert analyze.code == 2 and "is a file, not a folder" in analyze.err
+    under_a_file = zoo("predict", str(tmp_path), str(tmp_path), "--out", str(a_file / "x.csv"))
+    assert under_a_file.code == 2 and "--out: cannot make folder" in under_a_file.err

@@ -165,3 +165,12 @@ def test_check_lists_the_problems_when_every_sample_is_bad(tmp_path: Path) -> No
     assert "no sample is usable" in result.err and "zoo data check" not in result.err.split("Hint:")[1]
     as_json = run_zoo("data", "check", str(recipe), "--json")
     assert len(json.loads(as_json.out)["problems"]) == 4
+
+
+def test_a_blank_patient_id_is_a_bad_sample(tmp_path: Path) -> None:
+    folder = tmp_path / "data"
+    rows = [f"{image(folder / f'i{i}.jpg', i)},{i * 5},{'' if i == 3 else f'p{i}'}" for i in range(8)]
+    csv = write(folder / "manifest.csv", "path,label,patient_id\n" + "\n".join(rows) + "\n")
+    result = run_zoo("data", "check", str(recipe_file(tmp_path, csv)))
+    assert result.code == 2
+    assert "i3.jpg" in result.out and "patient id missing" in result.out

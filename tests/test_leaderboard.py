@@ -106,3 +106,57 @@ def test_sort_and_split_are_checked(tmp_path: Path) -> None:
     typo = run_zoo("leaderboard", "--runs-dir", str(tmp_path), "--sort", "accuracyy")
     assert "did you mean 'accuracy'?" in typo.err
     assert run_zoo("leaderboard", "--runs-dir", str(tmp_path), "--split", "train").code == 2
+
+
+def test_a_torn_last_line_is_fenced_off_not_glued_to(tmp_path: Path) -> None:
+    store = tmp_path / "leaderboard.jsonl"
+    leaderboard.append(store, [row("a")])
+    with open(store, "a") as handle:
+        handle.write('{"run_id": "torn", "spl')  # a writer killed mid-row
+    leaderboard.append(store, [row("b")])
+    assert [r["run_id"] for r in leaderboard.read(store)] == ["a", "b"]
+
+
+def test_short_writes_are_continued(tmp_path: Path, monkeypatch) -> None:
+    import os
+
+    real = os.write
+    monkeypatch.setattr(leaderboard.os, "write", lambda fd, data: real(fd, bytes(data[:7])))
+    store = tmp_path / "leaderboard.jsonl"
+    assert leaderboard.append(store, [row("a"), row("b")]) == 2
+    assert [r["run_id"] for r in leaderboard.read(store)] == ["a", "b"]
+
+
+def test_a_full_disk_is_an_error_and_leaves_the_store_as_it_was(tmp_path: Path, monkeypatch) -> None:
+    import errno
+    import os
+
+    import pytest
+
+    from zoo.errors import ZooError
+
+    store = tmp_path / "leaderboard.jsonl"
+    leaderboard.append(store, [row("a")])
+    before = store.read_bytes()
+    real = os.write
+    calls = []
+
+    def full(fd: int, data: bytes) -> int:
+        calls.append(1)
+        if len(calls) == 1:
+            return real(fd, bytes(data[:10]))  # part of a row, then the disk is full
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(leaderboard.os, "write", full)
+    with pytest.raises(ZooError, match="No space left on device") as caught:
+        leaderboard.append(store, [row("b")])
+    assert caught.value.exit_code == 1 and "zoo run --resume" in (caught.value.hint or "")
+    assert store.read_bytes() == before, "no torn row is left behind"
+
+
+def test_a_binary_or_foreign_store_is_read_without_crashing(tmp_path: Path) -> None:
+    store = tmp_path / "leaderboard.jsonl"
+    store.write_bytes(b"\x00\xff\xfe garbage\n[1, 2, 3]\n" + json.dumps(row("a")).encode() + b"\n")
+    assert [r["run_id"] for r in leaderboard.read(store)] == ["a"]
+    result = run_zoo("leaderboard", "--runs-dir", str(tmp_path))
+    assert result.code == 0 and "recipe-a" in result.out

@@ -132,3 +132,16 @@ def test_export_to_onnx_matches_pytorch(run: Path, tmp_path: Path) -> None:
         reference = model.predict(model(torch.from_numpy(image)))["cdf"].numpy()
     assert np.abs(cdf - reference).max() < 1e-4
     assert (np.diff(cdf, axis=1) >= 0).all(), "the exported CDF is repaired too"
+
+
+def test_predict_lists_a_dangling_link_in_a_folder(run: Path, tmp_path: Path) -> None:
+    crops = sorted(next((cache_root() / "phantom").glob("phantom-*/images")).glob("*.jpg"))[:2]
+    folder = tmp_path / "crops"
+    folder.mkdir()
+    for crop in crops:
+        (folder / crop.name).write_bytes(crop.read_bytes())
+    (folder / "gone.jpg").symlink_to(tmp_path / "nowhere.jpg")
+    result = run_zoo("predict", str(run), str(folder), "--out", str(tmp_path / "s.csv"))
+    assert result.code == 2 and "1 of 3 inputs could not be read" in result.err
+    joints = pd.read_csv(tmp_path / "s.csv")
+    assert "error: broken link" in set(joints["status"])

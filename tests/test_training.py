@@ -223,3 +223,22 @@ def test_gpu_sized_recipes_start_on_cpu(path: Path, tmp_path: Path) -> None:
     result = run_zoo("run", str(path), "--runs-dir", str(tmp_path), *args)
     assert result.code == 0, result.err[-2000:]
     assert (only_run(tmp_path) / "metrics.json").is_file()
+
+
+def test_a_run_whose_splits_cannot_be_filled_is_refused(tmp_path: Path) -> None:
+    one_patient = tiny(tmp_path).read_text().replace("patients: 40, visits: 1", "patients: 1, visits: 1")
+    result = run_zoo("run", str(write(tmp_path / "one.yaml", one_patient)), "--runs-dir", str(tmp_path / "r"))
+    assert result.code == 2
+    assert "has no patients" in result.err and result.err.count("Error:") == 1
+    assert not any((tmp_path / "r").iterdir()), "nothing half-made"
+
+
+def test_analyze_reports_the_split_a_recipe_evaluated(tmp_path: Path) -> None:
+    text = tiny(tmp_path, epochs=1).read_text().replace("eval: {bootstrap: 20}", "eval: {bootstrap: 5, splits: [val]}")
+    result = run_zoo("run", str(write(tmp_path / "val.yaml", text)), "--runs-dir", str(tmp_path / "r"))
+    assert result.code == 0, result.err[-1500:]
+    folder = only_run(tmp_path / "r")
+    assert not (folder / "predictions-test.csv").exists()
+    analyzed = run_zoo("analyze", str(folder))
+    assert analyzed.code == 0, analyzed.err[-1500:]
+    assert "random val crops" in (folder / "report" / "report.html").read_text()

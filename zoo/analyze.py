@@ -3,6 +3,7 @@
 Sections (thesis sections 4.2-4.7):
 - results: the metrics with intervals and the trivial baseline; the normalised confusion matrix
   (stages, binary) or predicted against true percent; the label histogram; training curves;
+Figures show the test split, or the first split the recipe evaluated when it left test out.
 - attention maps: Grad-CAM of the last convolution for a fixed random sample of test crops of
   each class, overlaid on the crop (thesis Fig. 13);
 - embeddings: t-SNE of the last hidden layer coloured by the true label (Fig. 14); for sample
@@ -143,7 +144,9 @@ class Report:
         return path
 
 
-def _results(report: Report, run: Path, target: str, prepared: Prepared, predictions: pd.DataFrame) -> None:
+def _results(
+    report: Report, run: Path, target: str, prepared: Prepared, predictions: pd.DataFrame, split: str
+) -> None:
     metrics = json.loads((run / "metrics.json").read_text())
     report.heading("Results")
     for split, result in metrics["splits"].items():
@@ -164,9 +167,10 @@ def _results(report: Report, run: Path, target: str, prepared: Prepared, predict
         ax.plot([0, 100], [0, 100], color="black", lw=1)
         ax.set_xlabel("true eroded percent (jittered)")
         ax.set_ylabel("predicted (expected) percent")
-        report.figure(_png(fig, report.folder, "predicted-vs-true"), "Test crops: predicted against true percent.")
+        caption = f"{split.capitalize()} crops: predicted against true percent."
+        report.figure(_png(fig, report.folder, "predicted-vs-true"), caption)
     else:
-        matrix = np.array(json.loads((run / "metrics.json").read_text())["splits"]["test"]["confusion_matrix"])
+        matrix = np.array(metrics["splits"][split]["confusion_matrix"])
         fig, ax = plt.subplots(figsize=(5, 4.5))
         ax.imshow(matrix, cmap="Blues", vmin=0, vmax=1)
         for (i, j), value in np.ndenumerate(matrix):
@@ -210,9 +214,9 @@ def _results(report: Report, run: Path, target: str, prepared: Prepared, predict
     report.figure(_png(fig, report.folder, "curves"), "Training curves (dashed: validation metrics, right axis).")
 
 
-def _attention(report: Report, model: ZooModel, prepared: Prepared, target: str, seed: int) -> None:
+def _attention(report: Report, model: ZooModel, prepared: Prepared, target: str, seed: int, split: str) -> None:
     table = prepared.table
-    test = np.flatnonzero(table["split"].to_numpy() == "test")
+    test = np.flatnonzero(table["split"].to_numpy() == split)
     test_classes = classes(table["target"].to_numpy()[test], target)
     rng = np.random.default_rng(seed)
     present = sorted(set(test_classes.tolist()))
@@ -238,16 +242,16 @@ def _attention(report: Report, model: ZooModel, prepared: Prepared, target: str,
     report.heading("Attention maps")
     report.figure(
         _png(fig, report.folder, "attention"),
-        "Grad-CAM of the last convolution on random test crops per class (red: what raised the score).",
+        f"Grad-CAM of the last convolution on random {split} crops per class (red: what raised the score).",
     )
 
 
-def _embeddings(report: Report, model: ZooModel, prepared: Prepared, target: str, seed: int) -> None:
+def _embeddings(report: Report, model: ZooModel, prepared: Prepared, target: str, seed: int, split: str) -> None:
     table = prepared.table
     rng = np.random.default_rng(seed)
     rows = table["pixel_row"].to_numpy()
     train = np.flatnonzero(table["split"].to_numpy() == "train")
-    test = np.flatnonzero(table["split"].to_numpy() == "test")
+    test = np.flatnonzero(table["split"].to_numpy() == split)
     train = np.sort(rng.choice(train, min(EMBED_TRAIN, len(train)), replace=False))
     embed_train = _batched(model, prepared.pixels[rows[train]], model.embed)
     embed_test = _batched(model, prepared.pixels[rows[test]], model.embed)
@@ -266,7 +270,7 @@ def _embeddings(report: Report, model: ZooModel, prepared: Prepared, target: str
         ax.set_yticks([])
         report.figure(
             _png(fig, report.folder, "tsne"),
-            "t-SNE of the last hidden layer of test crops, coloured by the true label.",
+            f"t-SNE of the last hidden layer of {split} crops, coloured by the true label.",
         )
     index = NearestNeighbors(n_neighbors=NEIGHBOURS, metric="cosine").fit(embed_train)
     _, found = index.kneighbors(embed_test)
@@ -274,7 +278,7 @@ def _embeddings(report: Report, model: ZooModel, prepared: Prepared, target: str
     knn = np.array([np.bincount(v).argmax() for v in votes])
     report.text(
         f"kNN accuracy of the embedding (test crop's class = majority of its {NEIGHBOURS} nearest training "
-        f"crops): {np.mean(knn == cls_test):.3f} ({len(test)} test crops); class-normalised: "
+        f"crops): {np.mean(knn == cls_test):.3f} ({len(test)} {split} crops); class-normalised: "
         f"{np.mean([np.mean(knn[cls_test == c] == c) for c in np.unique(cls_test)]):.3f}."
     )
     queries = rng.choice(len(test), min(QUERIES, len(test)), replace=False)
@@ -290,7 +294,8 @@ def _embeddings(report: Report, model: ZooModel, prepared: Prepared, target: str
             axes[row][col].axis("off")
     report.figure(
         _png(fig, report.folder, "neighbours"),
-        f"Test crops (left) and their {NEIGHBOURS} nearest training crops in embedding space, with labels.",
+        f"{split.capitalize()} crops (left) and their {NEIGHBOURS} nearest training crops in embedding space, "
+        "with labels.",
     )
 
 
@@ -351,14 +356,16 @@ def analyze(run: Path, registry: Registry, out: Path | None = None) -> Path:
     folder = out or run / "report"
     folder.mkdir(parents=True, exist_ok=True)
     target = config["target"]
-    predictions = pd.read_csv(run / "predictions-test.csv", dtype=ID_TYPES)
+    evaluated = list(json.loads((run / "metrics.json").read_text())["splits"])
+    split = "test" if "test" in evaluated else evaluated[0]  # the recipe's eval.splits decide
+    predictions = pd.read_csv(run / f"predictions-{split}.csv", dtype=ID_TYPES)
     report = Report(folder, f"{recipe.name}: {config['backbone']['name']} + {config['head']['name']} ({run.name})")
     report.text(
         f"Target: {target}; image size {config['image_size']} px; recipe {recipe.name}. "
         "Figures are written beside this file as PNG."
     )
-    _results(report, run, target, prepared, predictions)
-    _attention(report, model, prepared, target, recipe.seed)
-    _embeddings(report, model, prepared, target, recipe.seed)
+    _results(report, run, target, prepared, predictions, split)
+    _attention(report, model, prepared, target, recipe.seed, split)
+    _embeddings(report, model, prepared, target, recipe.seed, split)
     _activity(report, prepared, predictions)
     return report.write()

@@ -21,6 +21,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from zoo.errors import ZooError
+
 STORE = "leaderboard.jsonl"
 DEFAULT_SORT = {"stage": "class_normalised_accuracy", "percent": "mse", "binary": "balanced_accuracy"}
 
@@ -73,19 +75,56 @@ def rows_for_run(recipe: Any, results: dict[str, Any], env: dict[str, Any]) -> l
 
 
 def append(store: Path, rows: list[dict[str, Any]]) -> int:
-    """Append rows not yet in the store (by run and split), under a lock; return how many."""
-    store.parent.mkdir(parents=True, exist_ok=True)
-    with open(store, "a+", encoding="utf-8") as handle:
+    """Append rows not yet in the store (by run and split), under a lock; return how many.
+
+    Rows are whole lines or nothing: a torn last line (a writer killed mid-row) is fenced off
+    with a newline first, so a new row is never glued onto it; every byte is written (short
+    writes are continued) and synced; and a failed write (a full disk) truncates the store back
+    to where it was and is an error, so no torn row is left behind.
+    """
+    try:
+        store.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(store, "a+b")  # noqa: SIM115 - closed below, after the lock's work
+    except OSError as exc:
+        raise ZooError(
+            f"cannot open the leaderboard '{store.resolve()}' ({exc.strerror or type(exc).__name__})",
+            hint="check the runs folder's permissions; the run folder itself is complete",
+        ) from None
+    with handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         handle.seek(0)
-        present = {(row.get("run_id"), row.get("split")) for row in _parse(handle.read().splitlines())}
+        content = handle.read()
+        present = {(row.get("run_id"), row.get("split")) for row in _parse(_lines(content))}
         new = [row for row in rows if (row["run_id"], row["split"]) not in present]
-        if new:
-            payload = "".join(json.dumps(row, sort_keys=True) + "\n" for row in new)
-            os.write(handle.fileno(), payload.encode("utf-8"))
-            handle.flush()
+        if not new:
+            return 0
+        fence = b"\n" if content and not content.endswith(b"\n") else b""
+        payload = fence + "".join(json.dumps(row, sort_keys=True) + "\n" for row in new).encode("utf-8")
+        try:
+            _write_all(handle.fileno(), payload)
             os.fsync(handle.fileno())
+        except OSError as exc:
+            os.ftruncate(handle.fileno(), len(content))
+            raise ZooError(
+                f"could not append to the leaderboard '{store.resolve()}' "
+                f"({exc.strerror or type(exc).__name__}); it was left as it was",
+                hint="free some disk space, then 'zoo run --resume RUN_DIR' writes the rows again",
+            ) from None
     return len(new)
+
+
+def _write_all(fd: int, payload: bytes) -> None:
+    """os.write until every byte is written (a short write is continued, never ignored)."""
+    view = memoryview(payload)
+    while view:
+        written = os.write(fd, view)
+        if written <= 0:
+            raise OSError(0, "no progress writing")
+        view = view[written:]
+
+
+def _lines(content: bytes) -> list[str]:
+    return content.decode("utf-8", errors="replace").splitlines()
 
 
 def _parse(lines: list[str]) -> list[dict[str, Any]]:
@@ -95,9 +134,11 @@ def _parse(lines: list[str]) -> list[dict[str, Any]]:
         if not line:
             continue
         try:
-            rows.append(json.loads(line))
+            row = json.loads(line)
         except json.JSONDecodeError:
-            continue  # a line cut by a crash of an old writer; the rest stays readable
+            continue  # a line cut by a crash of an old writer, or not ours; the rest stays readable
+        if isinstance(row, dict) and {"run_id", "split", "target", "metrics"} <= row.keys():
+            rows.append(row)
     return rows
 
 
@@ -105,9 +146,15 @@ def read(store: Path) -> list[dict[str, Any]]:
     """All rows of a store (none when it does not exist)."""
     if not store.is_file():
         return []
-    with open(store, encoding="utf-8") as handle:
-        fcntl.flock(handle, fcntl.LOCK_SH)
-        return _parse(handle.read().splitlines())
+    try:
+        with open(store, "rb") as handle:
+            fcntl.flock(handle, fcntl.LOCK_SH)
+            return _parse(_lines(handle.read()))
+    except OSError as exc:
+        raise ZooError(
+            f"cannot read the leaderboard '{store.resolve()}' ({exc.strerror or type(exc).__name__})",
+            hint="check the file's permissions",
+        ) from None
 
 
 def dataset_label(row: dict[str, Any]) -> str:

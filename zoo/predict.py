@@ -45,7 +45,10 @@ class Scored:
 
 
 def _images_in(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    """The images under a folder, dangling links included: they become error rows, not silence."""
+    return sorted(
+        p for p in folder.rglob("*") if (p.is_file() or p.is_symlink()) and p.suffix.lower() in IMAGE_SUFFIXES
+    )
 
 
 def _from_csv(path: Path, registry: Registry) -> pd.DataFrame:

@@ -173,6 +173,17 @@ class Trainer:
         self.rows = {split: prepared.rows(split) for split in ("train", "val", "test")}
         if len(self.rows["train"]) == 0:
             raise UsageError("the training split is empty", hint="use more patients or change data.split")
+        if recipe.train.early_stopping is not None and len(self.rows["val"]) == 0:
+            raise UsageError(
+                "train.early_stopping needs a validation split, but it has no patients",
+                hint="use more patients, raise data.split.val, or remove train.early_stopping",
+            )
+        empty = [split for split in recipe.eval.splits if len(self.rows[split]) == 0]
+        if empty:
+            raise UsageError(
+                f"eval.splits: the {' and '.join(empty)} split has no patients, so the run could not be judged",
+                hint="use more patients, change data.split, or leave that split out of eval.splits",
+            )
         self.model = model.to(device)
         self.cuda = device.type == "cuda"
         # channels_last on every device: about 1.3x faster convolutions on CPU too (docs/benchmarks.md)

@@ -7,12 +7,13 @@ import os
 import sys
 import traceback
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
-from zoo.errors import ZooError
+from zoo.errors import UsageError, ZooError
 from zoo.formatting import format_interval, format_number
 
 stdout = Console(highlight=False, soft_wrap=False)
@@ -94,3 +95,35 @@ def print_results(folder: Any, results: dict[str, Any]) -> None:
             markup=False,
         )
     stdout.print(f"run folder: {folder}", markup=False)
+
+
+def writable_file(path: Path, option: str = "--out") -> Path:
+    """Check, before any work, that a result file can be written at `path` (parents are made)."""
+    where = path.expanduser().resolve()
+    if where.is_dir():
+        raise UsageError(f"{option} '{where}' is a folder", hint=f"give {option} a file name")
+    try:
+        where.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(
+            f"{option}: cannot make folder '{where.parent}' ({exc.strerror})", hint="choose another path"
+        ) from None
+    if not os.access(where.parent, os.W_OK) or (where.exists() and not os.access(where, os.W_OK)):
+        raise UsageError(f"{option} '{where}' is not writable", hint="choose another path")
+    return path
+
+
+def writable_folder(path: Path, option: str) -> Path:
+    """Check, before any work, that `path` is (or can become) a writable folder."""
+    where = path.expanduser().resolve()
+    if where.exists() and not where.is_dir():
+        raise UsageError(f"{option} '{where}' is a file, not a folder", hint=f"give {option} a folder")
+    try:
+        where.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(
+            f"{option}: cannot make folder '{where}' ({exc.strerror})", hint="choose another path"
+        ) from None
+    if not os.access(where, os.W_OK):
+        raise UsageError(f"{option} '{where}' is not writable", hint="choose another folder")
+    return path

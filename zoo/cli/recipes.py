@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from zoo.cli.components import loaded_plugins
-from zoo.cli.output import report_error
+from zoo.cli.output import report_error, writable_folder
 from zoo.errors import UsageError
 
 if TYPE_CHECKING:  # imported lazily so that `zoo --help` stays fast
@@ -60,6 +60,8 @@ def run(
 
     plugins = loaded_plugins()
     registry = plugins.registry
+    if not dry_run and resume is None:
+        writable_folder(runs_dir, "--runs-dir")
     if (resume is None) == (not recipes):
         raise UsageError("give recipe files, or --resume RUN_DIR (not both)", hint="see 'zoo run --help'")
     if resume is not None:

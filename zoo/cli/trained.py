@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from zoo.cli.components import loaded_plugins
-from zoo.cli.output import print_table
+from zoo.cli.output import print_table, writable_file, writable_folder
 from zoo.errors import UsageError
 
 if TYPE_CHECKING:  # pandas is imported by the command, not by `zoo --help`
@@ -62,10 +62,11 @@ def predict(
     from zoo.predict import predict as run_predict
     from zoo.train import Distributed, pick_device
 
+    if out is not None:
+        writable_file(out)
     scored = run_predict(run_dir, inputs, loaded_plugins().registry, pick_device(device, Distributed()))
     joints, visits = scored.joints, scored.visits
     if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
         if output is OutputFormat.json:
             out.write_text(_as_json(joints, visits))
         else:
@@ -105,6 +106,8 @@ def analyze(
     """Write an HTML report: results, attention maps, t-SNE, neighbours, disease activity."""
     from zoo.analyze import analyze as write_report
 
+    if out is not None:
+        writable_folder(out, "--out")
     path = write_report(run_dir, loaded_plugins().registry, out)
     sys.stdout.write(f"report: {path}\n")
 
@@ -123,6 +126,8 @@ def export(
     """Export the model (with its prediction step where it can) and check it against PyTorch."""
     from zoo.export import export_onnx
 
+    if out is not None:
+        writable_file(out)
     result = export_onnx(run_dir, loaded_plugins().registry, out)
     sys.stdout.write(
         f"wrote {result.path}: input 'image' (batch, 1, size, size) in [0, 1]; outputs {', '.join(result.outputs)}\n"

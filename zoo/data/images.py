@@ -31,7 +31,7 @@ def load_gray(path: str | Path) -> Image.Image:
             image.load()  # a truncated file fails here, not later
             return to_gray(image)
     except FileNotFoundError:
-        raise UnreadableImage("missing file") from None
+        raise UnreadableImage("broken link" if Path(path).is_symlink() else "missing file") from None
     except Image.DecompressionBombError:
         raise UnreadableImage("image too large") from None
     except (OSError, SyntaxError, ValueError) as exc:

@@ -87,6 +87,9 @@ def _problem_rows(table: pd.DataFrame, scale: str, decoded: DecodedImages) -> li
         reason = label_problem(value, scale)
         if reason:
             add(position, reason, f"label {value!r}; {label_rule(scale)}")
+    patients = table["patient_id"]
+    for position in np.flatnonzero((patients.isna() | (patients.astype(str).str.strip() == "")).to_numpy()):
+        add(int(position), "patient id missing", "every sample needs its patient's id (splits go by patient)")
     for position in np.flatnonzero(table["sample_id"].duplicated(keep=False).to_numpy()):
         add(int(position), "duplicate id")
     for position in np.flatnonzero(table["image"].duplicated(keep=False).to_numpy()):
