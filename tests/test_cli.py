@@ -144,3 +144,24 @@ def test_output_paths_are_checked_before_any_work(zoo, tmp_path: Path) -> None:
     assert analyze.code == 2 and "is a file, not a folder" in analyze.err
     under_a_file = zoo("predict", str(tmp_path), str(tmp_path), "--out", str(a_file / "x.csv"))
     assert under_a_file.code == 2 and "--out: cannot make folder" in under_a_file.err
+
+
+def test_library_warnings_stay_off_the_terminal_unless_debugging() -> None:
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import sys, warnings\n"
+        "from zoo.cli import app, run_cli\n"
+        "app.command('noisy')(lambda: warnings.warn(\"a library's internal remark\", UserWarning, stacklevel=1))\n"
+        "sys.exit(run_cli(['noisy']))\n"
+    )
+
+    def stderr(debug: str) -> str:
+        env = {**os.environ, "ZOO_DEBUG": debug}
+        done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True)
+        return done.stderr
+
+    assert "internal remark" not in stderr("0")
+    assert "internal remark" in stderr("1")

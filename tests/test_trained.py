@@ -145,3 +145,25 @@ def test_predict_lists_a_dangling_link_in_a_folder(run: Path, tmp_path: Path) ->
     assert result.code == 2 and "1 of 3 inputs could not be read" in result.err
     joints = pd.read_csv(tmp_path / "s.csv")
     assert "error: broken link" in set(joints["status"])
+
+
+def test_damaged_run_files_are_named_in_one_clear_error(run: Path, tmp_path: Path) -> None:
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(run, copy)
+    weights = (copy / "model.safetensors").read_bytes()
+    (copy / "model.safetensors").write_bytes(weights[: len(weights) // 3])
+    truncated = run_zoo("predict", str(copy), str(tmp_path))
+    assert truncated.code == 2 and "model.safetensors' is damaged" in truncated.err and "unexpected" not in truncated.err
+    (copy / "model.safetensors").write_bytes(weights)
+    (copy / "config.json").write_text("{not json")
+    config = run_zoo("export", str(copy))
+    assert config.code == 2 and "config.json' is not a readable model config" in config.err
+    state = sorted((copy / "checkpoint").glob("state-*.safetensors"))[0]
+    state.write_bytes(state.read_bytes()[:100])
+    (copy / "checkpoint" / ".state-0009-0.safetensors.abc123").write_bytes(b"left by kill -9")
+    (copy / ".history.csv.xyz").write_text("left by kill -9")
+    resumed = run_zoo("run", "--resume", str(copy))
+    assert resumed.code == 2 and "checkpoint" in resumed.err and "is damaged" in resumed.err
+    assert not list(copy.glob(".history.csv.*")) and not list((copy / "checkpoint").glob(".*")), "stale temporaries go"

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from zoo.errors import UsageError
@@ -76,5 +77,21 @@ def load_checkpoint(folder: Path) -> tuple[dict[str, torch.Tensor], dict[str, An
     pointer = folder / "latest.json"
     if not pointer.is_file():
         raise UsageError(f"no checkpoint in '{folder}'", hint="resume needs a run folder made by 'zoo run'")
-    tag = json.loads(pointer.read_text())["tag"]
-    return load_file(str(folder / f"state-{tag}.safetensors")), json.loads((folder / f"state-{tag}.json").read_text())
+    remove_temporaries(folder)
+    try:
+        tag = json.loads(pointer.read_text())["tag"]
+        tensors = load_file(str(folder / f"state-{tag}.safetensors"))
+        meta = json.loads((folder / f"state-{tag}.json").read_text())
+    except (OSError, ValueError, KeyError, TypeError, SafetensorError):
+        raise UsageError(
+            f"the checkpoint in '{folder.resolve()}' is damaged (truncated or edited?)",
+            hint="this run cannot resume; start the recipe again",
+        ) from None
+    return tensors, meta
+
+
+def remove_temporaries(folder: Path) -> None:
+    """Delete the temporary files a killed writer left behind (`.<name>.<random>` from atomic_write)."""
+    for stale in folder.glob(".*.*"):
+        if stale.is_file():
+            stale.unlink(missing_ok=True)

@@ -13,6 +13,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_model, save_file
 from torch import nn
 
@@ -88,12 +89,25 @@ def load(folder: Path, registry: Registry) -> tuple[ZooModel, dict[str, Any]]:
             f"'{folder}' is not a finished run (no config.json and model.safetensors)",
             hint="give a run folder made by 'zoo run'",
         )
-    config = json.loads(config_path.read_text())
-    backbone_params = dict(config["backbone"]["params"])
+    try:
+        config = json.loads(config_path.read_text())
+        backbone_params = dict(config["backbone"]["params"])
+        backbone = SimpleNamespace(name=config["backbone"]["name"], params=backbone_params)
+        head = SimpleNamespace(name=config["head"]["name"], params=config["head"]["params"])
+        target = config["target"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise UsageError(
+            f"'{config_path.resolve()}' is not a readable model config (damaged or edited?)",
+            hint="the run folder's config.json is written by 'zoo run'; restore it or run the recipe again",
+        ) from None
     if "pretrained" in backbone_params:
         backbone_params["pretrained"] = False
-    backbone = SimpleNamespace(name=config["backbone"]["name"], params=backbone_params)
-    head = SimpleNamespace(name=config["head"]["name"], params=config["head"]["params"])
-    model = build_model(registry, backbone, head, config["target"])
-    load_model(model, str(weights))
+    model = build_model(registry, backbone, head, target)
+    try:
+        load_model(model, str(weights))
+    except (OSError, ValueError, RuntimeError, SafetensorError):
+        raise UsageError(
+            f"'{weights.resolve()}' is damaged or does not fit its config.json (truncated?)",
+            hint="restore the file, or run the recipe again",
+        ) from None
     return model.eval(), config

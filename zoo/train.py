@@ -43,6 +43,7 @@ from zoo.checkpoint import (
     atomic_write,
     load_checkpoint,
     optimizer_tensors,
+    remove_temporaries,
     restore_optimizer,
     save_checkpoint,
 )
@@ -732,6 +733,7 @@ def _start(
     if resume is None:
         trainer._checkpoint(state, None)
         return trainer, state, None, env
+    remove_temporaries(folder)
     tensors, meta = load_checkpoint(folder / "checkpoint")
     trainer.model.load_state_dict({k.removeprefix("model."): v for k, v in tensors.items() if k.startswith("model.")})
     state = State(**meta["state"])

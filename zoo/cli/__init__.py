@@ -1,13 +1,15 @@
 """The `zoo` command line: typer commands, with errors as one line and a hint.
 
 Exit codes: 0 ok, 2 usage or validation error, 1 failure while working. A traceback is shown
-only with ZOO_DEBUG=1, and never with local variables.
+only with ZOO_DEBUG=1, and never with local variables; so are the libraries' Python warnings (the
+zoo prints its own as one `Warning:` line).
 """
 
 from __future__ import annotations
 
 import sys
 import traceback
+import warnings
 from typing import Annotated
 
 import typer
@@ -69,8 +71,11 @@ def _root(
 def run_cli(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code."""
     try:
-        _add_plugin_commands()
-        result = app(args=argv, prog_name="zoo", standalone_mode=False)
+        with warnings.catch_warnings():
+            if not debug_enabled():  # libraries' warnings are for developers; the zoo says what matters itself
+                warnings.simplefilter("ignore")
+            _add_plugin_commands()
+            result = app(args=argv, prog_name="zoo", standalone_mode=False)
     except typer.TyperException as exc:  # typer's usage errors: bad option, missing argument
         if type(exc).__name__ == "NoArgsIsHelpError":  # `zoo` alone: show the help
             sys.stdout.write(exc.format_message() + "\n")
