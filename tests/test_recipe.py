@@ -217,3 +217,15 @@ def test_scqm_image_pattern_with_unknown_placeholders_is_a_recipe_error() -> Non
     scqm = "{name: scqm, params: {csv: a.csv, image_pattern: '{sop}_{joint}.png'}}"
     found = problems_of(GOOD.replace("{name: phantom, params: {patients: 20}}", scqm))
     assert any("image_pattern knows only {sop_iuid} and {joint}, not {sop}" in p for p in found), found
+
+
+def test_paths_in_a_recipe_resolve_against_its_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = tmp_path / "project" / "recipes"
+    folder.mkdir(parents=True)
+    text = GOOD.replace("{name: phantom, params: {patients: 20}}", "{name: manifest, params: {csv: ../data/labels.csv}}")
+    (folder / "r.yaml").write_text(text)
+    monkeypatch.chdir(tmp_path)
+    recipe = load_recipe(folder / "r.yaml", get_registry())
+    assert recipe.data.dataset.params["csv"] == str((tmp_path / "project" / "data" / "labels.csv").resolve())
+    given = load_recipe(folder / "r.yaml", get_registry(), ["data.dataset.params.csv=mine.csv"])
+    assert given.data.dataset.params["csv"] == str((tmp_path / "mine.csv").resolve()), "--set: the working directory"

@@ -1,4 +1,5 @@
-"""Where the zoo keeps files it can rebuild: generated datasets and decoded image caches."""
+"""Paths: where the zoo keeps files it can rebuild (generated datasets, decoded image caches), and
+the `RecipePath` type for component params that name files."""
 
 from __future__ import annotations
 
@@ -8,8 +9,19 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Annotated
 
 CACHE_ENV = "ZOO_CACHE_DIR"
+
+
+class RecipeRelative:
+    """Marks a params field as a path: a relative one resolves against the recipe's folder."""
+
+
+# A component param that names a file or folder. In a recipe file, a relative path means
+# relative to that file's folder (so a recipe works from any working directory); given with
+# --set, relative to the working directory. The resolved recipe holds the absolute path.
+RecipePath = Annotated[str, RecipeRelative()]
 
 
 def cache_root() -> Path:

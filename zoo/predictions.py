@@ -98,7 +98,7 @@ def read_predictions(path: Path, target: str) -> Predictions:
     """Read and check a predictions CSV; malformed files are a one-line `UsageError`."""
     source = str(path)
     if not path.is_file():
-        raise UsageError(f"predictions file '{path}' does not exist", hint="give a CSV of y_true, y_pred")
+        raise UsageError(f"predictions file '{path.resolve()}' does not exist", hint="give a CSV of y_true, y_pred")
     try:
         frame = pd.read_csv(path, dtype=ID_TYPES)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from zoo.errors import Problem, ProblemsError, UsageError
 from zoo.kinds import KIND_NOUN
+from zoo.paths import RecipeRelative
 from zoo.registry import ComponentSpec, Registry, UnknownComponentError
 from zoo.yaml_lines import YamlDocument, dotted, load_yaml, undotted
 
@@ -376,8 +377,14 @@ def _capability_problems(
     return problems
 
 
-def validate_document(doc: YamlDocument, registry: Registry, overrides: list[str] | None = None) -> Recipe:
-    """Validate a parsed recipe document; return the resolved recipe or raise `ProblemsError`."""
+def validate_document(
+    doc: YamlDocument, registry: Registry, overrides: list[str] | None = None, folder: Path | None = None
+) -> Recipe:
+    """Validate a parsed recipe document; return the resolved recipe or raise `ProblemsError`.
+
+    `folder` is the recipe file's folder: relative `RecipePath` params resolve against it (params
+    set with --set resolve against the working directory); without it they stay as written.
+    """
     if doc.data is None:
         raise UsageError(f"{doc.source}: the recipe is empty", hint="start from recipes/quickstart.yaml")
     if not isinstance(doc.data, dict):
@@ -397,6 +404,7 @@ def validate_document(doc: YamlDocument, registry: Registry, overrides: list[str
     component_problems, specs = _component_problems(raw, registry, locate)
     problems += component_problems
     if recipe is not None and not problems:
+        recipe = _resolve(recipe, specs, folder, set(locate.overrides))
         problems += _capability_problems(recipe, specs, registry, locate)
         for check in registry.checks():
             try:
@@ -416,7 +424,7 @@ def validate_document(doc: YamlDocument, registry: Registry, overrides: list[str
             hint="fix the lines above; 'zoo list KIND' shows the components and their params",
         )
     assert recipe is not None
-    return _resolve(recipe, specs)
+    return recipe
 
 
 def _sort_key(problem: Problem, source: str) -> tuple[int, int, str]:
@@ -427,12 +435,32 @@ def _sort_key(problem: Problem, source: str) -> tuple[int, int, str]:
     return (1, 0, location)
 
 
-def _resolve(recipe: Recipe, specs: dict[tuple[str, ...], ComponentSpec]) -> Recipe:
-    """Fill every component's params with its defaults, so the resolved recipe is complete."""
+def _resolve(
+    recipe: Recipe,
+    specs: dict[tuple[str, ...], ComponentSpec],
+    folder: Path | None,
+    overridden: set[tuple[str, ...]],
+) -> Recipe:
+    """Fill every component's params with its defaults, and make its `RecipePath` params absolute,
+    so the resolved recipe is complete and works from any working directory."""
     data = recipe.model_dump(mode="python")
     for path, spec in specs.items():
         ref = _get_path(data, path)
-        ref["params"] = spec.params.model_validate(ref["params"]).model_dump(mode="json")
+        params = spec.params.model_validate(ref["params"]).model_dump(mode="json")
+        for name, field in spec.params.model_fields.items():
+            value = params.get(name)
+            if not isinstance(value, str) or not any(isinstance(m, RecipeRelative) for m in field.metadata):
+                continue
+            given = Path(value).expanduser()
+            if not given.is_absolute():
+                if (*path, "params", name) in overridden:
+                    given = Path.cwd() / given
+                elif folder is not None:
+                    given = folder / given
+                else:
+                    continue
+            params[name] = str(given.resolve())
+        ref["params"] = params
     return Recipe.model_validate(data)
 
 
@@ -440,7 +468,7 @@ def read_recipe_text(path: Path) -> str:
     """Read a recipe file; a missing or unreadable file is a `UsageError`."""
     if not path.exists():
         raise UsageError(
-            f"recipe file '{path}' does not exist",
+            f"recipe file '{path.resolve()}' does not exist",
             hint="check the path; the zoo's recipes are in recipes/",
         )
     if path.is_dir():
@@ -461,4 +489,4 @@ def load_recipe(path: str | Path, registry: Registry, overrides: list[str] | Non
     """Read, parse and validate a recipe file."""
     path = Path(path)
     doc = load_yaml(read_recipe_text(path), str(path))
-    return validate_document(doc, registry, overrides)
+    return validate_document(doc, registry, overrides, path.resolve().parent)

@@ -179,11 +179,15 @@ class Trainer:
                 "train.early_stopping needs a validation split, but it has no patients",
                 hint="use more patients, raise data.split.val, or remove train.early_stopping",
             )
-        empty = [split for split in recipe.eval.splits if len(self.rows[split]) == 0]
-        if empty:
+        self.empty_splits = [split for split in recipe.eval.splits if len(self.rows[split]) == 0]
+        if self.empty_splits == list(recipe.eval.splits):
             raise UsageError(
-                f"eval.splits: the {' and '.join(empty)} split has no patients, so the run could not be judged",
-                hint="use more patients, change data.split, or leave that split out of eval.splits",
+                f"eval.splits: {' and '.join(self.empty_splits)} have no patients, so the run could not be judged",
+                hint="use more patients, change data.split, or evaluate a split that has patients",
+            )
+        if self.empty_splits and dist.main:  # recorded in metrics.json as well
+            sys.stderr.write(
+                f"Warning: the {' and '.join(self.empty_splits)} split has no patients and is not evaluated\n"
             )
         self.model = model.to(device)
         self.cuda = device.type == "cuda"
@@ -590,6 +594,8 @@ def finish(trainer: Trainer, env: dict[str, Any], started: float) -> dict[str, A
         "splits": {},
         "baselines": {},
     }
+    if trainer.empty_splits:
+        results["empty_splits"] = trainer.empty_splits
     for split in recipe.eval.splits:
         if len(trainer.rows[split]) == 0:
             continue

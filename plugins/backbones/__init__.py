@@ -10,6 +10,7 @@ from pydantic import Field, field_validator
 from zoo_plugins.common import Params
 
 from zoo import hookimpl
+from zoo.paths import RecipePath
 
 
 class ThesisVGGParams(Params):
@@ -27,7 +28,7 @@ class ThesisVGGParams(Params):
 class TimmParams(Params):
     """A timm network used as a feature extractor."""
 
-    pretrained: bool | str = Field(
+    pretrained: bool | RecipePath = Field(
         False,
         description=(
             "false (from scratch), true (ImageNet weights from the weights store, an installed weight "

@@ -9,6 +9,7 @@ from pydantic import Field, field_validator
 from zoo_plugins.common import Params
 
 from zoo import hookimpl
+from zoo.paths import RecipePath
 
 THESIS_JOINTS = [f"mcp{i}" for i in range(1, 6)] + [f"pip{i}" for i in range(1, 6)]
 
@@ -16,9 +17,9 @@ THESIS_JOINTS = [f"mcp{i}" for i in range(1, 6)] + [f"pip{i}" for i in range(1, 
 class ScqmParams(Params):
     """The thesis's export: a main CSV of scores per joint, crops found by sop_iuid and joint."""
 
-    csv: str = Field(description="the main CSV (id_x, patient_id, date_x, ..., hand_left_<joint>)")
-    images: str | None = Field(None, description="folder of crops (default: the CSV's folder)")
-    secondary_csv: str | None = Field(
+    csv: RecipePath = Field(description="the main CSV (id_x, patient_id, date_x, ..., hand_left_<joint>)")
+    images: RecipePath | None = Field(None, description="folder of crops (default: the CSV's folder)")
+    secondary_csv: RecipePath | None = Field(
         None, description="optional CSV of disease activity, merged on patient_id and date"
     )
     joints: list[str] = Field(list(THESIS_JOINTS), min_length=1, description="joint names")
@@ -41,7 +42,7 @@ class ScqmParams(Params):
 class ManifestParams(Params):
     """A generic CSV: path, label, patient_id (+ joint, date, split, id)."""
 
-    csv: str = Field(description="the manifest CSV; relative paths resolve against its folder")
+    csv: RecipePath = Field(description="the manifest CSV; relative paths in it resolve against its folder")
     label_scale: Literal["percent", "stage", "binary"] = Field(
         "percent", description="what the labels are: percent (0-100), stage (0-5) or binary (0/1)"
     )
@@ -58,7 +59,7 @@ class PhantomParams(Params):
     visits: int = Field(3, ge=1, le=20, description="most visits per patient")
     size: int = Field(128, ge=32, le=512, description="crop size in pixels")
     seed: int = 0
-    cache_dir: str | None = Field(
+    cache_dir: RecipePath | None = Field(
         None, description="where generated datasets are kept (default: the zoo's cache folder)"
     )
 

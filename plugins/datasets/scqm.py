@@ -23,7 +23,7 @@ SECONDARY_KEYS = ("patient_id", "date")
 def read_csv(path: Path, what: str) -> pd.DataFrame:
     """Read a CSV as text columns (empty cells become NaN); a missing file is a `UsageError`."""
     if not path.is_file():
-        raise UsageError(f"{what} '{path}' does not exist", hint="check the dataset's params")
+        raise UsageError(f"{what} '{path.resolve()}' does not exist", hint="check the dataset's params")
     try:
         return pd.read_csv(path, dtype=str, skipinitialspace=True)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:

@@ -42,7 +42,7 @@ def crop_square(image: Image.Image, x: float, y: float, box: int, size: int) -> 
 def read_joints(path: Path) -> pd.DataFrame:
     """The joints CSV; missing columns or non-numeric positions are a `UsageError`."""
     if not path.is_file():
-        raise UsageError(f"joints CSV '{path}' does not exist", hint="give the CSV of image, joint, x, y")
+        raise UsageError(f"joints CSV '{path.resolve()}' does not exist", hint="give the CSV of image, joint, x, y")
     table = pd.read_csv(path, dtype={"image": str, "joint": str})
     missing = [c for c in COLUMNS if c not in table.columns]
     if missing:
