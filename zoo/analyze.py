@@ -149,16 +149,29 @@ def _results(
 ) -> None:
     metrics = json.loads((run / "metrics.json").read_text())
     report.heading("Results")
-    for split, result in metrics["splits"].items():
-        baseline = metrics["baselines"].get(split, {}).get("metrics", {})
+    point = metrics.get("threshold")
+    if point is not None:
+        shown = metrics["splits"][split]["metrics"]
+        rates = ", ".join(
+            f"{name} {format_number((shown.get(name) or {}).get('value'))}" for name in ("sensitivity", "specificity")
+        )
+        report.text(
+            f"Operating point: a joint counts as eroded from P(eroded) {format_number(point['value'])} "
+            f"(rule: {point['rule']}, chosen on the {point['chosen_on']} split); on {split}: {rates}."
+        )
+    for evaluated, result in metrics["splits"].items():
+        baseline = metrics["baselines"].get(evaluated, {})
         rows = [
-            [name, format_number(e["value"]), format_interval(e.get("bootstrap_95")), format_number(baseline.get(name))]
+            [
+                name,
+                format_number(e["value"]),
+                format_interval(e.get("bootstrap_95")),
+                format_number(baseline.get("metrics", {}).get(name)),
+            ]
             for name, e in result["metrics"].items()
         ]
-        report.text(f"{split}: {result['n']} crops of {result['patients']} patients")
-        report.table(
-            ["metric", "value", "95 % CI (patients)", metrics["baselines"].get(split, {}).get("predictor", "")], rows
-        )
+        report.text(f"{evaluated}: {result['n']} crops of {result['patients']} patients")
+        report.table(["metric", "value", "95 % CI (patients)", baseline.get("predictor", "")], rows)
     y_true, y_pred = predictions["y_true"].to_numpy(), predictions["y_pred"].to_numpy()
     if target == "percent":
         fig, ax = plt.subplots(figsize=(5, 5))

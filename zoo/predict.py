@@ -28,6 +28,7 @@ from zoo.clinical import RAU_FACTOR
 from zoo.data.images import UnreadableImage, load_prepared
 from zoo.errors import UsageError
 from zoo.registry import Registry
+from zoo.thresholds import apply as apply_threshold
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".webp"}
 UNSURE_WIDTH = 20.0
@@ -125,6 +126,8 @@ def score(model: Any, config: dict[str, Any], table: pd.DataFrame, device: torch
         out["stage"] = column(merged["stage"])
     elif target == "stage":
         out["stage"] = column(merged["pred"])
+    elif config.get("threshold") is not None and "probs" in merged:  # the run's operating point
+        out["eroded"] = column(apply_threshold(merged["probs"][:, 1], config["threshold"]))
     else:
         out["eroded"] = column(merged["pred"])
     if probs is not None:

@@ -140,12 +140,37 @@ class TrainConfig(Strict):
     num_workers: int = Field(0, ge=0, le=64, description="loader worker processes (at most 64)")
 
 
+class TargetRate(Strict):
+    """An operating point by the rate it must reach on the validation split."""
+
+    sensitivity: float | None = Field(None, gt=0, le=1, allow_inf_nan=False)
+    specificity: float | None = Field(None, gt=0, le=1, allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> TargetRate:
+        if (self.sensitivity is None) == (self.specificity is None):
+            raise ValueError("give exactly one of sensitivity or specificity")
+        return self
+
+
 class EvalConfig(Strict):
     """What to evaluate after training."""
 
     splits: list[Literal["val", "test"]] = Field(default_factory=lambda: ["val", "test"])
     metrics: list[str] | None = None
     bootstrap: int = Field(1000, ge=0)
+    threshold: float | Literal["youden"] | TargetRate | None = Field(
+        None,
+        description="binary targets: P(eroded) at which a joint counts as eroded: a number in (0, 1), "
+        "'youden', or {sensitivity: x} / {specificity: x}, chosen on the validation split; null: 0.5",
+    )
+
+    @field_validator("threshold")
+    @classmethod
+    def _probability(cls, value: Any) -> Any:
+        if isinstance(value, float) and not 0 < value < 1:
+            raise ValueError("a fixed threshold is a probability between 0 and 1")
+        return value
 
 
 class Recipe(Strict):
@@ -406,6 +431,9 @@ def validate_document(
     if recipe is not None and not problems:
         recipe = _resolve(recipe, specs, folder, set(locate.overrides))
         problems += _capability_problems(recipe, specs, registry, locate)
+        if recipe.eval.threshold is not None and recipe.data.target != "binary":
+            where = ("eval", "threshold")
+            problems.append(Problem(locate(where), dotted(where), "an operating threshold is for binary targets"))
         for check in registry.checks():
             try:
                 found = check.load()(recipe, registry)

@@ -37,7 +37,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from torch.utils.data import Sampler
 
-from zoo import leaderboard
+from zoo import leaderboard, thresholds
 from zoo import model as model_io
 from zoo.checkpoint import (
     atomic_write,
@@ -179,6 +179,13 @@ class Trainer:
                 "train.early_stopping needs a validation split, but it has no patients",
                 hint="use more patients, raise data.split.val, or remove train.early_stopping",
             )
+        chosen_on_val = recipe.eval.threshold is not None and not isinstance(recipe.eval.threshold, float)
+        if chosen_on_val and len(self.rows["val"]) == 0:
+            raise UsageError(
+                "eval.threshold is chosen on the validation split, but it has no patients",
+                hint="use more patients, raise data.split.val, or give a fixed threshold",
+            )
+        self.threshold: float | None = None  # binary operating point, once chosen on validation
         self.empty_splits = [split for split in recipe.eval.splits if len(self.rows[split]) == 0]
         if self.empty_splits == list(recipe.eval.splits):
             raise UsageError(
@@ -353,10 +360,13 @@ class Trainer:
     ) -> Predictions:
         probs = predicted.get("probs")
         cdf = predicted.get("cdf")
+        pred = predicted["pred"].cpu().numpy().astype(float)
+        if self.threshold is not None and probs is not None:
+            pred = thresholds.apply(probs[:, 1].cpu().numpy().astype(float), self.threshold)
         return Predictions(  # float64 throughout, so the CSV round-trips exactly for `zoo evaluate`
             self.target,
             targets.numpy().astype(float),
-            predicted["pred"].cpu().numpy().astype(float),
+            pred,
             patients,
             None if probs is None else probs.cpu().numpy().astype(float),
             None if cdf is None else cdf.cpu().numpy().astype(float),
@@ -514,6 +524,19 @@ class Trainer:
             "metrics": {s.name: json_number(s.build()(trivial)) for s in specs},
         }
 
+    def choose_threshold(self) -> dict[str, Any] | None:
+        """Set the binary operating point from the recipe's rule, on the validation split."""
+        rule = self.recipe.eval.threshold
+        if rule is None or self.target != "binary":
+            return None
+        if isinstance(rule, float):
+            self.threshold = rule
+        else:
+            outputs, targets = self.outputs("val")
+            probs = self.model.predict(outputs)["probs"][:, 1].cpu().numpy().astype(float)
+            self.threshold = thresholds.choose(rule, targets.numpy(), probs)
+        return {"rule": thresholds.describe(rule), "value": self.threshold, "chosen_on": "val"}
+
     def ceiling(self, split: str, predictions: Predictions) -> dict[str, Any] | None:
         """The best a model can score against noisy labels: predicting their true values.
 
@@ -580,7 +603,11 @@ def weights_digest(model: nn.Module) -> str:
 def finish(trainer: Trainer, env: dict[str, Any], started: float) -> dict[str, Any]:
     """Save the model, predictions and metrics; return metrics.json's content."""
     recipe, folder = trainer.recipe, trainer.folder
-    model_io.save(trainer.model, folder, model_io.model_config(recipe))
+    operating_point = trainer.choose_threshold()
+    config = model_io.model_config(recipe)
+    if operating_point is not None:
+        config["threshold"] = operating_point["value"]
+    model_io.save(trainer.model, folder, config)
     results: dict[str, Any] = {
         "run": folder.name,
         "recipe": recipe.name,
@@ -594,6 +621,8 @@ def finish(trainer: Trainer, env: dict[str, Any], started: float) -> dict[str, A
         "splits": {},
         "baselines": {},
     }
+    if operating_point is not None:
+        results["threshold"] = operating_point
     if trainer.empty_splits:
         results["empty_splits"] = trainer.empty_splits
     for split in recipe.eval.splits:

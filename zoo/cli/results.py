@@ -62,13 +62,26 @@ def evaluate(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     bootstrap: Annotated[int, typer.Option("--bootstrap", min=0, help="Patient-level resamples.")] = 1000,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the bootstrap.")] = 0,
+    threshold: Annotated[
+        float | None,
+        typer.Option("--threshold", min=0, max=1, help="Binary: call a joint eroded where p_1 reaches this."),
+    ] = None,
 ) -> None:
     """Score a predictions file (the zoo's or anyone's) with every metric that fits the target."""
     from zoo.evaluate import evaluate as score
     from zoo.predictions import read_predictions
+    from zoo.thresholds import apply
 
     registry = loaded_plugins().registry
-    result = score(read_predictions(predictions, target.value), registry, None, bootstrap, seed)
+    scored = read_predictions(predictions, target.value)
+    if threshold is not None:
+        if scored.target != "binary" or scored.probs is None:
+            raise UsageError(
+                "--threshold needs binary predictions with a p_1 column",
+                hint="drop --threshold, or use --target binary",
+            )
+        scored.y_pred = apply(scored.probs[:, 1], threshold)
+    result = score(scored, registry, None, bootstrap, seed)
     if as_json:
         print_json(result)
         return
