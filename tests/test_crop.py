@@ -26,8 +26,11 @@ def test_crops_every_joint_of_the_real_hands(tmp_path: Path) -> None:
     )
     assert result.code == 0, result.err
     joints = pd.read_csv(hands / "joints.csv")
-    crops = pd.read_csv(tmp_path / "crops.csv")
-    assert len(crops) == len(joints) == 12 * 15
+    crops = pd.read_csv(tmp_path / "crops.csv", dtype={"patient_id": str})
+    wrists = pd.read_csv(tmp_path / "wrists.csv")
+    assert len(joints) == 12 * 15 and len(crops) == 12 * 10 and len(wrists) == 12 * 5, "wrist points kept apart"
+    assert wrists["joint"].str.startswith("W").all() and not crops["joint"].str.startswith("W").any()
+    assert crops["patient_id"].notna().all() and crops["patient_id"].nunique() == 12, "one patient per radiograph"
     for row in crops.head(30).itertuples():
         with Image.open(tmp_path / row.path) as crop:
             assert crop.size == (96, 96) and crop.mode == "L"
@@ -81,5 +84,5 @@ def test_joint_names_never_leave_the_output_folder(tmp_path: Path) -> None:
     out = tmp_path / "deep" / "out"
     result = run_zoo("data", "crop", "--images", str(images), "--joints", str(joints), "--out", str(out))
     assert result.code == 0, result.err
-    assert sorted(p.name for p in out.iterdir()) == ["a_MCP3.png", "a_escape.png", "crops.csv"]
+    assert sorted(p.name for p in out.iterdir()) == ["a_MCP3.png", "a_escape.png", "crops.csv", "wrists.csv"]
     assert not list(tmp_path.glob("*.png")) and not list((tmp_path / "deep").glob("*.png"))

@@ -167,3 +167,29 @@ def test_damaged_run_files_are_named_in_one_clear_error(run: Path, tmp_path: Pat
     resumed = run_zoo("run", "--resume", str(copy))
     assert resumed.code == 2 and "checkpoint" in resumed.err and "is damaged" in resumed.err
     assert not list(copy.glob(".history.csv.*")) and not list((copy / "checkpoint").glob(".*")), "stale temporaries go"
+
+
+def test_predict_reads_what_training_read(run: Path, tmp_path: Path) -> None:
+    phantom = next((cache_root() / "phantom").glob("phantom-*"))
+    scores = run_zoo("predict", str(run), str(phantom / "scores.csv"), "--out", str(tmp_path / "p.csv"))
+    assert scores.code == 0, scores.err[-800:]
+    joints = pd.read_csv(tmp_path / "p.csv")
+    assert (joints["status"] == "ok").all() and len(pd.read_csv(tmp_path / "p-visits.csv")) > 0
+    crops = sorted((phantom / "images").glob("*.jpg"))[:3]
+    manifest = write(tmp_path / "own.csv", "file,who\n" + "".join(f"{c},P{i}\n" for i, c in enumerate(crops)))
+    recipe = write(tmp_path / "manifest-run" / "resolved.yaml", (run / "resolved.yaml").read_text())
+    text = recipe.read_text()
+    dataset = "dataset:\n    name: manifest\n    params: {csv: own.csv, path_column: file, patient_column: who, label_column: pct}\n"
+    start = text.index("dataset:")
+    end = text.index("  target:")
+    recipe.write_text(text[:start] + dataset + text[end:])
+    for name in ("config.json", "model.safetensors"):
+        (tmp_path / "manifest-run" / name).write_bytes((run / name).read_bytes())
+    own = run_zoo("predict", str(tmp_path / "manifest-run"), str(manifest), "--format", "json")
+    assert own.code == 0, own.err[-800:]
+    assert [j["patient_id"] for j in json.loads(own.out)["joints"]] == ["P0", "P1", "P2"], "the recipe's column names"
+
+
+def test_predict_says_so_when_nothing_was_scored(run: Path, tmp_path: Path) -> None:
+    result = run_zoo("predict", str(run), str(tmp_path / "a.jpg"), str(tmp_path / "b.jpg"))
+    assert result.code == 2 and "none was scored" in result.err and "the other inputs were scored" not in result.err

@@ -52,9 +52,16 @@ def _images_in(folder: Path) -> list[Path]:
     )
 
 
-def _from_csv(path: Path, registry: Registry) -> pd.DataFrame:
-    """Read a CSV with the first dataset plugin that accepts it as its `csv` param."""
+def _from_csv(path: Path, registry: Registry, trained_on: Any = None) -> pd.DataFrame:
+    """Read a CSV as training read its data: with the run's dataset plugin and params (column
+    names and all) with `csv` set to this file; failing that, with the first dataset plugin that
+    accepts it as its `csv` param."""
     reasons = []
+    if trained_on is not None and "csv" in registry.get("datasets", trained_on.name).params.model_fields:
+        try:
+            return registry.get("datasets", trained_on.name).build({**trained_on.params, "csv": str(path)})
+        except Exception as exc:  # the generic readers below may still read it
+            reasons.append(f"{trained_on.name} (as trained): {getattr(exc, 'message', type(exc).__name__)}")
     for spec in registry.components("datasets"):
         if "csv" not in spec.params.model_fields:
             continue
@@ -65,14 +72,16 @@ def _from_csv(path: Path, registry: Registry) -> pd.DataFrame:
     raise UsageError(f"no dataset plugin reads '{path}'", hint="; ".join(reasons) or "no plugin takes a csv")
 
 
-def gather(inputs: list[Path], registry: Registry) -> pd.DataFrame:
-    """One row per image to score: image, and sample_id, patient_id, joint, date when known."""
+def gather(inputs: list[Path], registry: Registry, trained_on: Any = None) -> pd.DataFrame:
+    """One row per image to score: image, and sample_id, patient_id, joint, date when known.
+
+    `trained_on` is the run's dataset reference: CSVs are read the way training read its data."""
     frames = []
     for item in inputs:
         if item.is_dir():
             frames.append(pd.DataFrame({"image": [str(p) for p in _images_in(item)]}))
         elif item.suffix.lower() == ".csv" and item.is_file():
-            frames.append(_from_csv(item, registry))
+            frames.append(_from_csv(item, registry, trained_on))
         else:  # an image; a missing one becomes an error row when it is read
             frames.append(pd.DataFrame({"image": [str(item)]}))
     table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame({"image": []})
@@ -171,11 +180,21 @@ def rau_by_visit(joints: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _trained_on(run_dir: Path, registry: Registry) -> Any:
+    """The dataset reference of the run's recipe (None when the run has no readable recipe)."""
+    from zoo.train import load_run_recipe
+
+    try:
+        return load_run_recipe(run_dir, registry).data.dataset
+    except UsageError:
+        return None
+
+
 def predict(run_dir: Path, inputs: list[Path], registry: Registry, device: torch.device) -> Scored:
     """Score inputs with the model of a finished run."""
     from zoo.model import load
 
     model, config = load(run_dir, registry)
-    table = gather(inputs, registry)
+    table = gather(inputs, registry, _trained_on(run_dir, registry))
     joints = score(model, config, table, device)
     return Scored(joints=joints, visits=rau_by_visit(joints))

@@ -18,7 +18,9 @@ class ScqmParams(Params):
     """The thesis's export: a main CSV of scores per joint, crops found by sop_iuid and joint."""
 
     csv: RecipePath = Field(description="the main CSV (id_x, patient_id, date_x, ..., hand_left_<joint>)")
-    images: RecipePath | None = Field(None, description="folder of crops (default: the CSV's folder)")
+    images: RecipePath | None = Field(
+        None, description="folder of crops (default: images/ beside the CSV if it exists, else the CSV's folder)"
+    )
     secondary_csv: RecipePath | None = Field(
         None, description="optional CSV of disease activity, merged on patient_id and date"
     )

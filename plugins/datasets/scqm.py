@@ -43,6 +43,13 @@ def require_columns(table: pd.DataFrame, columns: list[str] | tuple[str, ...], w
         )
 
 
+def default_images(csv: Path) -> Path:
+    """Where crops are when `images` is not given: `images/` beside the CSV (as the phantom
+    writes them), else the CSV's own folder."""
+    beside = csv.parent / "images"
+    return beside if beside.is_dir() else csv.parent
+
+
 def load(
     csv: str | Path,
     images: str | Path | None,
@@ -53,7 +60,7 @@ def load(
 ) -> pd.DataFrame:
     """The sample table of an SCQM export (one row per scored joint)."""
     csv = Path(csv)
-    folder = Path(images) if images else csv.parent
+    folder = Path(images) if images else default_images(csv)
     main = read_csv(csv, "main CSV")
     score_columns = [column_prefix + joint for joint in joints]
     require_columns(main, [*MAIN_COLUMNS, *score_columns], "main CSV", csv)

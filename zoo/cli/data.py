@@ -87,7 +87,11 @@ def crop(
     if not images.is_dir():
         raise UsageError(f"--images '{images}' is not a folder", hint="give the folder of radiographs")
     crops, problems = crop_joints(images, joints, out, size, box)
-    sys.stdout.write(f"wrote {len(crops)} crops of {size} px and crops.csv to {out}\n")
+    wrists = int(crops["wrist"].sum())
+    sys.stdout.write(
+        f"wrote {len(crops) - wrists} finger-joint crops of {size} px (crops.csv) and {wrists} wrist crops "
+        f"(wrists.csv) to {out}\n"
+    )
     if len(problems):
         print_table("not cropped", list(problems.columns), problems.itertuples(index=False))
         raise UsageError(f"{len(problems)} joint(s) could not be cropped", hint="see the table above")

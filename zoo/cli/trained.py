@@ -91,9 +91,10 @@ def predict(
             )
     failed = int((joints["status"] != "ok").sum())
     if failed:
+        scored_any = failed < len(joints)
         raise UsageError(
             f"{failed} of {len(joints)} inputs could not be read; they are listed with their reason",
-            hint="the other inputs were scored",
+            hint="the other inputs were scored" if scored_any else "none was scored: check the paths in the table",
         )
 
 

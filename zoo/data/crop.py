@@ -20,6 +20,7 @@ from zoo.data.images import UnreadableImage, load_gray
 from zoo.errors import UsageError
 
 COLUMNS = ("image", "joint", "x", "y")
+CROP_COLUMNS = ["path", "patient_id", "image", "joint", "x", "y", "box"]
 
 
 def auto_box(points: np.ndarray) -> int:
@@ -43,7 +44,7 @@ def read_joints(path: Path) -> pd.DataFrame:
     """The joints CSV; missing columns or non-numeric positions are a `UsageError`."""
     if not path.is_file():
         raise UsageError(f"joints CSV '{path.resolve()}' does not exist", hint="give the CSV of image, joint, x, y")
-    table = pd.read_csv(path, dtype={"image": str, "joint": str})
+    table = pd.read_csv(path, dtype={"image": str, "joint": str, "patient_id": str})
     missing = [c for c in COLUMNS if c not in table.columns]
     if missing:
         raise UsageError(
@@ -77,8 +78,10 @@ def crop_joints(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Write one PNG crop per joint; return (crops written, problems) as tables.
 
-    Joints whose name starts with `wrist_prefix` are wrist landmarks: they are cropped too but
-    do not size the automatic box.
+    `crops.csv` lists the finger joints with `patient_id` (the joints CSV's column, else the
+    radiograph's name), so `zoo predict OUT/crops.csv` gives Rau scores at once. Joints whose name
+    starts with `wrist_prefix` are wrist landmarks: they are cropped too, but listed apart in
+    `wrists.csv` (finger-joint models must not score them) and do not size the automatic box.
     """
     joints = read_joints(joints_csv)
     out.mkdir(parents=True, exist_ok=True)
@@ -104,16 +107,20 @@ def crop_joints(
                 continue
             files.add(file)
             crop_square(radiograph, row.x, row.y, side, size).save(out / file)
+            patient = getattr(row, "patient_id", None)
             written.append(
                 {
                     "path": file,
+                    "patient_id": Path(name).stem if patient is None or pd.isna(patient) else patient,
                     "image": name,
                     "joint": row.joint,
                     "x": row.x,
                     "y": row.y,
                     "box": side,
+                    "wrist": str(row.joint).upper().startswith(wrist_prefix.upper()),
                 }
             )
-    crops = pd.DataFrame(written, columns=["path", "image", "joint", "x", "y", "box"])
-    crops.to_csv(out / "crops.csv", index=False)
+    crops = pd.DataFrame(written, columns=[*CROP_COLUMNS, "wrist"])
+    crops[~crops["wrist"]][CROP_COLUMNS].to_csv(out / "crops.csv", index=False)
+    crops[crops["wrist"]][CROP_COLUMNS].to_csv(out / "wrists.csv", index=False)
     return crops, pd.DataFrame(problems, columns=["image", "joint", "problem"])
