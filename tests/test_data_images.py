@@ -89,3 +89,30 @@ def test_cache_decodes_once_and_follows_content(tmp_path: Path, monkeypatch: pyt
     third = cache.decode(paths, 16)
     assert third.folder != first.folder and int(third.pixels[0].mean()) == 99
     assert cache.decode(paths, 24).folder != first.folder, "another size is another cache"
+
+
+def test_a_damaged_decode_cache_is_decoded_again(tmp_path: Path) -> None:
+    from zoo.data.cache import decode
+
+    paths = []
+    for i in range(3):
+        path = tmp_path / f"i{i}.png"
+        Image.fromarray(np.full((20, 20), 40 * i, np.uint8)).save(path)
+        paths.append(str(path))
+    first = decode(paths, 16)
+    expected = np.array(first.pixels)
+    (first.folder / "pixels.u8").write_bytes(b"short")
+    again = decode(paths, 16)
+    assert np.array_equal(np.array(again.pixels), expected)
+    (again.folder / "meta.json").write_text("{broken")
+    assert np.array_equal(np.array(decode(paths, 16).pixels), expected)
+
+
+def test_a_killed_build_leaves_nothing_for_the_next_one(tmp_path: Path) -> None:
+    from zoo.paths import build_once
+
+    stale = tmp_path / ".thing.abc123"
+    stale.mkdir()
+    (stale / "half.bin").write_bytes(b"x")
+    build_once(tmp_path / "thing", lambda tmp: (tmp / "done").write_text("ok"))
+    assert (tmp_path / "thing" / "done").is_file() and not stale.exists()

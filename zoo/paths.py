@@ -46,6 +46,9 @@ def build_once(target: Path, builder: Callable[[Path], None]) -> Path:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if target.is_dir():
             return target
+        for stale in target.parent.glob(f".{target.name}.*"):  # left by a builder killed with -9
+            if stale.is_dir():
+                shutil.rmtree(stale, ignore_errors=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
         try:
             builder(tmp)

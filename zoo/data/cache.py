@@ -3,7 +3,8 @@
 The cache folder is keyed by the content of every file (not its name or time), the size and the
 equalisation, so runs on the same data share it, and a changed file gets a fresh cache. Reading
 the files to hash them is the only work a warm start does. Files that cannot be decoded are
-recorded with the reason (missing file, truncated image, ...), never silently dropped.
+recorded with the reason (missing file, truncated image, ...), never silently dropped. A damaged
+cache folder (a missing or short array, unreadable metadata) is decoded again.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import hashlib
 import json
 import multiprocessing
 import os
+import shutil
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,8 +87,16 @@ def decode(paths: list[str], size: int, equalize: Equalize = "none", workers: in
         (tmp / "meta.json").write_text(json.dumps(meta))
 
     build_once(folder, build)
-    meta = json.loads((folder / "meta.json").read_text())
-    pixels = np.memmap(folder / "pixels.u8", dtype=np.uint8, mode="r", shape=(max(meta["count"], 1), size, size))
+    try:
+        meta = json.loads((folder / "meta.json").read_text())
+        pixels = np.memmap(folder / "pixels.u8", dtype=np.uint8, mode="r", shape=(max(meta["count"], 1), size, size))
+        if meta["count"] != len(paths):
+            raise ValueError("count")
+    except (OSError, ValueError, KeyError, TypeError):  # damaged (a full disk, an edit): decode again
+        shutil.rmtree(folder, ignore_errors=True)
+        build_once(folder, build)
+        meta = json.loads((folder / "meta.json").read_text())
+        pixels = np.memmap(folder / "pixels.u8", dtype=np.uint8, mode="r", shape=(max(meta["count"], 1), size, size))
     return DecodedImages(
         pixels=pixels[: meta["count"]],
         errors={int(k): v for k, v in meta["errors"].items()},
