@@ -193,3 +193,38 @@ def test_predict_reads_what_training_read(run: Path, tmp_path: Path) -> None:
 def test_predict_says_so_when_nothing_was_scored(run: Path, tmp_path: Path) -> None:
     result = run_zoo("predict", str(run), str(tmp_path / "a.jpg"), str(tmp_path / "b.jpg"))
     assert result.code == 2 and "none was scored" in result.err and "the other inputs were scored" not in result.err
+
+
+def test_a_model_with_nan_weights_is_never_ok(run: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    copy = tmp_path / "nan-run"
+    shutil.copytree(run, copy)
+    weights = load_file(str(copy / "model.safetensors"))
+    weights = {k: v.float().fill_(float("nan")) if v.is_floating_point() else v for k, v in weights.items()}
+    save_file(weights, str(copy / "model.safetensors"))
+    crop = sorted(next((cache_root() / "phantom").glob("phantom-*/images")).glob("*.jpg"))[0]
+    predicted = run_zoo("predict", str(copy), str(crop))
+    assert predicted.code == 1 and "NaN or infinite outputs" in predicted.err
+    exported = run_zoo("export", str(copy))
+    assert exported.code == 1 and "not finite" in exported.err
+
+
+def test_a_leaderboard_that_cannot_be_opened_is_a_clear_error(tmp_path: Path, monkeypatch) -> None:
+    import builtins
+
+    from zoo import leaderboard
+    from zoo.errors import ZooError
+
+    real_open = builtins.open
+
+    def immutable(path, mode="r", *args, **kwargs):  # chattr +i, which root cannot simulate with chmod
+        if str(path).endswith("leaderboard.jsonl") and "a" in mode:
+            raise PermissionError(1, "Operation not permitted")
+        return real_open(path, mode, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", immutable)
+    with pytest.raises(ZooError, match=r"cannot open the leaderboard .*\(Operation not permitted\)"):
+        leaderboard.append(tmp_path / "leaderboard.jsonl", [{"run_id": "a", "split": "test"}])

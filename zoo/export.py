@@ -10,6 +10,7 @@ the PyTorch model with onnxruntime.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -104,6 +105,11 @@ def export_onnx(run: Path, registry: Registry, out: Path | None = None) -> Expor
         _export(wrapper, example, path, ["outputs"])
         names, with_prediction = ["outputs"], False
     difference = check(path, wrapper, size)
+    if not math.isfinite(difference):
+        raise ZooError(
+            "the model's outputs are not finite numbers (NaN or infinite weights?); nothing to export",
+            hint="train the recipe again, with a lower learning rate",
+        )
     if difference > TOLERANCE:
         raise ZooError(
             f"the ONNX model differs from PyTorch by up to {difference:.2g}",

@@ -26,7 +26,7 @@ import torch
 
 from zoo.clinical import RAU_FACTOR
 from zoo.data.images import UnreadableImage, load_prepared
-from zoo.errors import UsageError
+from zoo.errors import UsageError, ZooError
 from zoo.registry import Registry
 from zoo.thresholds import apply as apply_threshold
 
@@ -116,6 +116,11 @@ def score(model: Any, config: dict[str, Any], table: pd.DataFrame, device: torch
             for key, value in model.predict(model(x)).items():
                 results.setdefault(key, []).append(value.float().cpu().numpy())
     merged = {k: np.concatenate(v) for k, v in results.items()}
+    if not all(np.isfinite(v).all() for v in merged.values()):
+        raise ZooError(
+            "the model gives NaN or infinite outputs (damaged weights?); its scores would mean nothing",
+            hint="train the recipe again, with a lower learning rate",
+        )
     out = table.copy()
     out["status"] = [f"error: {errors[i]}" if i in errors else "ok" for i in range(len(table))]
     if not ok.any():  # nothing readable: the error rows are the whole answer
