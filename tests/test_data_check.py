@@ -150,7 +150,7 @@ def test_a_run_refuses_bad_samples_or_lists_the_skipped_ones(tmp_path: Path) -> 
     lenient = write(tmp_path / "lenient.yaml", text.replace("on_bad_sample: error", "on_bad_sample: skip"))
     result = run_zoo("run", str(lenient), "--runs-dir", str(tmp_path / "runs"))
     assert result.code == 0, result.err
-    folder = next((tmp_path / "runs").iterdir())
+    folder = next(p for p in (tmp_path / "runs").iterdir() if p.is_dir())
     assert "the val split has no patients and is not evaluated" in result.err
     assert json.loads((folder / "metrics.json").read_text())["empty_splits"] == ["val"], "recorded in the run"
     skipped = pd.read_csv(folder / "skipped.csv")
