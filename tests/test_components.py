@@ -201,3 +201,9 @@ def test_class_balanced_draws_each_class_per_class_times() -> None:
     assert (small >= len(classes)).sum() == 15, "repeats are marked for augmentation"
     assert not np.array_equal(order, sampler.indices(epoch=1)), "a fresh subset every epoch"
     assert np.array_equal(order, sampler.indices(epoch=0))
+
+
+def test_oversampling_ratio_has_no_float_surprises() -> None:
+    classes = np.array([0] * 100 + [1] * 3)
+    drawn = classes[strategy("oversample", ratio=0.07).sampler(classes, seed=0).indices(0) % len(classes)]
+    assert np.bincount(drawn).tolist() == [100, 7], "0.07 x 100 is 7"

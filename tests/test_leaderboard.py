@@ -56,7 +56,7 @@ def test_ranking_and_the_no_difference_marker(tmp_path: Path) -> None:
         ],
     )
     groups = leaderboard.ranked(leaderboard.read(store), None)
-    label = "phantom (params ?, data ?)"
+    label = "phantom (data ?)"
     metric, members = groups[("stage", label)]
     assert metric == "class_normalised_accuracy" and [r["run_id"] for r in members] == ["best", "close", "low"]
     assert leaderboard.overlaps(members[0], members[1], metric) and not leaderboard.overlaps(
@@ -90,9 +90,10 @@ def test_runs_on_different_data_are_never_ranked_together(tmp_path: Path) -> Non
     store = tmp_path / "leaderboard.jsonl"
     first = {**row("a"), "dataset": "manifest", "dataset_params_sha256": "p1" * 6, "dataset_fingerprint": "aaaa" * 16}
     second = {**row("b"), "dataset": "manifest", "dataset_params_sha256": "p2" * 6, "dataset_fingerprint": "bbbb" * 16}
-    leaderboard.append(store, [first, second])
+    moved = {**row("c"), "dataset": "manifest", "dataset_params_sha256": "p3" * 6, "dataset_fingerprint": "aaaa" * 16}
+    leaderboard.append(store, [first, second, moved])
     groups = leaderboard.ranked(leaderboard.read(store), None)
-    assert len(groups) == 2, "two manifests are two tables"
+    assert len(groups) == 2, "two manifests are two tables; the same data in another folder is one"
     table = run_zoo("leaderboard", "--runs-dir", str(tmp_path))
     assert "data aaaaaaaa" in table.out and "data bbbbbbbb" in table.out
     only = json.loads(run_zoo("leaderboard", "--runs-dir", str(tmp_path), "--dataset", "bbbb", "--format", "json").out)

@@ -206,6 +206,7 @@ def test_only_regular_files_of_sensible_size_are_read(zoo, tmp_path: Path) -> No
         ("seed=1e23", "seed"),
         ("train.num_workers=10000", "train.num_workers"),
         ("train.optimizer.lr=.inf", "train.optimizer.lr"),
+        ("eval.splits=[]", "eval.splits"),
     ],
 )
 def test_out_of_range_values_are_recipe_errors(override: str, field: str) -> None:
@@ -229,3 +230,20 @@ def test_paths_in_a_recipe_resolve_against_its_folder(tmp_path: Path, monkeypatc
     assert recipe.data.dataset.params["csv"] == str((tmp_path / "project" / "data" / "labels.csv").resolve())
     given = load_recipe(folder / "r.yaml", get_registry(), ["data.dataset.params.csv=mine.csv"])
     assert given.data.dataset.params["csv"] == str((tmp_path / "mine.csv").resolve()), "--set: the working directory"
+
+
+def test_optional_path_params_resolve_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = tmp_path / "recipes"
+    folder.mkdir()
+    (folder / "w.safetensors").write_bytes(b"")
+    text = GOOD.replace("{name: thesis_vgg}", "{name: resnet18, params: {pretrained: w.safetensors}}")
+    (folder / "r.yaml").write_text(text)
+    monkeypatch.chdir(tmp_path)
+    recipe = load_recipe(folder / "r.yaml", get_registry())
+    assert recipe.model.backbone.params["pretrained"] == str((folder / "w.safetensors").resolve())
+
+
+def test_an_alias_that_contains_itself_is_refused(zoo, tmp_path: Path) -> None:
+    (tmp_path / "loop.yaml").write_text("a: &x [*x]\n")
+    result = zoo("validate", str(tmp_path / "loop.yaml"))
+    assert result.code == 2 and "refers to itself" in result.err

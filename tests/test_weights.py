@@ -188,7 +188,7 @@ def test_validate_reports_a_pretrained_file_that_does_not_exist(zoo, tmp_path: P
     result = zoo("validate", str(path))
     assert result.code == 2
     assert "model.backbone.params.pretrained: weights file" in result.err
-    assert str((Path.cwd() / "nowhere" / "lite0.safetensors").resolve()) in result.err
+    assert str((tmp_path / "nowhere" / "lite0.safetensors").resolve()) in result.err, "relative to the recipe"
 
 
 def test_converting_weights_on_first_use_leaves_the_seeded_initialisation_alone() -> None:

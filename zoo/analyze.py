@@ -1,15 +1,15 @@
 """`zoo analyze`: one self-contained HTML report of a finished run, with PNG figures beside it.
 
-Sections (thesis sections 4.2-4.7):
+Figures show the test split ("shown" below), or the first split the recipe evaluated when it
+left test out. Sections (thesis sections 4.2-4.7):
 - results: the metrics with intervals and the trivial baseline; the normalised confusion matrix
   (stages, binary) or predicted against true percent; the label histogram; training curves;
-Figures show the test split, or the first split the recipe evaluated when it left test out.
-- attention maps: Grad-CAM of the last convolution for a fixed random sample of test crops of
+- attention maps: Grad-CAM of the last convolution for a fixed random sample of shown crops of
   each class, overlaid on the crop (thesis Fig. 13);
 - embeddings: t-SNE of the last hidden layer coloured by the true label (Fig. 14); for sample
-  test crops their nearest training crops, and the kNN accuracy of the embedding (4.6.1);
+  shown crops their nearest training crops, and the kNN accuracy of the embedding (4.6.1);
 - disease activity: when the data has DAS28, the Rau score per visit (true, and predicted on the
-  test visits) against DAS28-ESR and DAS28-CRP with Pearson and Spearman correlations (Fig. 15).
+  shown visits) against DAS28-ESR and DAS28-CRP with Pearson and Spearman correlations (Fig. 15).
 Grad-CAM explains the head's `severity(outputs)` (expected stage, expected percent, or
 P(eroded)); heads without it explain their largest output.
 """
@@ -151,13 +151,9 @@ def _results(
     report.heading("Results")
     point = metrics.get("threshold")
     if point is not None:
-        shown = metrics["splits"][split]["metrics"]
-        rates = ", ".join(
-            f"{name} {format_number((shown.get(name) or {}).get('value'))}" for name in ("sensitivity", "specificity")
-        )
         report.text(
             f"Operating point: a joint counts as eroded from P(eroded) {format_number(point['value'])} "
-            f"(rule: {point['rule']}, chosen on the {point['chosen_on']} split); on {split}: {rates}."
+            f"(rule: {point['rule']}, chosen on the {point['chosen_on']} split); every metric below uses it."
         )
     for evaluated, result in metrics["splits"].items():
         baseline = metrics["baselines"].get(evaluated, {})
@@ -290,7 +286,7 @@ def _embeddings(report: Report, model: ZooModel, prepared: Prepared, target: str
     votes = cls_train[found]
     knn = np.array([np.bincount(v).argmax() for v in votes])
     report.text(
-        f"kNN accuracy of the embedding (test crop's class = majority of its {NEIGHBOURS} nearest training "
+        f"kNN accuracy of the embedding ({split} crop's class = majority of its {NEIGHBOURS} nearest training "
         f"crops): {np.mean(knn == cls_test):.3f} ({len(test)} {split} crops); class-normalised: "
         f"{np.mean([np.mean(knn[cls_test == c] == c) for c in np.unique(cls_test)]):.3f}."
     )
@@ -344,7 +340,7 @@ def _activity(report: Report, prepared: Prepared, predictions: pd.DataFrame) -> 
             pd.to_numeric(tested_visits[column]),
             s=8,
             alpha=0.6,
-            label="predicted Rau (test visits)",
+            label="predicted Rau (evaluated visits)",
         )
         ax.set_xlabel("Rau score (10 joints of the left hand)")
         ax.set_ylabel(column.replace("_score", "").replace("bsr", "-ESR").replace("crp", "-CRP").upper())

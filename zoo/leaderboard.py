@@ -158,10 +158,13 @@ def read(store: Path) -> list[dict[str, Any]]:
 
 
 def dataset_label(row: dict[str, Any]) -> str:
-    """The data a row was scored on: the dataset plugin, its params' hash and the samples' fingerprint."""
-    params = (row.get("dataset_params_sha256") or "?")[:8]
+    """The data a row was scored on: the dataset plugin and the samples' fingerprint.
+
+    Not the params' hash: params hold absolute paths, which differ between checkouts of the same
+    data. The fingerprint says whether the labelled samples are the same.
+    """
     data = (row.get("dataset_fingerprint") or "?")[:8]
-    return f"{row.get('dataset', '?')} (params {params}, data {data})"
+    return f"{row.get('dataset', '?')} (data {data})"
 
 
 def on_dataset(row: dict[str, Any], wanted: str) -> bool:

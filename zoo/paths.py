@@ -9,7 +9,7 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, get_args, get_origin
 
 CACHE_ENV = "ZOO_CACHE_DIR"
 
@@ -22,6 +22,17 @@ class RecipeRelative:
 # relative to that file's folder (so a recipe works from any working directory); given with
 # --set, relative to the working directory. The resolved recipe holds the absolute path.
 RecipePath = Annotated[str, RecipeRelative()]
+
+
+def is_path_field(field: Any) -> bool:
+    """Whether a pydantic field is a `RecipePath`, alone or in a union such as `RecipePath | None`."""
+    return any(isinstance(m, RecipeRelative) for m in field.metadata) or _marked(field.annotation)
+
+
+def _marked(annotation: Any) -> bool:
+    if get_origin(annotation) is Annotated:
+        return any(isinstance(m, RecipeRelative) for m in get_args(annotation)[1:])
+    return any(_marked(member) for member in get_args(annotation))
 
 
 def cache_root() -> Path:

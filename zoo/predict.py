@@ -27,6 +27,7 @@ import torch
 from zoo.clinical import RAU_FACTOR
 from zoo.data.images import UnreadableImage, load_prepared
 from zoo.errors import UsageError, ZooError
+from zoo.paths import is_path_field
 from zoo.registry import Registry
 from zoo.thresholds import apply as apply_threshold
 
@@ -57,9 +58,13 @@ def _from_csv(path: Path, registry: Registry, trained_on: Any = None) -> pd.Data
     names and all) with `csv` set to this file; failing that, with the first dataset plugin that
     accepts it as its `csv` param."""
     reasons = []
-    if trained_on is not None and "csv" in registry.get("datasets", trained_on.name).params.model_fields:
+    if trained_on is not None:
         try:
-            return registry.get("datasets", trained_on.name).build({**trained_on.params, "csv": str(path)})
+            spec = registry.get("datasets", trained_on.name)
+            if "csv" in spec.params.model_fields:  # the recipe's names, not its files
+                fields = spec.params.model_fields
+                params = {k: v for k, v in trained_on.params.items() if k in fields and not is_path_field(fields[k])}
+                return spec.build({**params, "csv": str(path)})
         except Exception as exc:  # the generic readers below may still read it
             reasons.append(f"{trained_on.name} (as trained): {getattr(exc, 'message', type(exc).__name__)}")
     for spec in registry.components("datasets"):

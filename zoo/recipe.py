@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from zoo.errors import Problem, ProblemsError, UsageError
 from zoo.kinds import KIND_NOUN
-from zoo.paths import RecipeRelative
+from zoo.paths import is_path_field
 from zoo.registry import ComponentSpec, Registry, UnknownComponentError
 from zoo.yaml_lines import YamlDocument, dotted, load_yaml, undotted
 
@@ -156,7 +156,7 @@ class TargetRate(Strict):
 class EvalConfig(Strict):
     """What to evaluate after training."""
 
-    splits: list[Literal["val", "test"]] = Field(default_factory=lambda: ["val", "test"])
+    splits: list[Literal["val", "test"]] = Field(default_factory=lambda: ["val", "test"], min_length=1)
     metrics: list[str] | None = None
     bootstrap: int = Field(1000, ge=0)
     threshold: float | Literal["youden"] | TargetRate | None = Field(
@@ -403,12 +403,18 @@ def _capability_problems(
 
 
 def validate_document(
-    doc: YamlDocument, registry: Registry, overrides: list[str] | None = None, folder: Path | None = None
+    doc: YamlDocument,
+    registry: Registry,
+    overrides: list[str] | None = None,
+    folder: Path | None = None,
+    checks: bool = True,
 ) -> Recipe:
     """Validate a parsed recipe document; return the resolved recipe or raise `ProblemsError`.
 
     `folder` is the recipe file's folder: relative `RecipePath` params resolve against it (params
     set with --set resolve against the working directory); without it they stay as written.
+    `checks=False` skips the plugins' registered checks, which may look at the environment (a
+    weights file): a finished run's recipe is re-read without them.
     """
     if doc.data is None:
         raise UsageError(f"{doc.source}: the recipe is empty", hint="start from recipes/quickstart.yaml")
@@ -434,7 +440,7 @@ def validate_document(
         if recipe.eval.threshold is not None and recipe.data.target != "binary":
             where = ("eval", "threshold")
             problems.append(Problem(locate(where), dotted(where), "an operating threshold is for binary targets"))
-        for check in registry.checks():
+        for check in registry.checks() if checks else []:
             try:
                 found = check.load()(recipe, registry)
             except Exception as exc:
@@ -477,7 +483,7 @@ def _resolve(
         params = spec.params.model_validate(ref["params"]).model_dump(mode="json")
         for name, field in spec.params.model_fields.items():
             value = params.get(name)
-            if not isinstance(value, str) or not any(isinstance(m, RecipeRelative) for m in field.metadata):
+            if not isinstance(value, str) or not is_path_field(field):
                 continue
             given = Path(value).expanduser()
             if not given.is_absolute():

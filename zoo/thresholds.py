@@ -10,6 +10,7 @@ curve farthest above chance: sensitivity + specificity - 1 largest), or a target
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -41,7 +42,7 @@ def choose(rule: Any, y_true: np.ndarray, p_eroded: np.ndarray) -> float:
             hint="use a fixed threshold, or a split whose validation patients include both classes",
         )
     fpr, tpr, cuts = roc_curve(y_true.astype(int), p_eroded, drop_intermediate=False)
-    cuts = np.minimum(cuts, 1.0)  # the first cut is +inf: nothing counts as eroded
+    cuts = np.minimum(cuts, math.nextafter(1.0, 2.0))  # the first cut is +inf: nothing counts as eroded
     if rule == "youden":
         index = int(np.argmax(tpr - fpr))
     elif rule.sensitivity is not None:

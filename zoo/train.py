@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 from torch.utils.data import Sampler
@@ -180,9 +181,9 @@ class Trainer:
                 hint="use more patients, raise data.split.val, or remove train.early_stopping",
             )
         chosen_on_val = recipe.eval.threshold is not None and not isinstance(recipe.eval.threshold, float)
-        if chosen_on_val and len(self.rows["val"]) == 0:
+        if chosen_on_val and len(np.unique(prepared.table["target"].to_numpy()[self.rows["val"]])) < 2:
             raise UsageError(
-                "eval.threshold is chosen on the validation split, but it has no patients",
+                "eval.threshold is chosen on the validation split, but it lacks patients of both classes",
                 hint="use more patients, raise data.split.val, or give a fixed threshold",
             )
         self.threshold: float | None = None  # binary operating point, once chosen on validation
@@ -224,6 +225,11 @@ class Trainer:
             dist,
         )
         self.metrics = self._validation_metrics()
+        if recipe.eval.threshold is not None and "probs" not in self.tags:
+            raise UsageError(
+                f"eval.threshold needs probabilities, and head '{recipe.model.head.name}' gives none",
+                hint="use a head that predicts probabilities (softmax), or drop eval.threshold",
+            )
         self.monitor, self.mode = self._monitor()
         self.history: list[dict[str, Any]] = []
         self.best_state: dict[str, torch.Tensor] | None = None
@@ -256,8 +262,8 @@ class Trainer:
         self.model.eval()
         size = self.recipe.data.image_size
         predicted = self.model.predict(self.model(torch.zeros(2, 1, size, size, device=self.device)))
-        tags = {key for key in ("probs", "cdf") if key in predicted}
-        return {spec.name: spec.build() for spec in applicable_metrics(self.registry, self.target, tags)}
+        self.tags = {key for key in ("probs", "cdf") if key in predicted}
+        return {spec.name: spec.build() for spec in applicable_metrics(self.registry, self.target, self.tags)}
 
     def _monitor(self) -> tuple[str | None, str]:
         stopping = self.recipe.train.early_stopping
@@ -770,13 +776,21 @@ def _start(
         return trainer, state, None, env
     remove_temporaries(folder)
     tensors, meta = load_checkpoint(folder / "checkpoint")
-    trainer.model.load_state_dict({k.removeprefix("model."): v for k, v in tensors.items() if k.startswith("model.")})
-    state = State(**meta["state"])
-    trainer.history = meta["history"]
-    if meta["optimizer"] is not None:
-        optimizer_state = ({k: v for k, v in tensors.items() if k.startswith("optimizer.")}, meta["optimizer"])
-    if trainer.best_path.is_file():
-        trainer.best_state = load_file(str(trainer.best_path))
+    try:
+        trainer.model.load_state_dict(
+            {k.removeprefix("model."): v for k, v in tensors.items() if k.startswith("model.")}
+        )
+        state = State(**meta["state"])
+        trainer.history = list(meta["history"])
+        if meta["optimizer"] is not None:
+            optimizer_state = ({k: v for k, v in tensors.items() if k.startswith("optimizer.")}, meta["optimizer"])
+        if trainer.best_path.is_file():
+            trainer.best_state = load_file(str(trainer.best_path))
+    except (KeyError, TypeError, ValueError, RuntimeError, SafetensorError):
+        raise UsageError(
+            f"the checkpoint in '{(folder / 'checkpoint').resolve()}' is damaged or from another model",
+            hint="this run cannot resume; start the recipe again",
+        ) from None
     return trainer, state, optimizer_state, env
 
 
@@ -788,4 +802,4 @@ def load_run_recipe(folder: Path, registry: Registry) -> Recipe:
             f"'{folder}' is not a run folder (no resolved.yaml)",
             hint="give a folder made by 'zoo run'",
         )
-    return validate_document(load_yaml(path.read_text(), str(path)), registry)
+    return validate_document(load_yaml(path.read_text(), str(path)), registry, checks=False)

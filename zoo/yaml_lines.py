@@ -115,6 +115,11 @@ def load_yaml(text: str, source: str) -> YamlDocument:
         ) from None
     except yaml.YAMLError as exc:
         raise UsageError(f"{source}: malformed YAML: {type(exc).__name__}", hint="check the file") from None
+    except RecursionError:  # an alias that contains itself (a: &x [*x])
+        raise UsageError(
+            f"{source}: the YAML refers to itself through an alias",
+            hint="write the recipe out without recursive anchors and aliases (*name)",
+        ) from None
     finally:
         loader.dispose()
     return YamlDocument(data=data, lines=lines, source=source)

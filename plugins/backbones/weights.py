@@ -77,6 +77,11 @@ def read_index(folder: Path | None = None) -> dict[str, dict[str, Any]]:
         return {}
     try:
         entries = json.loads(path.read_text())["models"]
+        if not isinstance(entries, dict) or not all(
+            isinstance(e, dict) and all(isinstance(e.get(k), str) for k in ("file", "sha256", "source", "licence"))
+            for e in entries.values()
+        ):
+            raise ValueError("entries")
     except (ValueError, KeyError, TypeError):
         raise ZooError(
             f"the weights index '{path.resolve()}' is not readable",
@@ -202,7 +207,7 @@ def match_state_dict(
     raise UsageError(
         f"'{source.expanduser().resolve()}' does not fit timm model '{name}': {len(missing)} missing, "
         f"{len(unexpected)} unexpected and {len(mismatched)} mismatched tensors ({examples})",
-        hint="give weights saved from the same timm architecture, or name the model they belong to with --model",
+        hint="give weights saved from the same timm architecture (check which model they belong to)",
     )
 
 

@@ -34,7 +34,7 @@ class EpochOversampler:
     def _targets(self) -> np.ndarray:
         """How often each class is drawn per epoch: at least its own count."""
         counts = np.bincount(self.classes)
-        goal = math.ceil(self.ratio * counts.max())
+        goal = math.ceil(round(self.ratio * counts.max(), 9))  # 0.07 * 100 is 7, not 8
         return np.where(counts > 0, np.maximum(counts, goal), 0)
 
     def __len__(self) -> int:

@@ -37,7 +37,9 @@ def check(
                         "problems": every.problems.to_dict(orient="records")})  # fmt: skip
         else:
             print_table("problems", list(shown.columns), shown.itertuples(index=False))
-        raise UsageError(every.message, hint=every.hint) from None
+        raise UsageError(
+            every.message, hint="fix the samples listed above; skipping bad samples would leave none"
+        ) from None
     problems = prepared.problems
     if as_json:
         print_json(

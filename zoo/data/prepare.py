@@ -190,7 +190,7 @@ class DataProblems(UsageError):
             hint="fix them, or set data.on_bad_sample: skip to leave those samples out "
             "(they are listed in the run folder)"
             if not every
-            else "fix the samples listed above; skipping bad samples would leave none",
+            else "fix them ('zoo data check RECIPE' lists every one); skipping bad samples would leave none",
         )
         self.problems = problems
         self.notes = notes
