@@ -82,3 +82,21 @@ def test_remove_plugin_drops_only_its_components() -> None:
     registry.register_function("heads", "b")("y", build)
     registry.remove_plugin("a")
     assert [s.name for s in registry.components("heads")] == ["y"]
+
+
+def test_preflight_runs_with_validated_params_before_any_build() -> None:
+    from pydantic import BaseModel, ConfigDict
+
+    from zoo.registry import Registry
+
+    class P(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        size: int = 3
+
+    seen = []
+    registry = Registry()
+    registry.register_function("backbones", "third")(
+        "ready", lambda params, **_: None, params=P, preflight=lambda params: seen.append(params.size)
+    )
+    registry.get("backbones", "ready").check_ready({"size": 5})
+    assert seen == [5]

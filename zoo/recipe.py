@@ -209,6 +209,13 @@ COMPONENT_FIELDS: dict[tuple[str, ...], str] = {
 }
 
 
+def components_of(recipe: Recipe) -> list[tuple[str, ComponentRef]]:
+    """(kind, reference) of every component the recipe names."""
+    data = recipe.to_dict()
+    found = [(kind, _get_path(data, path)) for path, kind in COMPONENT_FIELDS.items()]
+    return [(kind, ComponentRef.model_validate(ref)) for kind, ref in found if ref is not None]
+
+
 def _get_path(data: Any, path: tuple[str, ...]) -> Any:
     """The value at a key path of nested dicts, or None where the path does not exist."""
     for part in path:

@@ -72,7 +72,10 @@ class ComponentSpec:
 
     `targets` lists the targets the component works with (None: any). `provides` and `requires`
     are capability tags that the recipe check matches across the chosen components, e.g. a head
-    provides "cdf" and a loss requires "cdf".
+    provides "cdf" and a loss requires "cdf". `preflight` (optional, a callable or "module:attr")
+    is called with the validated params by `zoo run` before any heavy import or data work: the
+    place to fail fast on what the environment lacks (weights, a licence file), never on recipe
+    errors, which validation reports.
     """
 
     kind: str
@@ -84,6 +87,7 @@ class ComponentSpec:
     targets: frozenset[str] | None = None
     provides: frozenset[str] = field(default_factory=frozenset)
     requires: frozenset[str] = field(default_factory=frozenset)
+    preflight: str | Callable[..., Any] | None = None
 
     @property
     def label(self) -> str:
@@ -93,6 +97,13 @@ class ComponentSpec:
     def load(self) -> Callable[..., Any]:
         """Import and return the factory."""
         return resolve_reference(self.factory)
+
+    def check_ready(self, params: BaseModel | dict[str, Any] | None = None) -> None:
+        """Run the component's preflight with validated params (nothing when it has none)."""
+        if self.preflight is not None:
+            if not isinstance(params, self.params):
+                params = self.params.model_validate(params or {})
+            resolve_reference(self.preflight)(params)
 
     def build(self, params: BaseModel | dict[str, Any] | None = None, **context: Any) -> Any:
         """Validate `params` and call the factory with them and the kind's context."""
@@ -170,6 +181,7 @@ class Registry:
             targets: Iterable[str] | None = None,
             provides: Iterable[str] = (),
             requires: Iterable[str] = (),
+            preflight: str | Callable[..., Any] | None = None,
         ) -> None:
             if params is not None and not (isinstance(params, type) and issubclass(params, BaseModel)):
                 raise ZooError(
@@ -192,6 +204,7 @@ class Registry:
                     targets=None if targets is None else frozenset(targets),
                     provides=frozenset(provides),
                     requires=frozenset(requires),
+                    preflight=preflight,
                 )
             )
 

@@ -77,13 +77,23 @@ def zoo_register_backbones(register: Any) -> None:
             f"zoo_plugins.backbones.timm_models:build_{name}",
             params=TimmParams,
             description=description,
+            preflight=lambda params, name=name: weights_ready(name, params),
         )
     register(
         "timm",
         "zoo_plugins.backbones.timm_models:build_any",
         params=AnyTimmParams,
         description="any timm model by name (params.model)",
+        preflight=lambda params: weights_ready(params.model, params),
     )
+
+
+def weights_ready(name: str, params: Any) -> None:
+    """`pretrained: true` needs weights this machine can get: checked before torch is imported."""
+    if params.pretrained is True:
+        from zoo_plugins.backbones import weights
+
+        weights.available(name)
 
 
 INCEPTION_MIN_SIZE = 75  # InceptionV3's stem and reductions need at least 75 px

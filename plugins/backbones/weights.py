@@ -343,6 +343,20 @@ def fetch(name: str) -> dict[str, Any]:
     return store_tensors(name, model.state_dict(), source, str(cfg.get("license", "unknown")))
 
 
+def available(name: str) -> None:
+    """Fail at once, with the ways to get weights, when `name`'s weights are neither in the store,
+    nor in an installed package, nor reachable on the hub (the check `zoo run` makes first)."""
+    entry = read_index().get(name)
+    if entry is not None and (store_dir() / entry["file"]).is_file():
+        return
+    if package_weights(name) is not None or hub_reachable():
+        return
+    raise UsageError(
+        f"cannot fetch weights for '{name}': the model hub is not reachable (offline?)",
+        hint=GET_WEIGHTS_HINT.format(name=name),
+    )
+
+
 def resolve(name: str) -> Path:
     """The stored weights file of `name`: from the store, an installed package, or the hub."""
     folder = store_dir()

@@ -93,6 +93,11 @@ def _run_one(
 ) -> None:
     """Train one recipe (or resume one run) and print where its results are."""
     from zoo.cli.output import print_results
+    from zoo.recipe import components_of
+
+    if recipe is not None:  # fail fast on what the environment lacks, before the heavy imports
+        for kind, ref in components_of(recipe):
+            registry.get(kind, ref.name).check_ready(ref.params)
     from zoo.train import load_run_recipe, train
 
     if resume is not None:
