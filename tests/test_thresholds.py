@@ -69,3 +69,11 @@ def test_a_youden_run_stores_and_uses_its_threshold(tmp_path: Path) -> None:
     crops = sorted(next((cache_root() / "phantom").glob("phantom-*/images")).glob("*.jpg"))[:8]
     joints = json.loads(run_zoo("predict", str(folder), *map(str, crops), "--format", "json").out)["joints"]
     assert all(j["eroded"] == float(j["p_eroded"] >= point["value"]) for j in joints), "predict uses it too"
+    exported = run_zoo("export", str(folder), "--out", str(tmp_path / "m.onnx"))
+    assert exported.code == 0, exported.err[-800:]
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(tmp_path / "m.onnx"))
+    image = np.random.default_rng(2).random((16, 1, 64, 64), dtype=np.float32)
+    pred, probs = session.run(["pred", "probs"], {"image": image})
+    assert (pred == (probs[:, 1] >= point["value"])).all(), "the exported model decides at the run's threshold"

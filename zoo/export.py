@@ -28,16 +28,19 @@ TOLERANCE = 1e-4
 class WithPrediction(nn.Module):
     """The model followed by its head's prediction step, as a tuple of tensors."""
 
-    def __init__(self, model: ZooModel, keys: list[str]) -> None:
+    def __init__(self, model: ZooModel, keys: list[str], threshold: float | None = None) -> None:
         super().__init__()
         self.model = model
         self.keys = keys
+        self.threshold = threshold  # a binary run's operating point replaces the head's 0.5
 
     def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, ...]:
         outputs = self.model(image)
         if not self.keys:
             return (outputs,)
-        predicted = self.model.predict(outputs)
+        predicted = dict(self.model.predict(outputs))
+        if self.threshold is not None and "probs" in predicted:
+            predicted["pred"] = (predicted["probs"][:, 1] >= self.threshold).float()
         return (outputs, *[predicted[key] for key in self.keys])
 
 
@@ -97,7 +100,7 @@ def export_onnx(run: Path, registry: Registry, out: Path | None = None) -> Expor
         keys = sorted(model.predict(model(example)).keys())
     path = out or run / "model.onnx"
     try:
-        wrapper = WithPrediction(model, keys).eval()
+        wrapper = WithPrediction(model, keys, config.get("threshold")).eval()
         _export(wrapper, example, path, ["outputs", *keys])
         names, with_prediction = ["outputs", *keys], True
     except Exception:  # a prediction step that does not export: the raw outputs still do
