@@ -13,28 +13,11 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 
 import timm
 import torch
-import torch.nn.functional as F
-from common import machine
+from common import machine, train_speed
 from timm.models import adapt_input_conv
-
-
-def train_speed(model: torch.nn.Module, x: torch.Tensor, steps: int) -> float:
-    """Images/s of `steps` training steps on batch `x` (after one warm-up step)."""
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
-    y = torch.zeros(len(x), dtype=torch.long)
-    model.train()
-    for step in range(steps + 1):
-        if step == 1:
-            start = time.perf_counter()
-        loss = F.cross_entropy(model(x), y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-    return steps * len(x) / (time.perf_counter() - start)
 
 
 def main() -> None:

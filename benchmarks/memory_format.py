@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 from types import SimpleNamespace
 
 import torch
-import torch.nn.functional as F
-from common import machine
+from common import machine, train_speed
 
 from zoo.model import build_model
 from zoo.plugins import get_registry
@@ -25,21 +23,6 @@ BACKBONES = {
     "thesis_vgg": {},
     "tf_efficientnet_lite0": {"pretrained": False},
 }
-
-
-def speed(model: torch.nn.Module, x: torch.Tensor, steps: int) -> float:
-    """Training images/s over `steps` steps, after one warm-up step."""
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
-    y = torch.zeros(len(x), dtype=torch.long)
-    model.train()
-    for step in range(steps + 1):
-        if step == 1:
-            start = time.perf_counter()
-        loss = F.cross_entropy(model(x), y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-    return steps * len(x) / (time.perf_counter() - start)
 
 
 def main() -> None:
@@ -65,8 +48,8 @@ def main() -> None:
         x_last = x.contiguous(memory_format=torch.channels_last)
         plain_speed, last_speed = [], []
         for _ in range(args.rounds):
-            plain_speed.append(speed(plain, x, args.steps))
-            last_speed.append(speed(last, x_last, args.steps))
+            plain_speed.append(train_speed(plain, x, args.steps))
+            last_speed.append(train_speed(last, x_last, args.steps))
         a, b = statistics.median(plain_speed), statistics.median(last_speed)
         print(f"| {name} | {a:.1f} | {b:.1f} | {b / a:.2f} |")
 

@@ -1,9 +1,10 @@
-"""Paths: where the zoo keeps files it can rebuild (generated datasets, decoded image caches), and
-the `RecipePath` type for component params that name files."""
+"""Paths: where the zoo keeps files it can rebuild (generated datasets, decoded image caches), the
+`RecipePath` type for component params that name files, and the sha256 of a file."""
 
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
 import shutil
 import tempfile
@@ -44,19 +45,26 @@ def cache_root() -> Path:
     return Path(base) / "erosion-zoo"
 
 
-def build_once(target: Path, builder: Callable[[Path], None]) -> Path:
+def build_once(target: Path, builder: Callable[[Path], None], usable: Callable[[Path], bool] | None = None) -> Path:
     """Create folder `target` with `builder(tmp)` exactly once, even across processes.
 
     The builder writes into a temporary sibling, which is renamed into place when complete, so a
-    half-built folder is never seen; concurrent callers wait on a lock and reuse the result.
+    half-built folder is never seen; concurrent callers wait on a lock and reuse the result. A
+    folder that `usable` rejects (damaged since: a full disk, an edit) is removed and built again,
+    under the same lock.
     """
-    if target.is_dir():
+
+    def ready() -> bool:
+        return target.is_dir() and (usable is None or usable(target))
+
+    if ready():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     with open(target.parent / f".{target.name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if target.is_dir():
+        if ready():
             return target
+        shutil.rmtree(target, ignore_errors=True)
         for stale in target.parent.glob(f".{target.name}.*"):  # left by a builder killed with -9
             if stale.is_dir():
                 shutil.rmtree(stale, ignore_errors=True)
@@ -68,3 +76,12 @@ def build_once(target: Path, builder: Callable[[Path], None]) -> Path:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
     return target
+
+
+def sha256_file(path: Path) -> str:
+    """The hex sha256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

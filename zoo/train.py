@@ -54,6 +54,7 @@ from zoo.data.prepare import Prepared, prepare
 from zoo.data.targets import N_CLASSES, to_target
 from zoo.errors import UsageError, ZooError
 from zoo.evaluate import applicable_metrics, evaluate, json_number
+from zoo.paths import sha256_file
 from zoo.predictions import Predictions, to_frame
 from zoo.recipe import AugmentConfig, Recipe, validate_document
 from zoo.registry import Registry
@@ -589,14 +590,6 @@ def _write_history(folder: Path, history: list[dict[str, Any]]) -> None:
     atomic_write(folder / "history.csv", lambda p: pd.DataFrame(history).to_csv(p, index=False))
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def weights_digest(model: nn.Module) -> str:
     """A digest of the model's weights (equal on every DDP rank when they agree)."""
     digest = hashlib.sha256()
@@ -650,7 +643,7 @@ def finish(trainer: Trainer, env: dict[str, Any], started: float) -> dict[str, A
         "image_size": recipe.data.image_size,
         "device": env["device"],
         "device_name": env["device_name"],
-        "weights_sha256": _sha256(folder / "model.safetensors"),
+        "weights_sha256": sha256_file(folder / "model.safetensors"),
     }
     (folder / "metrics.json").write_text(json.dumps(results, indent=2) + "\n")
     leaderboard.append(leaderboard.store_path(folder.parent), leaderboard.rows_for_run(recipe, results, env))

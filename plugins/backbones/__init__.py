@@ -3,6 +3,7 @@ EfficientNet-Lite, any), and `zoo weights`, the store of pretrained weights they
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -74,7 +75,7 @@ def zoo_register_backbones(register: Any) -> None:
     for name, description in TIMM_BACKBONES.items():
         register(
             name,
-            f"zoo_plugins.backbones.timm_models:build_{name}",
+            timm_builder(name),
             params=TimmParams,
             description=description,
             preflight=lambda params, name=name: weights_ready(name, params),
@@ -86,6 +87,18 @@ def zoo_register_backbones(register: Any) -> None:
         description="any timm model by name (params.model)",
         preflight=lambda params: weights_ready(params.model, params),
     )
+
+
+def timm_builder(name: str) -> Callable[..., Any]:
+    """The factory of the backbone `name`; it imports torch and timm only when it builds."""
+
+    def build(params: Any, in_chans: int) -> Any:
+        from zoo_plugins.backbones.timm_models import create
+
+        return create(name, params, in_chans)
+
+    build.__doc__ = f"{name}: {TIMM_BACKBONES[name]}"
+    return build
 
 
 def weights_ready(name: str, params: Any) -> None:

@@ -75,41 +75,6 @@ def create(name: str, params: Any, in_chans: int) -> TimmBackbone:
     return TimmBackbone(model, in_chans, model_chans, mean, std)
 
 
-def build_inception_v3(params: Any, in_chans: int) -> TimmBackbone:
-    """InceptionV3 (the thesis's transfer-learning network)."""
-    return create("inception_v3", params, in_chans)
-
-
-def build_resnet18(params: Any, in_chans: int) -> TimmBackbone:
-    """ResNet-18."""
-    return create("resnet18", params, in_chans)
-
-
-def build_resnet34(params: Any, in_chans: int) -> TimmBackbone:
-    """ResNet-34."""
-    return create("resnet34", params, in_chans)
-
-
-def build_resnet50(params: Any, in_chans: int) -> TimmBackbone:
-    """ResNet-50."""
-    return create("resnet50", params, in_chans)
-
-
-def build_tf_efficientnet_lite0(params: Any, in_chans: int) -> TimmBackbone:
-    """EfficientNet-Lite0 (TensorFlow port)."""
-    return create("tf_efficientnet_lite0", params, in_chans)
-
-
-def build_tf_efficientnet_lite1(params: Any, in_chans: int) -> TimmBackbone:
-    """EfficientNet-Lite1 (TensorFlow port)."""
-    return create("tf_efficientnet_lite1", params, in_chans)
-
-
-def build_tf_efficientnet_lite2(params: Any, in_chans: int) -> TimmBackbone:
-    """EfficientNet-Lite2 (TensorFlow port)."""
-    return create("tf_efficientnet_lite2", params, in_chans)
-
-
 def build_any(params: Any, in_chans: int) -> TimmBackbone:
     """Any timm model by name."""
     weights.check_model_name(params.model)

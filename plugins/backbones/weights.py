@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import datetime
 import difflib
-import hashlib
 import json
 import os
 import pickle
@@ -34,7 +33,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from zoo.errors import UsageError, ZooError
-from zoo.paths import cache_root
+from zoo.paths import cache_root, sha256_file
 
 WEIGHTS_ENV = "ZOO_WEIGHTS_DIR"
 INDEX = "index.json"
@@ -94,15 +93,6 @@ def _write_index(folder: Path, entries: dict[str, dict[str, Any]]) -> None:
     tmp = folder / f".{INDEX}.tmp"
     tmp.write_text(json.dumps({"models": dict(sorted(entries.items()))}, indent=2) + "\n")
     os.replace(tmp, folder / INDEX)
-
-
-def sha256_file(path: Path) -> str:
-    """The hex sha256 of a file."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def check_model_name(name: str) -> None:
@@ -343,13 +333,16 @@ def fetch(name: str) -> dict[str, Any]:
     return store_tensors(name, model.state_dict(), source, str(cfg.get("license", "unknown")))
 
 
+def _stored(name: str) -> dict[str, Any] | None:
+    """The index entry of `name` when its file is in the store."""
+    entry = read_index().get(name)
+    return entry if entry is not None and (store_dir() / entry["file"]).is_file() else None
+
+
 def available(name: str) -> None:
     """Fail at once, with the ways to get weights, when `name`'s weights are neither in the store,
     nor in an installed package, nor reachable on the hub (the check `zoo run` makes first)."""
-    entry = read_index().get(name)
-    if entry is not None and (store_dir() / entry["file"]).is_file():
-        return
-    if package_weights(name) is not None or hub_reachable():
+    if _stored(name) is not None or package_weights(name) is not None or hub_reachable():
         return
     raise UsageError(
         f"cannot fetch weights for '{name}': the model hub is not reachable (offline?)",
@@ -359,11 +352,10 @@ def available(name: str) -> None:
 
 def resolve(name: str) -> Path:
     """The stored weights file of `name`: from the store, an installed package, or the hub."""
-    folder = store_dir()
-    entry = read_index(folder).get(name)
-    if entry is None or not (folder / entry["file"]).is_file():
+    entry = _stored(name)
+    if entry is None:
         entry = import_package(name) if package_weights(name) is not None else fetch(name)
-    path = folder / entry["file"]
+    path = store_dir() / entry["file"]
     if sha256_file(path) != entry["sha256"]:
         raise ZooError(
             f"the stored weights '{path.resolve()}' do not match their sha256 in the index (damaged?)",

@@ -22,6 +22,15 @@ from typing import Any
 import numpy as np
 
 
+def with_repeats(
+    members: np.ndarray, total: int, rng: np.random.Generator, n: int, mark_copies: bool
+) -> list[np.ndarray]:
+    """All `members`, then random repeats up to `total`; repeats are offset by `n` (the sample
+    count) when they should be augmented."""
+    extra = rng.choice(members, total - len(members), replace=True)
+    return [members, extra + n if mark_copies else extra]
+
+
 class EpochOversampler:
     """Per-epoch sample order with the smaller classes repeated up to `ratio` x the largest."""
 
@@ -48,8 +57,7 @@ class EpochOversampler:
         parts = []
         for cls in np.flatnonzero(targets):
             members = np.flatnonzero(self.classes == cls)
-            extra = rng.choice(members, targets[cls] - len(members), replace=True)
-            parts += [members, extra + n if self.mark_copies else extra]
+            parts += with_repeats(members, int(targets[cls]), rng, n, self.mark_copies)
         order = np.concatenate(parts)
         rng.shuffle(order)
         return order
@@ -81,8 +89,7 @@ class EpochBalancedSampler:
             if len(members) >= self.per_class:
                 parts.append(members[: self.per_class])
                 continue
-            extra = rng.choice(members, self.per_class - len(members), replace=True)
-            parts += [members, extra + n if self.mark_copies else extra]
+            parts += with_repeats(members, self.per_class, rng, n, self.mark_copies)
         order = np.concatenate(parts)
         rng.shuffle(order)
         return order

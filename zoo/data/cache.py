@@ -13,10 +13,10 @@ import hashlib
 import json
 import multiprocessing
 import os
-import shutil
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -59,6 +59,22 @@ def _decode_chunk(job: tuple[str, int, int, int, list[str], str]) -> dict[int, s
     return errors
 
 
+def _open(folder: Path, size: int) -> tuple[dict[str, Any], np.ndarray]:
+    """A cache folder's metadata and its memory-mapped pixels."""
+    meta = json.loads((folder / "meta.json").read_text())
+    shape = (max(meta["count"], 1), size, size)
+    return meta, np.memmap(folder / "pixels.u8", dtype=np.uint8, mode="r", shape=shape)
+
+
+def _readable(folder: Path, size: int, count: int) -> bool:
+    """Whether a cache folder is whole: readable metadata for `count` images and a full array."""
+    try:
+        meta, _ = _open(folder, size)
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    return meta.get("count") == count
+
+
 def decode(paths: list[str], size: int, equalize: Equalize = "none", workers: int | None = None) -> DecodedImages:
     """Decoded, prepared images for `paths`, from the cache or decoded now (then cached)."""
     digests = [_digest(p) for p in paths]
@@ -86,17 +102,8 @@ def decode(paths: list[str], size: int, equalize: Equalize = "none", workers: in
         meta = {"count": count, "size": size, "equalize": equalize, "errors": errors}
         (tmp / "meta.json").write_text(json.dumps(meta))
 
-    build_once(folder, build)
-    try:
-        meta = json.loads((folder / "meta.json").read_text())
-        pixels = np.memmap(folder / "pixels.u8", dtype=np.uint8, mode="r", shape=(max(meta["count"], 1), size, size))
-        if meta["count"] != len(paths):
-            raise ValueError("count")
-    except (OSError, ValueError, KeyError, TypeError):  # damaged (a full disk, an edit): decode again
-        shutil.rmtree(folder, ignore_errors=True)
-        build_once(folder, build)
-        meta = json.loads((folder / "meta.json").read_text())
-        pixels = np.memmap(folder / "pixels.u8", dtype=np.uint8, mode="r", shape=(max(meta["count"], 1), size, size))
+    build_once(folder, build, usable=lambda built: _readable(built, size, len(paths)))
+    meta, pixels = _open(folder, size)
     return DecodedImages(
         pixels=pixels[: meta["count"]],
         errors={int(k): v for k, v in meta["errors"].items()},
