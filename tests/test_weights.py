@@ -141,7 +141,8 @@ def test_truncated_files_and_unknown_names_are_usage_errors(zoo, tmp_path: Path)
     save_file({k: v.contiguous() for k, v in source.state_dict().items()}, str(tmp_path / "full.safetensors"))
     cut = (tmp_path / "full.safetensors").read_bytes()
     (tmp_path / "cut.safetensors").write_bytes(cut[: len(cut) // 2])
-    for name in ("cut.pth", "cut.safetensors"):
+    (tmp_path / "junk.pth").write_bytes(b"junk\n")
+    for name in ("cut.pth", "cut.safetensors", "junk.pth"):
         result = zoo("weights", "import", str(tmp_path / name), "--model", "resnet10t")
         assert result.code == 2, name
         assert "truncated or corrupt" in result.err

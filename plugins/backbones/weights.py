@@ -143,7 +143,7 @@ def read_state_dict(path: Path) -> dict[str, Any]:
             f"'{where}' is not a plain state dict: loading it would run code, so it was refused",
             hint="save only the tensors (torch.save(model.state_dict(), ...)) or convert to safetensors",
         ) from None
-    except (RuntimeError, EOFError, OSError, ValueError):
+    except Exception:  # a torn or foreign file fails in many ways (KeyError, RuntimeError, EOFError...)
         raise UsageError(
             f"'{where}' could not be read as a state dict (truncated or corrupt?)",
             hint="copy or download the file again",
