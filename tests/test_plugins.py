@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
+import pytest
 from conftest import run_zoo, write
 
 from zoo import hookimpl
 from zoo.kinds import KINDS
-from zoo.plugins import load_plugins
+from zoo.plugins import load_plugins, register_commands
 
 BUILTIN_PLUGINS = {"backbones", "heads", "losses", "imbalance", "datasets"}
 
@@ -160,3 +163,174 @@ def test_plugin_calling_sys_exit_on_import_is_reported_not_obeyed(tmp_path: Path
     assert listed.code == 0, "one plugin cannot end every command"
     assert "thesis_vgg" in listed.out
     assert "plugin 'broken' did not load: import failed: SystemExit: 3" in listed.err
+
+
+# Hooks are called through pluggy: wrappers, tryfirst/trylast and monitoring apply, isolation stays.
+
+
+def test_third_party_hook_wrapper_runs_around_the_other_implementations() -> None:
+    calls: list[str] = []
+
+    class Plain:
+        @hookimpl
+        def zoo_register_backbones(self, register: Any) -> None:
+            calls.append("plain")
+            register("plain_net", "x:y")
+
+    class Wrapper:
+        @hookimpl(wrapper=True)
+        def zoo_register_backbones(self, register: Any) -> Generator[None, list[None], list[None]]:
+            calls.append("before")
+            result = yield
+            calls.append(f"after {result}")
+            register("wrapped_net", "x:y", description="added by a wrapper")
+            return result
+
+    plugins = load_plugins(
+        environ={"ZOO_PLUGINS": "backbones"},
+        extra=[("wrapper", Wrapper()), ("plain", Plain())],
+    )
+    assert calls == ["before", "plain", "after []"], "the wrapper runs around the others and sees the result"
+    assert plugins.registry.get("backbones", "wrapped_net").plugin == "wrapper"
+    assert plugins.registry.get("backbones", "plain_net").plugin == "plain"
+    assert plugins.registry.get("backbones", "resnet18").plugin == "backbones"
+    assert plugins.registry.plugins == ["backbones", "wrapper", "plain"]
+    assert "zoo_register_backbones" in next(r for r in plugins.records if r.name == "wrapper").hooks
+
+
+def test_tryfirst_and_trylast_are_honoured_and_the_rest_run_in_load_order() -> None:
+    calls: list[str] = []
+
+    def plugin(label: str, **opts: bool) -> object:
+        class Plugin:
+            @hookimpl(**opts)
+            def zoo_register_heads(self, register: Any) -> None:
+                calls.append(label)
+
+        return Plugin()
+
+    load_plugins(
+        environ={"ZOO_DISABLE_PLUGIN_AUTOLOAD": "1"},
+        extra=[
+            ("last", plugin("last", trylast=True)),
+            ("a", plugin("a")),
+            ("first", plugin("first", tryfirst=True)),
+            ("b", plugin("b")),
+        ],
+    )
+    assert calls == ["first", "a", "b", "last"]
+
+
+def test_tryfirst_does_not_let_a_later_plugin_take_a_name_from_an_earlier_one() -> None:
+    class EagerClash:
+        @hookimpl(tryfirst=True)
+        def zoo_register_backbones(self, register: Any) -> None:
+            register("resnet18", "x:y")
+
+    plugins = load_plugins(environ={"ZOO_PLUGINS": "backbones"}, extra=[("clash", EagerClash())])
+    clash = next(r for r in plugins.records if r.name == "clash")
+    assert "backbone 'resnet18' is registered by both plugin 'backbones' and plugin 'clash'" in clash.error
+    assert plugins.registry.get("backbones", "resnet18").plugin == "backbones"
+    assert plugins.registry.plugins == ["backbones"]
+
+
+def test_a_failing_hook_wrapper_is_isolated_and_rolled_back() -> None:
+    calls: list[str] = []
+
+    class BadSetup:
+        @hookimpl(wrapper=True)
+        def zoo_register_heads(self, register: Any) -> Generator[None, list[None], list[None]]:
+            raise RuntimeError("setup boom")
+            yield  # pragma: no cover
+
+    class BadTeardown:
+        @hookimpl(wrapper=True)
+        def zoo_register_heads(self, register: Any) -> Generator[None, list[None], list[None]]:
+            register("teardown_head", "x:y")
+            result = yield
+            calls.append("teardown")
+            raise RuntimeError("teardown boom")
+            return result  # pragma: no cover
+
+    class Plain:
+        @hookimpl
+        def zoo_register_heads(self, register: Any) -> None:
+            calls.append("plain")
+            register("plain_head", "x:y")
+
+    plugins = load_plugins(
+        environ={"ZOO_DISABLE_PLUGIN_AUTOLOAD": "1"},
+        extra=[("setup", BadSetup()), ("teardown", BadTeardown()), ("plain", Plain())],
+    )
+    errors = {r.name: r.error for r in plugins.records}
+    assert errors == {
+        "setup": "registration failed: RuntimeError: setup boom",
+        "teardown": "registration failed: RuntimeError: teardown boom",
+        "plain": None,
+    }
+    assert calls == ["plain", "teardown"]
+    assert names(plugins, "heads") == {"plain_head"}, "nothing of the failed wrapper stays registered"
+    assert plugins.registry.plugins == ["plain"]
+
+
+def test_sys_exit_in_a_hook_is_reported_and_a_failed_plugin_gets_no_later_hooks() -> None:
+    calls: list[str] = []
+
+    class Exits:
+        @hookimpl
+        def zoo_register_backbones(self, register: Any) -> None:
+            register("exit_net", "x:y")
+            raise SystemExit(3)
+
+        @hookimpl
+        def zoo_register_heads(self, register: Any) -> None:
+            calls.append("exits heads")
+
+    plugins = load_plugins(
+        environ={"ZOO_DISABLE_PLUGIN_AUTOLOAD": "1"},
+        extra=[("exits", Exits()), ("good", GoodPlugin())],
+    )
+    assert plugins.records[0].error == "registration failed: SystemExit: 3"
+    assert calls == []
+    assert names(plugins, "backbones") == set()
+    assert names(plugins, "heads") == {"extra_head"}
+    assert plugins.manager.get_plugin("exits") is None
+
+
+def test_keyboard_interrupt_in_a_hook_is_not_swallowed() -> None:
+    class Interrupted:
+        @hookimpl
+        def zoo_register_heads(self, register: Any) -> None:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        load_plugins(environ={"ZOO_DISABLE_PLUGIN_AUTOLOAD": "1"}, extra=[("ctrl_c", Interrupted())])
+
+
+def test_command_hooks_go_through_pluggy_monitoring_and_stay_isolated() -> None:
+    class Broken:
+        @hookimpl
+        def zoo_register_commands(self, commands: Any) -> None:
+            raise RuntimeError("no commands today")
+
+    class Adds:
+        @hookimpl
+        def zoo_register_commands(self, commands: Any) -> None:
+            commands.added.append("mine")
+
+    plugins = load_plugins(
+        environ={"ZOO_DISABLE_PLUGIN_AUTOLOAD": "1"},
+        extra=[("broken", Broken()), ("adds", Adds())],
+    )
+    seen: list[str] = []
+    plugins.manager.add_hookcall_monitoring(
+        lambda hook_name, impls, kwargs: seen.append(hook_name),
+        lambda outcome, hook_name, impls, kwargs: None,
+    )
+    commands = SimpleNamespace(added=[])
+    register_commands(plugins, commands)
+    assert seen == ["zoo_register_commands"]
+    assert commands.added == ["mine"]
+    records = {r.name: r for r in plugins.records}
+    assert records["broken"].error == "command registration failed: RuntimeError: no commands today"
+    assert records["adds"].error is None and records["adds"].hooks == ["zoo_register_commands"]

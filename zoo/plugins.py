@@ -5,6 +5,13 @@ so they load through exactly the path third-party packages use. Every plugin loa
 one that fails to import, implements a misspelled hook, or raises while registering is recorded
 (see `zoo plugins`) and skipped; the others keep working.
 
+Hooks are called through pluggy (`manager.hook.zoo_register_backbones(register=...)`), so hook
+wrappers, `tryfirst`/`trylast` and pluggy's tracing apply to them. Each implementation runs under
+a guard that catches what it raises (sys.exit() included, KeyboardInterrupt excepted) and tells
+the `register` callable which plugin is running; a plugin's components are held back until every
+registration hook ran and then committed in load order, so that of two plugins registering the
+same name the later-loaded one is the one skipped, whatever the call order.
+
 Environment:
 - `ZOO_DISABLE_PLUGIN_AUTOLOAD=1`: load no entry point automatically.
 - `ZOO_PLUGINS=a,b`: load only the plugins (entry-point names) listed; this also works together
@@ -16,22 +23,28 @@ from __future__ import annotations
 import difflib
 import functools
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Generator, Iterable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
-from typing import Any
+from typing import Any, TypeVar
 
 import pluggy
 
 from zoo import hookspecs
+from zoo.errors import ZooError
 from zoo.kinds import KINDS
-from zoo.registry import Registry
+from zoo.registry import CheckSpec, ComponentSpec, Registry
 
 ENTRY_POINT_GROUP = "zoo"
 DISABLE_ENV = "ZOO_DISABLE_PLUGIN_AUTOLOAD"
 SELECT_ENV = "ZOO_PLUGINS"
 OWN_DISTRIBUTION = "erosion-zoo"
 HOOK_NAMES = tuple(name for name in dir(hookspecs) if name.startswith("zoo_"))
+# The hooks that build the registry, in the order they are called (and listed in `zoo plugins`).
+REGISTRATION_HOOKS = (*(f"zoo_register_{kind}" for kind in KINDS), "zoo_register_checks")
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -115,20 +128,187 @@ def _record_for(ep: EntryPoint) -> PluginRecord:
     )
 
 
-def _register_components(manager: pluggy.PluginManager, registry: Registry, name: str, plugin: object) -> list[str]:
-    """Call one plugin's registration hooks; return the hooks it implements."""
-    implemented = []
-    for kind in KINDS:
-        caller = getattr(manager.hook, f"zoo_register_{kind}")
-        for impl in caller.get_hookimpls():
-            if impl.plugin is plugin:
-                impl.function(register=registry.register_function(kind, name))
-                implemented.append(caller.name)
-    for impl in manager.hook.zoo_register_checks.get_hookimpls():
-        if impl.plugin is plugin:
-            impl.function(register=registry.register_check_function(name))
-            implemented.append("zoo_register_checks")
-    return implemented
+@dataclass
+class _HookCall:
+    """One isolated call of a zoo hook: the plugin whose implementation runs now, the ones that raised."""
+
+    current: str | None = None
+    failures: dict[str, BaseException] = field(default_factory=dict)
+
+
+_ACTIVE_CALL: ContextVar[_HookCall | None] = ContextVar("zoo_hook_call", default=None)
+_ISOLATED = "__zoo_isolated__"
+
+
+def _run_as(call: _HookCall, plugin_name: str, step: Callable[[], T]) -> tuple[bool, T | None]:
+    """Run one step of a plugin's hook as that plugin; record what it raises instead of raising."""
+    previous, call.current = call.current, plugin_name
+    try:
+        return True, step()
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # a broken plugin must not take the zoo down, sys.exit() included
+        call.failures.setdefault(plugin_name, exc)
+        return False, None
+    finally:
+        call.current = previous
+
+
+def _start_wrapper(teardown: Generator[None, object, object]) -> Generator[None, object, object]:
+    """Run a hook wrapper up to its `yield`."""
+    try:
+        next(teardown)
+    except StopIteration:
+        raise RuntimeError("the hook wrapper did not yield") from None
+    return teardown
+
+
+def _finish_wrapper(teardown: Generator[None, object, object], result: object) -> object:
+    """Resume a hook wrapper after its `yield`; return what it returns."""
+    try:
+        teardown.send(result)
+    except StopIteration as stop:
+        return stop.value
+    teardown.close()
+    raise RuntimeError("the hook wrapper yielded twice")
+
+
+def _isolated(impl: pluggy.HookImpl) -> Callable[..., Any]:
+    """`impl`'s function, guarded: while a zoo call is active, what it raises is recorded, not raised."""
+    function = impl.function
+    plugin_name = impl.plugin_name
+
+    if impl.wrapper or impl.hookwrapper:
+
+        @functools.wraps(function)
+        def isolated_wrapper(*args: Any, **kwargs: Any) -> Generator[None, object, object]:
+            call = _ACTIVE_CALL.get()
+            if call is None:  # called by someone else's code: plain pluggy behaviour
+                return (yield from function(*args, **kwargs))
+            _, teardown = _run_as(call, plugin_name, lambda: _start_wrapper(function(*args, **kwargs)))
+            try:
+                result = yield
+            except BaseException:  # KeyboardInterrupt on its way out: let the wrapper clean up
+                if teardown is not None:
+                    teardown.close()
+                raise
+            if teardown is None:  # its setup failed: pass the result through unchanged
+                return result
+            finished, value = _run_as(call, plugin_name, lambda: _finish_wrapper(teardown, result))
+            return value if finished else result
+
+        return isolated_wrapper
+
+    @functools.wraps(function)
+    def isolated(*args: Any, **kwargs: Any) -> Any:
+        call = _ACTIVE_CALL.get()
+        if call is None:
+            return function(*args, **kwargs)
+        return _run_as(call, plugin_name, lambda: function(*args, **kwargs))[1]
+
+    return isolated
+
+
+def _call_isolated(manager: pluggy.PluginManager, hook_name: str, **kwargs: Any) -> dict[str, BaseException]:
+    """Call a hook through pluggy, each implementation isolated; return {plugin name: what it raised}."""
+    caller = getattr(manager.hook, hook_name)
+    for impl in caller.get_hookimpls():
+        if not getattr(impl.function, _ISOLATED, False):
+            guarded = _isolated(impl)
+            setattr(guarded, _ISOLATED, True)
+            impl.function = guarded  # type: ignore[misc]  # Final to type checkers only; argnames stay
+    call = _HookCall()
+    token = _ACTIVE_CALL.set(call)
+    try:
+        caller(**kwargs)
+    finally:
+        _ACTIVE_CALL.reset(token)
+    return call.failures
+
+
+def _running_plugin() -> str:
+    """The plugin whose hook implementation is running now."""
+    call = _ACTIVE_CALL.get()
+    if call is None or call.current is None:
+        raise ZooError(
+            "register was called outside a zoo hook",
+            hint="call `register` only while your zoo_register_* hook runs",
+        )
+    return call.current
+
+
+class _Staging(Registry):
+    """One plugin's registrations, validated as they come, held back until committed in load order."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.added: list[ComponentSpec | CheckSpec] = []
+
+    def add(self, spec: ComponentSpec) -> None:
+        """Validate and keep a component."""
+        super().add(spec)
+        self.added.append(spec)
+
+    def add_check(self, spec: CheckSpec) -> None:
+        """Validate and keep a recipe cross-check."""
+        super().add_check(spec)
+        self.added.append(spec)
+
+    def commit(self, registry: Registry) -> None:
+        """Add everything kept to `registry`, in the order it was registered."""
+        for spec in self.added:
+            if isinstance(spec, CheckSpec):
+                registry.add_check(spec)
+            else:
+                registry.add(spec)
+
+
+def _register_callable(staged: dict[str, _Staging], kind: str | None) -> Callable[..., None]:
+    """The `register` argument of one registration hook call; it files under the running plugin."""
+
+    def register(*args: Any, **kwargs: Any) -> None:
+        plugin = _running_plugin()
+        staging = staged.setdefault(plugin, _Staging())
+        if kind is None:
+            staging.register_check_function(plugin)(*args, **kwargs)
+        else:
+            staging.register_function(kind, plugin)(*args, **kwargs)
+
+    return register
+
+
+def _register_components(manager: pluggy.PluginManager, registry: Registry, loaded: list[PluginRecord]) -> None:
+    """Call the registration hooks through pluggy, then commit each plugin that did not fail, in load order."""
+    staged: dict[str, _Staging] = {record.name: _Staging() for record in loaded}
+    failed: dict[str, BaseException] = {}
+    for hook_name in REGISTRATION_HOOKS:
+        kind = hook_name.removeprefix("zoo_register_")
+        register = _register_callable(staged, None if kind == "checks" else kind)
+        for name, exc in _call_isolated(manager, hook_name, register=register).items():
+            failed.setdefault(name, exc)
+            manager.unregister(name=name)  # its remaining hooks are not called
+    for record in loaded:
+        exc = failed.get(record.name)
+        if exc is None:
+            try:
+                staged[record.name].commit(registry)
+            except ZooError as clash:  # a name an earlier-loaded plugin took
+                exc = clash
+                registry.remove_plugin(record.name)
+                manager.unregister(name=record.name)
+        if exc is not None:
+            record.error = f"registration failed: {type(exc).__name__}: {exc}"
+            continue
+        callers = {caller.name for caller in manager.get_hookcallers(manager.get_plugin(record.name)) or []}
+        record.hooks = [name for name in REGISTRATION_HOOKS if name in callers]
+        registry.plugins.append(record.name)
+
+
+def _new_manager() -> pluggy.PluginManager:
+    """A plugin manager that knows the zoo's hook specs."""
+    manager = pluggy.PluginManager(hookspecs.PROJECT)
+    manager.add_hookspecs(hookspecs)
+    return manager
 
 
 def load_plugins(
@@ -137,8 +317,6 @@ def load_plugins(
 ) -> Plugins:
     """Load the selected entry-point plugins (plus `extra` (name, module) pairs) in isolation."""
     env = os.environ if environ is None else environ
-    manager = pluggy.PluginManager(hookspecs.PROJECT)
-    manager.add_hookspecs(hookspecs)
     registry = Registry()
     records: list[PluginRecord] = []
 
@@ -167,6 +345,8 @@ def load_plugins(
         module_name = getattr(module, "__name__", type(module).__name__)
         candidates.append((PluginRecord(name=name, module=module_name), lambda m=module: m))
 
+    checker = _new_manager()  # vets each plugin in load order: name clashes, misspelled hooks
+    accepted: list[tuple[PluginRecord, object]] = []
     for record, load in candidates:
         records.append(record)
         try:
@@ -177,25 +357,23 @@ def load_plugins(
             record.error = f"import failed: {type(exc).__name__}: {exc}"
             continue
         try:
-            manager.register(plugin, name=record.name)
+            checker.register(plugin, name=record.name)
         except ValueError as exc:
             record.error = f"could not register: {exc}"
             continue
-        problems = _hook_problems(manager, plugin)
+        problems = _hook_problems(checker, plugin)
         if problems:
             record.error = "; ".join(problems)
-            manager.unregister(plugin)
+            checker.unregister(plugin)
             continue
-        try:
-            record.hooks = _register_components(manager, registry, record.name, plugin)
-        except KeyboardInterrupt:
-            raise
-        except BaseException as exc:
-            record.error = f"registration failed: {type(exc).__name__}: {exc}"
-            registry.remove_plugin(record.name)
-            manager.unregister(plugin)
-            continue
-        registry.plugins.append(record.name)
+        accepted.append((record, plugin))
+
+    # pluggy calls the plugin registered last first; registering in reverse makes the default call
+    # order the load order (built-ins first), which tryfirst/trylast and wrappers then adjust.
+    manager = _new_manager()
+    for record, plugin in reversed(accepted):
+        manager.register(plugin, name=record.name)
+    _register_components(manager, registry, [record for record, _ in accepted])
     return Plugins(manager=manager, records=records, registry=registry)
 
 
@@ -218,13 +396,13 @@ def reset_plugins() -> None:
 def register_commands(plugins: Plugins, commands: Any) -> None:
     """Let each plugin add CLI commands; a plugin that fails here is recorded, the rest go on."""
     by_name = {record.name: record for record in plugins.records}
+    failures = _call_isolated(plugins.manager, "zoo_register_commands", commands=commands)
     for impl in plugins.manager.hook.zoo_register_commands.get_hookimpls():
-        record = by_name[impl.plugin_name]
-        try:
-            impl.function(commands=commands)
-        except KeyboardInterrupt:
-            raise
-        except BaseException as exc:
+        record = by_name.get(impl.plugin_name)
+        if record is None:
+            continue
+        exc = failures.get(impl.plugin_name)
+        if exc is not None:
             record.error = f"command registration failed: {type(exc).__name__}: {exc}"
             continue
         record.hooks.append("zoo_register_commands")
