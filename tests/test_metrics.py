@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +22,7 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-from zoo.evaluate import evaluate, patient_bootstrap, wilson
+from zoo.evaluate import confusion, evaluate, patient_bootstrap, wilson
 from zoo.plugins import get_registry
 from zoo.predictions import Predictions
 
@@ -80,6 +82,46 @@ def test_wilson_hand_computed() -> None:
     low, high = wilson(8, 10)  # p = 0.8, n = 10, z = 1.96: (0.4902, 0.9433)
     assert (low, high) == pytest.approx((0.4902, 0.9433), abs=1e-4)
     assert wilson(0, 10)[0] == 0.0 and math.isnan(wilson(0, 0)[0])
+
+
+def test_wilson_matches_newcombes_published_intervals() -> None:
+    # Newcombe (1998), Stat Med 17:857, table I, method 3 (the Wilson score interval)
+    assert wilson(81, 263) == pytest.approx((0.2553, 0.3662), abs=1e-4)
+    assert wilson(15, 148) == pytest.approx((0.0624, 0.1605), abs=1e-4)
+    assert wilson(10, 10) == pytest.approx((0.7225, 1.0), abs=1e-4) and wilson(10, 10)[1] == 1.0
+    assert all(math.isnan(v) for v in wilson(0, 0))
+    assert all(type(v) is float for v in wilson(3, 7)), "plain floats, for JSON"
+    assert list(inspect.signature(wilson).parameters) == ["successes", "trials"], "always 95 %"
+
+
+def test_confusion_matrix_is_normalised_per_true_class_with_zero_rows_for_absent_classes() -> None:
+    p = Predictions("stage", np.array([0, 0, 0, 2, 5.0]), np.array([0, 1, 1, 2, 4.0]), np.array(["a"] * 5))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # absent classes (rows of zeros) are not worth a warning
+        matrix = confusion(p, 6)
+    assert matrix == [
+        [0.3333, 0.6667, 0.0, 0.0, 0.0, 0.0],
+        [0.0] * 6,
+        [0.0, 0.0, 1.0, 0.0, 0.0, 0.0],
+        [0.0] * 6,
+        [0.0] * 6,
+        [0.0, 0.0, 0.0, 0.0, 1.0, 0.0],
+    ]
+    assert all(type(v) is float for row in matrix for v in row)
+    binary = Predictions("binary", np.array([1, 1, 1.0]), np.array([0, 1, 1.0]), np.array(["a"] * 3))
+    assert confusion(binary, 2) == [[0.0, 0.0], [0.3333, 0.6667]]
+
+
+def test_class_normalised_accuracy_scores_only_the_true_classes_and_never_warns() -> None:
+    # stages 1 and 4 are predicted but never true: they are not classes of the data
+    true, pred = np.array([0, 0, 0, 2, 2, 3.0]), np.array([0, 1, 4, 2, 2, 4.0])
+    p = Predictions("stage", true, pred, np.array(["a"] * 6))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # balanced_accuracy_score warns here ("y_pred contains classes not in y_true")
+        value = metric("class_normalised_accuracy")(p)
+        within = metric("class_normalised_accuracy_pm1")(p)
+    assert value == np.mean(recall_score(true, pred, labels=[0, 2, 3], average=None)) == (1 / 3 + 1 + 0) / 3
+    assert within == (2 / 3 + 1 + 1) / 3
 
 
 def test_bootstrap_resamples_patients_and_is_seeded() -> None:

