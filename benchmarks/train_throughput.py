@@ -22,9 +22,11 @@ import torch
 import torch.nn.functional as F
 from common import bench_recipe, machine
 
+from zoo.device import Distributed
 from zoo.model import build_model
 from zoo.progress import EpochProgress
-from zoo.train import Distributed, Trainer
+from zoo.runs import RunFolder
+from zoo.train import Trainer
 
 
 def plain_epoch(
@@ -72,7 +74,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         torch.manual_seed(0)
         model = build_model(registry, recipe.model.backbone, recipe.model.head, "stage")
-        trainer = Trainer(recipe, registry, Path(tmp), device, Distributed(), prepared, model)
+        trainer = Trainer(recipe, registry, RunFolder(Path(tmp)), device, Distributed(), prepared, model)
         net = trainer.network(False)
         zoo_optimizer = trainer.make_optimizer(1e-3)
         torch.manual_seed(0)

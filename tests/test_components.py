@@ -167,23 +167,23 @@ def test_class_weights_make_weight_times_count_equal() -> None:
 def test_oversampling_draws_classes_equally_and_marks_copies() -> None:
     classes = np.array([0] * 70 + [1] * 25 + [2] * 5)
     sampler = strategy("oversample").sampler(classes, seed=0)
-    order = sampler.indices(epoch=0)
-    assert len(order) == len(sampler) == 210
-    originals = order[order < 100]
-    assert sorted(originals.tolist()) == list(range(100)), "every sample once"
-    drawn = classes[order % 100]
-    assert np.bincount(drawn).tolist() == [70, 70, 70]
-    assert (order >= 100).sum() == 110, "the repeats are marked for augmentation"
-    assert not np.array_equal(order, sampler.indices(epoch=1))
-    assert np.array_equal(order, sampler.indices(epoch=0)), "seeded per epoch"
-    plain = strategy("oversample", augment=False).sampler(classes, seed=0).indices(0)
-    assert plain.max() < 100
+    draw = sampler.draw(epoch=0)
+    order = draw.indices
+    assert len(order) == len(sampler) == 210 and draw.copies.shape == order.shape
+    assert sorted(order[~draw.copies].tolist()) == list(range(100)), "every sample once"
+    assert np.bincount(classes[order]).tolist() == [70, 70, 70]
+    assert draw.copies.sum() == 110, "the repeats are marked for augmentation"
+    assert not np.array_equal(order, sampler.draw(epoch=1).indices)
+    again = sampler.draw(epoch=0)
+    assert np.array_equal(order, again.indices) and np.array_equal(draw.copies, again.copies), "seeded per epoch"
+    plain = strategy("oversample", augment=False).sampler(classes, seed=0).draw(0)
+    assert np.array_equal(plain.indices, order) and not plain.copies.any(), "same draw, nothing to augment"
 
 
 def test_oversampling_ratio_raises_small_classes_to_a_share_of_the_largest() -> None:
     classes = np.array([0] * 80 + [1] * 30 + [2] * 5)
     sampler = strategy("oversample", ratio=0.25).sampler(classes, seed=0)
-    drawn = classes[sampler.indices(epoch=0) % len(classes)]
+    drawn = classes[sampler.draw(epoch=0).indices]
     assert np.bincount(drawn).tolist() == [80, 30, 20], "30 is above 0.25 x 80 and stays; 5 goes up to 20"
     assert len(sampler) == 130
 
@@ -191,19 +191,20 @@ def test_oversampling_ratio_raises_small_classes_to_a_share_of_the_largest() -> 
 def test_class_balanced_draws_each_class_per_class_times() -> None:
     classes = np.array([0] * 80 + [1] * 30 + [2] * 5)
     sampler = strategy("class_balanced", per_class=20).sampler(classes, seed=0)
-    order = sampler.indices(epoch=0)
+    draw = sampler.draw(epoch=0)
+    order = draw.indices
     assert len(order) == len(sampler) == 60
-    assert np.bincount(classes[order % len(classes)]).tolist() == [20, 20, 20]
-    big = order[classes[order % len(classes)] == 0]
-    assert len(set(big.tolist())) == 20 and big.max() < len(classes), "a subset of the large class, no repeats"
-    small = order[classes[order % len(classes)] == 2]
-    assert set((small[small < len(classes)]).tolist()) == set(range(110, 115)), "every small-class sample once"
-    assert (small >= len(classes)).sum() == 15, "repeats are marked for augmentation"
-    assert not np.array_equal(order, sampler.indices(epoch=1)), "a fresh subset every epoch"
-    assert np.array_equal(order, sampler.indices(epoch=0))
+    assert np.bincount(classes[order]).tolist() == [20, 20, 20]
+    big = classes[order] == 0
+    assert len(set(order[big].tolist())) == 20 and not draw.copies[big].any(), "a subset of the large class, no repeats"
+    small = classes[order] == 2
+    assert set(order[small & ~draw.copies].tolist()) == set(range(110, 115)), "every small-class sample once"
+    assert (small & draw.copies).sum() == 15, "repeats are marked for augmentation"
+    assert not np.array_equal(order, sampler.draw(epoch=1).indices), "a fresh subset every epoch"
+    assert np.array_equal(order, sampler.draw(epoch=0).indices)
 
 
 def test_oversampling_ratio_has_no_float_surprises() -> None:
     classes = np.array([0] * 100 + [1] * 3)
-    drawn = classes[strategy("oversample", ratio=0.07).sampler(classes, seed=0).indices(0) % len(classes)]
+    drawn = classes[strategy("oversample", ratio=0.07).sampler(classes, seed=0).draw(0).indices]
     assert np.bincount(drawn).tolist() == [100, 7], "0.07 x 100 is 7"

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import multiprocessing
 from pathlib import Path
+from typing import Any, NoReturn
 
+import pytest
 from conftest import run_zoo
 
 from zoo import leaderboard
@@ -55,7 +57,7 @@ def test_ranking_and_the_no_difference_marker(tmp_path: Path) -> None:
             row("reg", target="percent", value=9.0),
         ],
     )
-    groups = leaderboard.ranked(leaderboard.read(store), None)
+    groups = leaderboard.ranked(leaderboard.read(store), None, default_sorts())
     label = "phantom (data ?)"
     metric, members = groups[("stage", label)]
     assert metric == "class_normalised_accuracy" and [r["run_id"] for r in members] == ["best", "close", "low"]
@@ -92,7 +94,7 @@ def test_runs_on_different_data_are_never_ranked_together(tmp_path: Path) -> Non
     second = {**row("b"), "dataset": "manifest", "dataset_params_sha256": "p2" * 6, "dataset_fingerprint": "bbbb" * 16}
     moved = {**row("c"), "dataset": "manifest", "dataset_params_sha256": "p3" * 6, "dataset_fingerprint": "aaaa" * 16}
     leaderboard.append(store, [first, second, moved])
-    groups = leaderboard.ranked(leaderboard.read(store), None)
+    groups = leaderboard.ranked(leaderboard.read(store), None, default_sorts())
     assert len(groups) == 2, "two manifests are two tables; the same data in another folder is one"
     table = run_zoo("leaderboard", "--runs-dir", str(tmp_path))
     assert "data aaaaaaaa" in table.out and "data bbbbbbbb" in table.out
@@ -161,3 +163,165 @@ def test_a_binary_or_foreign_store_is_read_without_crashing(tmp_path: Path) -> N
     assert [r["run_id"] for r in leaderboard.read(store)] == ["a"]
     result = run_zoo("leaderboard", "--runs-dir", str(tmp_path))
     assert result.code == 0 and "recipe-a" in result.out
+
+
+def test_concurrent_appends_from_threads_lose_nothing_and_reads_see_whole_rows(tmp_path: Path) -> None:
+    import threading
+
+    store = tmp_path / "leaderboard.jsonl"
+    seen: list[int] = []
+    done = threading.Event()
+
+    def reader() -> None:
+        while not done.is_set():
+            seen.append(len(leaderboard.read(store)))
+
+    def writer(worker: int) -> None:
+        for i in range(20):
+            leaderboard.append(store, [row(f"t{worker}-{i}"), row(f"t{worker}-{i}", "val")])
+
+    watching = threading.Thread(target=reader)
+    watching.start()
+    writers = [threading.Thread(target=writer, args=(w,)) for w in range(6)]
+    for thread in writers:
+        thread.start()
+    for thread in writers:
+        thread.join()
+    done.set()
+    watching.join()
+    lines = store.read_text().splitlines()
+    assert len(lines) == 240 and len({(json.loads(line)["run_id"], json.loads(line)["split"]) for line in lines}) == 240
+    assert all(n % 2 == 0 for n in seen), "a read never sees half of an append"
+    assert seen == sorted(seen)
+
+
+def test_append_waits_for_the_lock_beside_the_store(tmp_path: Path) -> None:
+    import threading
+
+    from filelock import FileLock
+
+    store = tmp_path / "leaderboard.jsonl"
+    assert leaderboard.lock_path(store) == tmp_path / "leaderboard.jsonl.lock"
+    held = FileLock(str(leaderboard.lock_path(store)))
+    held.acquire()
+    appending = threading.Thread(target=leaderboard.append, args=(store, [row("a")]))
+    appending.start()
+    appending.join(0.5)
+    assert appending.is_alive() and not store.exists(), "the store is not touched while another process holds the lock"
+    held.release()
+    appending.join(30)
+    assert [r["run_id"] for r in leaderboard.read(store)] == ["a"]
+
+
+def _unlockable(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Lock files cannot be created (a read-only runs folder; root cannot simulate one with chmod)."""
+    import errno
+
+    from filelock import FileLock
+
+    def refuse(self: FileLock, *args: Any, **kwargs: Any) -> NoReturn:
+        raise PermissionError(errno.EACCES, "Permission denied", str(self.lock_file))
+
+    monkeypatch.setattr(FileLock, "acquire", refuse)
+
+
+def test_a_read_only_runs_folder_is_read_without_the_lock(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from zoo.errors import ZooError
+
+    store = tmp_path / "leaderboard.jsonl"
+    leaderboard.append(store, [row("a")])
+    before = store.read_bytes()
+    _unlockable(monkeypatch)
+    assert [r["run_id"] for r in leaderboard.read(store)] == ["a"]
+    with pytest.raises(ZooError, match=r"cannot open the leaderboard .*\(Permission denied\)") as caught:
+        leaderboard.append(store, [row("b")])
+    assert caught.value.hint == "check the runs folder's permissions; the run folder itself is complete"
+    assert store.read_bytes() == before
+
+
+def test_a_read_only_runs_folder_for_real(tmp_path: Path) -> None:
+    """As an unprivileged user (root runs it as nobody): `zoo leaderboard` reads, a run's append is a clear error."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+
+    from tests.conftest import ROOT
+
+    if os.geteuid() == 0:
+        setpriv = shutil.which("setpriv")
+        if setpriv is None:
+            pytest.skip("running as root without setpriv: cannot drop privileges")
+        prefix = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups"]
+    else:
+        prefix = []
+    base = Path(tempfile.mkdtemp(prefix="zoo-readonly-"))  # not under tmp_path, which only root may enter
+    try:
+        runs = base / "runs"
+        leaderboard.append(leaderboard.store_path(runs), [row("a")])
+        os.chmod(base, 0o755)
+        os.chmod(leaderboard.store_path(runs), 0o644)
+        os.remove(leaderboard.lock_path(leaderboard.store_path(runs)))
+        os.chmod(runs, 0o555)
+        env = {**os.environ, "ZOO_CACHE_DIR": str(base / "cache"), "HOME": str(base)}
+        shown = subprocess.run(
+            [*prefix, sys.executable, "-m", "zoo", "leaderboard", "--runs-dir", str(runs)],
+            capture_output=True, text=True, env=env, cwd=ROOT, timeout=120,
+        )
+        assert shown.returncode == 0, shown.stderr
+        assert "recipe-a" in shown.stdout and "Traceback" not in shown.stderr
+        code = (
+            "import sys; from pathlib import Path; from zoo import leaderboard; from zoo.errors import ZooError\n"
+            "try:\n"
+            f"    leaderboard.append(Path({str(leaderboard.store_path(runs))!r}), [{{'run_id': 'b', 'split': 'test'}}])\n"
+            "except ZooError as exc:\n"
+            "    print(exc, exc.hint, sep='|')\n"
+        )
+        appended = subprocess.run(
+            [*prefix, sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT, timeout=120
+        )
+        assert appended.returncode == 0, appended.stderr
+        assert "cannot open the leaderboard" in appended.stdout and "(Permission denied)" in appended.stdout
+        assert "check the runs folder's permissions" in appended.stdout
+        assert [r["run_id"] for r in leaderboard.read(leaderboard.store_path(runs))] == ["a"]
+    finally:
+        os.chmod(base / "runs", 0o755)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_the_lock_is_released_after_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import builtins
+    import errno
+
+    from filelock import FileLock
+
+    from zoo.errors import ZooError
+
+    store = tmp_path / "leaderboard.jsonl"
+    leaderboard.append(store, [row("a")])
+    real_open = builtins.open
+
+    def unreadable(path: Any, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
+        if str(path).endswith("leaderboard.jsonl"):
+            raise PermissionError(errno.EACCES, "Permission denied")
+        return real_open(path, mode, *args, **kwargs)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(builtins, "open", unreadable)
+        with pytest.raises(ZooError, match=r"cannot read the leaderboard .*\(Permission denied\)"):
+            leaderboard.read(store)
+        with pytest.raises(ZooError, match=r"cannot open the leaderboard .*\(Permission denied\)"):
+            leaderboard.append(store, [row("b")])
+    probe = FileLock(str(leaderboard.lock_path(store)), timeout=0)
+    probe.acquire()  # raises filelock.Timeout if either call had kept the lock
+    probe.release()
+
+
+def default_sorts() -> dict[str, str]:
+    """Each target's ranking metric, as the metric plugins declare it."""
+    from zoo.leaderboard import default_metric
+    from zoo.plugins import get_registry
+    from zoo.targets import TARGETS
+
+    return {target: default_metric(get_registry(), target) or "" for target in TARGETS}

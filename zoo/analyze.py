@@ -4,21 +4,20 @@ Figures show the test split ("shown" below), or the first split the recipe evalu
 left test out. Sections (thesis sections 4.2-4.7):
 - results: the metrics with intervals and the trivial baseline; the normalised confusion matrix
   (stages, binary) or predicted against true percent; the label histogram; training curves;
-- attention maps: Grad-CAM of the last convolution for a fixed random sample of shown crops of
-  each class, overlaid on the crop (thesis Fig. 13);
+- attention maps: Grad-CAM of the backbone's feature layer (`Backbone.feature_layer`) for a fixed
+  random sample of shown crops of each class, overlaid on the crop (thesis Fig. 13);
 - embeddings: t-SNE of the last hidden layer coloured by the true label (Fig. 14); for sample
   shown crops their nearest training crops, and the kNN accuracy of the embedding (4.6.1);
 - disease activity: when the data has DAS28, the Rau score per visit (true, and predicted on the
   shown visits) against DAS28-ESR and DAS28-CRP with Pearson and Spearman correlations (Fig. 15).
 Grad-CAM explains the head's `severity(outputs)` (expected stage, expected percent, or
-P(eroded)); heads without it explain their largest output.
+P(eroded)). The run's files are read through `RunFolder`; the trainer is not imported.
 """
 
 from __future__ import annotations
 
 import base64
 import html
-import json
 from pathlib import Path
 from typing import Any
 
@@ -39,9 +38,9 @@ from zoo.data.prepare import Prepared, prepare
 from zoo.data.targets import classes
 from zoo.formatting import format_interval, format_number
 from zoo.model import ZooModel, load
-from zoo.predictions import ID_TYPES
 from zoo.registry import Registry
-from zoo.train import load_run_recipe
+from zoo.runs import RunFolder
+from zoo.targets import TARGETS
 
 PER_CLASS = 4
 TSNE_POINTS = 1000
@@ -60,32 +59,30 @@ def _batched(model: ZooModel, pixels: np.ndarray, fn: Any) -> np.ndarray:
     return np.concatenate(outputs) if outputs else np.zeros((0,))
 
 
-def severity(model: ZooModel, outputs: torch.Tensor) -> torch.Tensor:
-    """A differentiable score per sample to explain: the head's `severity`, else its largest output."""
-    score = getattr(model.head, "severity", None)
-    return score(outputs) if score is not None else outputs.max(dim=1).values
-
-
 def grad_cam(model: ZooModel, images: torch.Tensor) -> np.ndarray:
-    """Grad-CAM heat maps (B, H, W) in [0, 1] of the backbone's last convolution."""
-    convs = [m for m in model.backbone.modules() if isinstance(m, nn.Conv2d)]
-    if not convs:
-        return np.zeros((len(images), *images.shape[2:]))
+    """Grad-CAM heat maps (B, H, W) in [0, 1], at the input's size, of the head's severity.
+
+    The map is the backbone's `feature_layer()` output (B, C, h, w), its channels weighted by the
+    mean gradient of `head.severity` over each channel, rectified, resized to (H, W) and scaled to
+    a maximum of 1 per image. Parameter gradients are left untouched."""
     saved: dict[str, torch.Tensor] = {}
 
     def keep(_module: nn.Module, _inputs: Any, output: torch.Tensor) -> None:
         saved["activation"] = output
-        output.register_hook(lambda grad: saved.__setitem__("gradient", grad))
 
-    handle = convs[-1].register_forward_hook(keep)
+    handle = model.backbone.feature_layer().register_forward_hook(keep)
     try:
-        model.zero_grad()
-        x = images.clone().requires_grad_(True)
-        severity(model, model(x)).sum().backward()
+        with torch.enable_grad():
+            x = images.clone().requires_grad_(True)
+            score = model.head.severity(model(x)).sum()
+            activation = saved.get("activation")
+            if not isinstance(activation, torch.Tensor) or activation.dim() != 4:
+                raise ValueError("the backbone's feature_layer() must output a (B, C, h, w) feature map in forward")
+            (gradient,) = torch.autograd.grad(score, activation)
     finally:
         handle.remove()
-    weights = saved["gradient"].mean(dim=(2, 3), keepdim=True)
-    cam = torch.relu((weights * saved["activation"]).sum(dim=1, keepdim=True))
+    weights = gradient.mean(dim=(2, 3), keepdim=True)
+    cam = torch.relu((weights * activation).sum(dim=1, keepdim=True))
     cam = nn.functional.interpolate(cam, size=images.shape[2:], mode="bilinear", align_corners=False)[:, 0]
     cam = cam / cam.flatten(1).max(dim=1).values.clamp(min=1e-8)[:, None, None]
     return cam.detach().numpy()
@@ -145,9 +142,9 @@ class Report:
 
 
 def _results(
-    report: Report, run: Path, target: str, prepared: Prepared, predictions: pd.DataFrame, split: str
+    report: Report, run: RunFolder, target: str, prepared: Prepared, predictions: pd.DataFrame, split: str
 ) -> None:
-    metrics = json.loads((run / "metrics.json").read_text())
+    metrics = run.read_metrics()
     report.heading("Results")
     point = metrics.get("threshold")
     if point is not None:
@@ -169,7 +166,7 @@ def _results(
         report.text(f"{evaluated}: {result['n']} crops of {result['patients']} patients")
         report.table(["metric", "value", "95 % CI (patients)", baseline.get("predictor", "")], rows)
     y_true, y_pred = predictions["y_true"].to_numpy(), predictions["y_pred"].to_numpy()
-    if target == "percent":
+    if not TARGETS[target].whole:
         fig, ax = plt.subplots(figsize=(5, 5))
         jitter = np.random.default_rng(0).uniform(-1, 1, len(y_true))
         ax.scatter(y_true + jitter, y_pred, s=8, alpha=0.4)
@@ -194,7 +191,8 @@ def _results(
     table = prepared.table
     fig, ax = plt.subplots(figsize=(6, 3))
     values = table["label"].to_numpy()
-    bins = np.arange(0, 105, 5) if prepared.scale == "percent" else np.arange(-0.5, values.max() + 1.5)
+    scale = TARGETS[prepared.scale]
+    bins = np.arange(scale.low, scale.high + 5, 5) if not scale.whole else np.arange(-0.5, values.max() + 1.5)
     ax.hist(
         [values[table["split"] == s] for s in ("train", "val", "test")],
         bins=bins,
@@ -206,7 +204,7 @@ def _results(
     ax.set_ylabel("crops (log)")
     ax.legend()
     report.figure(_png(fig, report.folder, "labels"), "Labels by split.")
-    history = pd.read_csv(run / "history.csv")
+    history = run.read_history()
     fig, ax = plt.subplots(figsize=(6, 3.5))
     ax.plot(history["epoch"], history["train_loss"], label="train loss")
     if "val_loss" in history.columns:
@@ -251,7 +249,7 @@ def _attention(report: Report, model: ZooModel, prepared: Prepared, target: str,
     report.heading("Attention maps")
     report.figure(
         _png(fig, report.folder, "attention"),
-        f"Grad-CAM of the last convolution on random {split} crops per class (red: what raised the score).",
+        f"Grad-CAM of the backbone's feature layer on random {split} crops per class (red: what raised the score).",
     )
 
 
@@ -359,21 +357,24 @@ def _activity(report: Report, prepared: Prepared, predictions: pd.DataFrame) -> 
 
 def analyze(run: Path, registry: Registry, out: Path | None = None) -> Path:
     """Write the report of `run` into `out` (default RUN_DIR/report); return report.html."""
+    run_folder = RunFolder(run)
     model, config = load(run, registry)
-    recipe = load_run_recipe(run, registry)
+    recipe = run_folder.load_recipe(registry)
     prepared = prepare(recipe, registry)
-    folder = out or run / "report"
+    folder = out or run_folder.report_folder
     folder.mkdir(parents=True, exist_ok=True)
     target = config["target"]
-    evaluated = list(json.loads((run / "metrics.json").read_text())["splits"])
+    evaluated = run_folder.evaluated_splits()
     split = "test" if "test" in evaluated else evaluated[0]  # the recipe's eval.splits decide
-    predictions = pd.read_csv(run / f"predictions-{split}.csv", dtype=ID_TYPES)
-    report = Report(folder, f"{recipe.name}: {config['backbone']['name']} + {config['head']['name']} ({run.name})")
+    predictions = run_folder.read_predictions(split)
+    report = Report(
+        folder, f"{recipe.name}: {config['backbone']['name']} + {config['head']['name']} ({run_folder.name})"
+    )
     report.text(
         f"Target: {target}; image size {config['image_size']} px; recipe {recipe.name}. "
         "Figures are written beside this file as PNG."
     )
-    _results(report, run, target, prepared, predictions, split)
+    _results(report, run_folder, target, prepared, predictions, split)
     _attention(report, model, prepared, target, recipe.seed, split)
     _embeddings(report, model, prepared, target, recipe.seed, split)
     _activity(report, prepared, predictions)

@@ -4,7 +4,7 @@
   replacement, not crops, because a patient's joints are not independent. Seeded.
 - Proportions (accuracy, sensitivity, specificity) also get the Wilson score interval (95 %),
   as the thesis used.
-- Stage and binary targets also get the confusion matrix, normalised per true class.
+- Targets with classes (stage, binary) also get the confusion matrix, normalised per true class.
 """
 
 from __future__ import annotations
@@ -13,21 +13,22 @@ import math
 from typing import Any
 
 import numpy as np
+from scipy.stats import binomtest
+from sklearn.metrics import confusion_matrix
 
+from zoo.errors import ZooError
 from zoo.predictions import Predictions
+from zoo.protocols import Metric
 from zoo.registry import ComponentSpec, Registry
+from zoo.targets import TARGETS
 
-Z95 = 1.959963984540054
 
-
-def wilson(successes: int, trials: int, z: float = Z95) -> tuple[float, float]:
-    """Wilson score interval of a proportion."""
+def wilson(successes: int, trials: int) -> tuple[float, float]:
+    """Wilson score interval (95 %) of a proportion; NaN when there are no trials."""
     if trials == 0:
         return (math.nan, math.nan)
-    p = successes / trials
-    centre = (p + z * z / (2 * trials)) / (1 + z * z / trials)
-    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / (1 + z * z / trials)
-    return (max(0.0, centre - half), min(1.0, centre + half))
+    interval = binomtest(int(successes), int(trials)).proportion_ci(confidence_level=0.95, method="wilson")
+    return (float(interval.low), float(interval.high))
 
 
 def applicable_metrics(
@@ -38,6 +39,17 @@ def applicable_metrics(
     With `names`, only those (each must exist)."""
     specs = registry.components("metrics") if names is None else [registry.get("metrics", n) for n in names]
     return [spec for spec in specs if (spec.targets is None or target in spec.targets) and spec.requires <= tags]
+
+
+def build_metric(spec: ComponentSpec) -> Metric:
+    """Build a registered metric and check it keeps the `Metric` contract."""
+    metric = spec.build()
+    if not isinstance(metric, Metric):
+        raise ZooError(
+            f"{spec.label} of plugin '{spec.plugin}' does not follow zoo.protocols.Metric",
+            hint="a metric needs the attributes higher_is_better, counts and needs_every_class (docs/hooks.md)",
+        )
+    return metric
 
 
 def patient_bootstrap(
@@ -63,7 +75,7 @@ def patient_bootstrap(
         sample = predictions.take(np.concatenate([rows_of[i] for i in chosen]))
         complete = np.array_equal(np.unique(sample.y_true), classes)
         for name, metric in metrics.items():
-            defined = complete or not getattr(metric, "needs_every_class", False)
+            defined = complete or not metric.needs_every_class
             draws[name].append(metric(sample) if defined else math.nan)
     intervals = {}
     for name, values in draws.items():
@@ -78,11 +90,12 @@ def patient_bootstrap(
 
 
 def confusion(predictions: Predictions, classes: int) -> list[list[float]]:
-    """Confusion matrix normalised per true class (rows: true, columns: predicted)."""
-    matrix = np.zeros((classes, classes))
-    np.add.at(matrix, (predictions.y_true.astype(int), predictions.y_pred.astype(int)), 1)
-    totals = matrix.sum(axis=1, keepdims=True)
-    return np.divide(matrix, totals, out=np.zeros_like(matrix), where=totals > 0).round(4).tolist()
+    """Confusion matrix normalised per true class (rows: true, columns: predicted); the row of a
+    class absent from the data is zeros."""
+    matrix = confusion_matrix(
+        predictions.y_true.astype(int), predictions.y_pred.astype(int), labels=range(classes), normalize="true"
+    )
+    return np.asarray(matrix, dtype=float).round(4).tolist()
 
 
 def evaluate(
@@ -94,7 +107,7 @@ def evaluate(
 ) -> dict[str, Any]:
     """Every applicable metric with its intervals, plus counts and the confusion matrix."""
     specs = applicable_metrics(registry, predictions.target, predictions.tags(), names)
-    metrics = {spec.name: spec.build() for spec in specs}
+    metrics = {spec.name: build_metric(spec) for spec in specs}
     intervals = patient_bootstrap(predictions, metrics, resamples, seed)
     result: dict[str, Any] = {
         "target": predictions.target,
@@ -106,18 +119,18 @@ def evaluate(
     for name, metric in metrics.items():
         entry: dict[str, Any] = {
             "value": json_number(metric(predictions)),
-            "higher_is_better": bool(getattr(metric, "higher_is_better", True)),
+            "higher_is_better": bool(metric.higher_is_better),
         }
         if name in intervals:
             interval, undefined = intervals[name]
             entry["bootstrap_95"] = [json_number(v) for v in interval]
             entry["bootstrap_undefined"] = undefined
-        counts = getattr(metric, "counts", None)
-        if counts is not None:
-            entry["wilson_95"] = [json_number(v) for v in wilson(*counts(predictions))]
+        if metric.counts is not None:
+            entry["wilson_95"] = [json_number(v) for v in wilson(*metric.counts(predictions))]
         result["metrics"][name] = entry
-    if predictions.target in ("stage", "binary"):
-        result["confusion_matrix"] = confusion(predictions, 6 if predictions.target == "stage" else 2)
+    classes = TARGETS[predictions.target].classes
+    if classes is not None:
+        result["confusion_matrix"] = confusion(predictions, classes)
     return result
 
 

@@ -1,8 +1,9 @@
 """The leaderboard: an append-only JSONL store of evaluated runs, one row per run and split.
 
-The store is `<runs dir>/leaderboard.jsonl`. Rows are appended under an exclusive file lock, so
-runs finishing at the same moment never lose or interleave a row; a (run, split) pair already
-present is not written twice (a resumed run that had already appended its rows).
+The store is `<runs dir>/leaderboard.jsonl`. Rows are appended under an exclusive file lock
+(`filelock`, on the sibling `leaderboard.jsonl.lock`), so runs finishing at the same moment never
+lose or interleave a row; a (run, split) pair already present is not written twice (a resumed run
+that had already appended its rows).
 
 Metrics without a finite value (NaN is stored as null) are left out of a row, so they can never
 rank. Each row carries the provenance needed to trust a comparison: recipe name and hash, the
@@ -14,22 +15,28 @@ zoo's git sha and version, the plugins' versions, and when it was made.
 from __future__ import annotations
 
 import datetime as dt
-import fcntl
 import hashlib
 import json
 import os
 from pathlib import Path
 from typing import Any
 
+from filelock import FileLock
+
 from zoo.errors import ZooError
+from zoo.registry import Registry
 
 STORE = "leaderboard.jsonl"
-DEFAULT_SORT = {"stage": "class_normalised_accuracy", "percent": "mse", "binary": "balanced_accuracy"}
 
 
 def store_path(runs_dir: Path) -> Path:
     """Where the leaderboard of a runs folder lives."""
     return runs_dir / STORE
+
+
+def lock_path(store: Path) -> Path:
+    """The lock file beside a store (`<store>.lock`), which `append` and `read` hold."""
+    return store.with_name(f"{store.name}.lock")
 
 
 def params_hash(params: dict[str, Any]) -> str:
@@ -82,16 +89,19 @@ def append(store: Path, rows: list[dict[str, Any]]) -> int:
     writes are continued) and synced; and a failed write (a full disk) truncates the store back
     to where it was and is an error, so no torn row is left behind.
     """
+    lock = FileLock(str(lock_path(store)))
     try:
         store.parent.mkdir(parents=True, exist_ok=True)
+        # Creates `<store>.lock` beside the store, so a runs folder that cannot hold it fails here.
+        held = lock.acquire()
         handle = open(store, "a+b")  # noqa: SIM115 - closed below, after the lock's work
     except OSError as exc:
+        lock.release()  # a no-op when it was not acquired
         raise ZooError(
             f"cannot open the leaderboard '{store.resolve()}' ({exc.strerror or type(exc).__name__})",
             hint="check the runs folder's permissions; the run folder itself is complete",
         ) from None
-    with handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+    with held, handle:  # the store is closed, then the lock released
         handle.seek(0)
         content = handle.read()
         present = {(row.get("run_id"), row.get("split")) for row in _parse(_lines(content))}
@@ -146,15 +156,26 @@ def read(store: Path) -> list[dict[str, Any]]:
     """All rows of a store (none when it does not exist)."""
     if not store.is_file():
         return []
+    lock: FileLock | None = FileLock(str(lock_path(store)))
+    try:
+        lock.acquire()
+    except OSError:
+        # `<store>.lock` cannot be created (a read-only runs folder or file system, someone else's
+        # folder): read without the lock rather than fail. Only `read` falls back, never `append`.
+        # Appenders write whole rows and sync them, and a row caught half-written is skipped by
+        # `_parse`, so an unlocked read sees at worst the store minus a row being appended.
+        lock = None
     try:
         with open(store, "rb") as handle:
-            fcntl.flock(handle, fcntl.LOCK_SH)
             return _parse(_lines(handle.read()))
     except OSError as exc:
         raise ZooError(
             f"cannot read the leaderboard '{store.resolve()}' ({exc.strerror or type(exc).__name__})",
             hint="check the file's permissions",
         ) from None
+    finally:
+        if lock is not None:
+            lock.release()
 
 
 def dataset_label(row: dict[str, Any]) -> str:
@@ -174,16 +195,34 @@ def on_dataset(row: dict[str, Any], wanted: str) -> bool:
     )
 
 
+def shown_metrics(registry: Registry, target: str) -> list[str]:
+    """The metrics of a target in the order results views show them: the ranking metric first
+    (`default_metric`), then the others as their plugins registered them."""
+    names = [spec.name for spec in registry.registered("metrics") if spec.targets is None or target in spec.targets]
+    first = default_metric(registry, target)
+    return [first, *[name for name in names if name != first]] if first else names
+
+
+def default_metric(registry: Registry, target: str) -> str | None:
+    """The metric that ranks a target by default: the first registered with `ranks=[target]`,
+    else the first that scores the target at all."""
+    fitting = [spec for spec in registry.registered("metrics") if spec.targets is None or target in spec.targets]
+    ranking = [spec for spec in fitting if target in spec.ranks]
+    chosen = ranking or fitting
+    return chosen[0].name if chosen else None
+
+
 def ranked(
-    rows: list[dict[str, Any]], sort: str | None
+    rows: list[dict[str, Any]], sort: str | None, defaults: dict[str, str]
 ) -> dict[tuple[str, str], tuple[str, list[dict[str, Any]]]]:
-    """Rows grouped by target and dataset (`dataset_label`), each sorted best first by its metric.
+    """Rows grouped by target and dataset (`dataset_label`), each sorted best first by its metric:
+    `sort`, else the target's default in `defaults` (`default_metric`).
 
     Runs on different data are never ranked in one table. Rows lacking the metric go last.
     """
     groups: dict[tuple[str, str], tuple[str, list[dict[str, Any]]]] = {}
     for target, label in sorted({(row["target"], dataset_label(row)) for row in rows}):
-        metric = sort or DEFAULT_SORT.get(target, "")
+        metric = sort or defaults.get(target, "")
         members = [row for row in rows if row["target"] == target and dataset_label(row) == label]
 
         def key(row: dict[str, Any], metric: str = metric) -> tuple[int, float]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from safetensors import SafetensorError
@@ -19,7 +19,13 @@ from torch import nn
 
 from zoo import __version__
 from zoo.errors import UsageError
+from zoo.protocols import Backbone, Head
 from zoo.registry import Registry
+from zoo.runs import RunFolder
+from zoo.targets import TARGETS
+
+if TYPE_CHECKING:
+    from zoo.recipe import Recipe
 
 IN_CHANS = 1
 
@@ -27,34 +33,36 @@ IN_CHANS = 1
 class ZooModel(nn.Module):
     """Backbone then head; `predict` and `embed` come from the head."""
 
-    def __init__(self, backbone: nn.Module, head: nn.Module) -> None:
+    def __init__(self, backbone: Backbone, head: Head) -> None:
         super().__init__()
-        self.backbone = backbone
-        self.head = head
+        self.backbone: Backbone = backbone
+        self.head: Head = head
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.backbone(x))
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
-        """The last hidden layer: the head's, or the backbone's features."""
-        features = self.backbone(x)
-        embed = getattr(self.head, "embed", None)
-        return embed(features) if embed is not None else features
+        """The last hidden layer: the head's."""
+        return self.head.embed(self.backbone(x))
 
     def predict(self, outputs: torch.Tensor) -> dict[str, torch.Tensor]:
         """Turn raw outputs into predictions (`pred`, and `probs`/`cdf` where the head has them)."""
         return self.head.predict(outputs)
 
 
-def build_model(registry: Registry, backbone: Any, head: Any, target: str) -> ZooModel:
-    """Build backbone and head from recipe component references."""
-    net = registry.get("backbones", backbone.name).build(backbone.params, in_chans=IN_CHANS)
-    features = int(net.num_features)
-    top = registry.get("heads", head.name).build(head.params, in_features=features, target=target)
+def build_model(registry: Registry, backbone: Any, head: Any, target: str, saved: bool = False) -> ZooModel:
+    """Build backbone and head from recipe component references.
+
+    `saved`: the weights will come from a saved run, so components build with their
+    `restore_params` (e.g. no pretrained weights to fetch)."""
+    backbone_spec, head_spec = registry.get("backbones", backbone.name), registry.get("heads", head.name)
+    backbone_params = backbone_spec.params_for_saved(backbone.params) if saved else backbone.params
+    net = backbone_spec.build(backbone_params, in_chans=IN_CHANS)
+    top = head_spec.build(head.params, in_features=int(net.num_features), target=target)
     return ZooModel(net, top)
 
 
-def model_config(recipe: Any) -> dict[str, Any]:
+def model_config(recipe: Recipe) -> dict[str, Any]:
     """What config.json records about the model."""
     return {
         "zoo_version": __version__,
@@ -66,27 +74,30 @@ def model_config(recipe: Any) -> dict[str, Any]:
         "equalize": recipe.data.equalize,
         "in_chans": IN_CHANS,
         "input": "grayscale, 8-bit scaled to [0, 1]; backbones normalise it themselves",
-        "labels": ["0", "1", "2", "3", "4", "5"]
-        if recipe.data.target == "stage"
-        else ["healthy", "eroded"]
-        if recipe.data.target == "binary"
-        else "percent 0-100",
+        "labels": _labels(recipe.data.target),
     }
 
 
-def save(model: nn.Module, folder: Path, config: dict[str, Any]) -> None:
-    """Write model.safetensors and config.json."""
+def _labels(target: str) -> list[str] | str:
+    """The class names, or the range of a continuous target."""
+    spec = TARGETS[target]
+    return list(spec.class_names) if spec.class_names else f"{spec.name} {spec.low:g}-{spec.high:g}"
+
+
+def save(model: nn.Module, run: RunFolder, config: dict[str, Any]) -> None:
+    """Write the run's model weights and config."""
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}  # channels_last too
-    save_file(state, str(folder / "model.safetensors"))
-    (folder / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    save_file(state, str(run.weights_file))
+    run.config_file.write_text(json.dumps(config, indent=2) + "\n")
 
 
 def load(folder: Path, registry: Registry) -> tuple[ZooModel, dict[str, Any]]:
     """Rebuild a saved model (pretrained files are not needed: the weights come from the run)."""
-    config_path, weights = folder / "config.json", folder / "model.safetensors"
+    run = RunFolder(folder)
+    config_path, weights = run.config_file, run.weights_file
     if not config_path.is_file() or not weights.is_file():
         raise UsageError(
-            f"'{folder}' is not a finished run (no config.json and model.safetensors)",
+            f"'{folder}' is not a finished run (no {config_path.name} and {weights.name})",
             hint="give a run folder made by 'zoo run'",
         )
     try:
@@ -100,9 +111,7 @@ def load(folder: Path, registry: Registry) -> tuple[ZooModel, dict[str, Any]]:
             f"'{config_path.resolve()}' is not a readable model config (damaged or edited?)",
             hint="the run folder's config.json is written by 'zoo run'; restore it or run the recipe again",
         ) from None
-    if "pretrained" in backbone_params:
-        backbone_params["pretrained"] = False
-    model = build_model(registry, backbone, head, target)
+    model = build_model(registry, backbone, head, target, saved=True)
     try:
         load_model(model, str(weights))
     except (OSError, ValueError, RuntimeError, SafetensorError):

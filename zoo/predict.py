@@ -29,10 +29,12 @@ from zoo.data.images import UnreadableImage, load_prepared
 from zoo.errors import UsageError, ZooError
 from zoo.paths import is_path_field
 from zoo.registry import Registry
+from zoo.targets import TARGETS
 from zoo.thresholds import apply as apply_threshold
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".webp"}
 UNSURE_WIDTH = 20.0
+INTERVAL_COLUMNS = {"median": "_median", "lower": "_low80", "upper": "_high80"}  # head outputs, by suffix
 UNSURE_PROBABILITY = 0.5
 RAU_DRAWS = 2000
 BATCH = 64
@@ -137,26 +139,23 @@ def score(model: Any, config: dict[str, Any], table: pd.DataFrame, device: torch
         return full
 
     probs = column(merged["probs"]) if "probs" in merged else None
-    if target == "percent":
-        out["percent"] = column(merged["pred"])
-        out["percent_median"] = column(merged["median"])
-        out["percent_low80"] = column(merged["lower"])
-        out["percent_high80"] = column(merged["upper"])
-        out["stage"] = column(merged["stage"])
-    elif target == "stage":
-        out["stage"] = column(merged["pred"])
-    elif config.get("threshold") is not None and "probs" in merged:  # the run's operating point
-        out["eroded"] = column(apply_threshold(merged["probs"][:, 1], config["threshold"]))
+    spec = TARGETS[target]
+    if spec.decision and config.get("threshold") is not None and "probs" in merged:  # the run's operating point
+        out[spec.column] = column(apply_threshold(merged["probs"][:, 1], config["threshold"]))
     else:
-        out["eroded"] = column(merged["pred"])
+        out[spec.column] = column(merged["pred"])
+    for key, suffix in INTERVAL_COLUMNS.items():
+        if key in merged:
+            out[spec.column + suffix] = column(merged[key])
+    if "stage" in merged and spec.column != "stage":  # a continuous head's most probable stage
+        out["stage"] = column(merged["stage"])
     if probs is not None:
-        names = ["p_healthy", "p_eroded"] if target == "binary" else [f"p_stage_{k}" for k in range(probs.shape[1])]
-        for k, name in enumerate(names):
+        for k, name in enumerate(spec.probability_columns):
             out[name] = probs[:, k]
         top = probs.max(axis=1)
         unsure = top < UNSURE_PROBABILITY
-        if target == "percent":
-            unsure |= (out["percent_high80"] - out["percent_low80"]).to_numpy() > UNSURE_WIDTH
+        if "lower" in merged and "upper" in merged:
+            unsure |= column(merged["upper"] - merged["lower"]) > UNSURE_WIDTH
         out["unsure"] = pd.array(
             [bool(u) if good else None for u, good in zip(unsure, ok, strict=True)], dtype="boolean"
         )
@@ -192,10 +191,10 @@ def rau_by_visit(joints: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
 
 def _trained_on(run_dir: Path, registry: Registry) -> Any:
     """The dataset reference of the run's recipe (None when the run has no readable recipe)."""
-    from zoo.train import load_run_recipe
+    from zoo.runs import RunFolder
 
     try:
-        return load_run_recipe(run_dir, registry).data.dataset
+        return RunFolder(run_dir).load_recipe(registry).data.dataset
     except UsageError:
         return None
 

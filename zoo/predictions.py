@@ -14,9 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from zoo.clinical import STAGES
-from zoo.data.targets import RANGES
 from zoo.errors import UsageError
+from zoo.targets import TARGETS
 
 CDF_STEPS = 101
 TOLERANCE = 1e-4  # for sums of probabilities and the steps of a CDF, after rounding in CSV files
@@ -70,7 +69,7 @@ def to_frame(predictions: Predictions, extra: pd.DataFrame | None = None) -> pd.
     if extra is not None:
         frame = pd.concat([extra.reset_index(drop=True), frame], axis=1)
     if predictions.probs is not None:
-        if predictions.target == "binary":
+        if TARGETS[predictions.target].decision:
             frame["p_1"] = predictions.probs[:, 1]
         else:
             for k in range(predictions.probs.shape[1]):
@@ -112,14 +111,15 @@ def read_predictions(path: Path, target: str) -> Predictions:
     if frame.empty:
         raise UsageError(f"{source}: no rows", hint="the file has a header but no predictions")
     y = _numbers(frame, ["y_true", "y_pred"], source)
-    low, high = RANGES[target]
+    scale = TARGETS[target]
+    low, high = scale.low, scale.high
     outside = (y < low) | (y > high)
     if outside.any():
         raise UsageError(
             f"{source}: {int(outside.sum())} value(s) of y_true/y_pred outside {low:g}..{high:g} for target '{target}'",
             hint="is --target right?",
         )
-    if target != "percent" and (y != np.round(y)).any():
+    if scale.whole and (y != np.round(y)).any():
         raise UsageError(
             f"{source}: y_true/y_pred must be whole classes for target '{target}'",
             hint="is --target right?",
@@ -138,7 +138,7 @@ def read_predictions(path: Path, target: str) -> Predictions:
     cdf_columns = [c for c in frame.columns if str(c).startswith("cdf_")]
     if cdf_columns:
         expected = [f"cdf_{k}" for k in range(CDF_STEPS)]
-        if target != "percent" or cdf_columns != expected:
+        if scale.whole or cdf_columns != expected:
             raise UsageError(
                 f"{source}: a CDF needs exactly the columns cdf_0..cdf_100 and target 'percent' "
                 f"(found {len(cdf_columns)} cdf columns)",
@@ -154,21 +154,21 @@ def read_predictions(path: Path, target: str) -> Predictions:
                 f"(first: row {int(np.argmax(falling)) + 2}); a CDF never decreases",
                 hint="repair it (a running maximum over k) before scoring",
             )
-    stage_columns = [f"p_{k}" for k in range(STAGES)]
-    if target == "stage" and any(c in frame.columns for c in stage_columns):
-        absent = [c for c in stage_columns if c not in frame.columns]
+    class_columns = [f"p_{k}" for k in range(scale.classes or 0)]
+    if scale.whole and not scale.decision and any(c in frame.columns for c in class_columns):
+        absent = [c for c in class_columns if c not in frame.columns]
         if absent:
             raise UsageError(
                 f"{source}: stage probabilities need p_0..p_5; missing {', '.join(absent)}",
                 hint="write all six, or none",
             )
-        probs = _numbers(frame, stage_columns, source)
-    if target == "binary" and "p_1" in frame.columns:
+        probs = _numbers(frame, class_columns, source)
+    if scale.decision and "p_1" in frame.columns:
         p1 = _numbers(frame, ["p_1"], source)[:, 0]
         probs = np.stack([1 - p1, p1], axis=1)
     if probs is not None and ((probs < 0) | (probs > 1)).any():
         raise UsageError(f"{source}: probabilities must be in 0..1", hint="check the p_ columns")
-    if probs is not None and target == "stage":
+    if probs is not None and not scale.decision:
         off = np.abs(probs.sum(axis=1) - 1.0) > TOLERANCE
         if off.any():
             raise UsageError(

@@ -37,6 +37,10 @@ class RegisterComponent(Protocol):
         targets: Iterable[str] | None = None,
         provides: Iterable[str] = (),
         requires: Iterable[str] = (),
+        preflight: str | Callable[..., Any] | None = None,
+        restore_params: str | Callable[..., Any] | None = None,
+        display: str | None = None,
+        ranks: Iterable[str] = (),
     ) -> None: ...
 
 
@@ -75,7 +79,9 @@ class ComponentSpec:
     provides "cdf" and a loss requires "cdf". `preflight` (optional, a callable or "module:attr")
     is called with the validated params by `zoo run` before any heavy import or data work: the
     place to fail fast on what the environment lacks (weights, a licence file), never on recipe
-    errors, which validation reports.
+    errors, which validation reports. `restore_params` (optional, a callable or "module:attr")
+    maps validated params to those that rebuild a saved model whose weights come from its run
+    (e.g. a backbone that would otherwise fetch pretrained weights).
     """
 
     kind: str
@@ -88,6 +94,9 @@ class ComponentSpec:
     provides: frozenset[str] = field(default_factory=frozenset)
     requires: frozenset[str] = field(default_factory=frozenset)
     preflight: str | Callable[..., Any] | None = None
+    restore_params: str | Callable[..., Any] | None = None
+    display: str = ""
+    ranks: frozenset[str] = field(default_factory=frozenset)
 
     @property
     def label(self) -> str:
@@ -104,6 +113,15 @@ class ComponentSpec:
             if not isinstance(params, self.params):
                 params = self.params.model_validate(params or {})
             resolve_reference(self.preflight)(params)
+
+    def params_for_saved(self, params: BaseModel | dict[str, Any] | None = None) -> BaseModel:
+        """The params that rebuild this component for weights saved by a run."""
+        if not isinstance(params, self.params):
+            params = self.params.model_validate(params or {})
+        if self.restore_params is None:
+            return params
+        restored: BaseModel = resolve_reference(self.restore_params)(params)
+        return restored
 
     def build(self, params: BaseModel | dict[str, Any] | None = None, **context: Any) -> Any:
         """Validate `params` and call the factory with them and the kind's context."""
@@ -182,6 +200,9 @@ class Registry:
             provides: Iterable[str] = (),
             requires: Iterable[str] = (),
             preflight: str | Callable[..., Any] | None = None,
+            restore_params: str | Callable[..., Any] | None = None,
+            display: str | None = None,
+            ranks: Iterable[str] = (),
         ) -> None:
             if params is not None and not (isinstance(params, type) and issubclass(params, BaseModel)):
                 raise ZooError(
@@ -205,6 +226,9 @@ class Registry:
                     provides=frozenset(provides),
                     requires=frozenset(requires),
                     preflight=preflight,
+                    restore_params=restore_params,
+                    display=display or name,
+                    ranks=frozenset(ranks),
                 )
             )
 
@@ -238,6 +262,10 @@ class Registry:
         """All components, or those of one kind, sorted by kind and name."""
         kinds = KINDS if kind is None else (kind,)
         return [spec for k in kinds for _, spec in sorted(self._components[k].items())]
+
+    def registered(self, kind: str) -> list[ComponentSpec]:
+        """The components of one kind in the order their plugins registered them."""
+        return list(self._components[kind].values())
 
     def checks(self) -> list[CheckSpec]:
         """All recipe cross-checks, sorted by name."""

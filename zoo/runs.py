@@ -1,69 +1,203 @@
-"""Run folders: where a run keeps everything it made, and what it ran on."""
+"""Run folders: every file a run writes, named in one place, with their readers and writers.
+
+A run folder `runs/<recipe>-<YYYYmmdd-HHMMSS>/` holds:
+
+- `recipe.yaml` (as given), `resolved.yaml` (every default filled in), `env.json` (versions,
+  device), `split.csv` (sample, patient, split) and `skipped.csv` (samples left out, and why);
+- `checkpoint/` (the latest checkpoint, and the stage's best weights while early stopping);
+- `history.csv` (one row per epoch);
+- `model.safetensors` and `config.json` (the trained model);
+- `predictions-<split>.csv` and `metrics.json` (the evaluation);
+- `report/` (written by `zoo analyze`).
+
+Readers of a finished run (analyze, predict, export) use `RunFolder`; none imports the trainer.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-import platform
-import subprocess
-import sys
-from importlib.metadata import PackageNotFoundError, version
+import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+import pandas as pd
 
-import zoo
+from zoo.errors import UsageError
+
+if TYPE_CHECKING:
+    from zoo.recipe import Recipe
+    from zoo.registry import Registry
 
 DEFAULT_RUNS_DIR = Path("runs")
 
 
-def new_run_dir(runs_dir: Path, name: str) -> Path:
-    """`runs_dir/<name>-<YYYYmmdd-HHMMSS>` (with a suffix if that exists already)."""
-    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    runs_dir.mkdir(parents=True, exist_ok=True)
-    for attempt in range(1000):
-        folder = runs_dir / (f"{name}-{stamp}" + (f"-{attempt}" if attempt else ""))
+class RunFolder:
+    """One run's folder and the names of everything in it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    @classmethod
+    def new(cls, runs_dir: Path, name: str) -> RunFolder:
+        """A new folder `runs_dir/<name>-<YYYYmmdd-HHMMSS>` (with a suffix if that exists already)."""
+        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        runs_dir.mkdir(parents=True, exist_ok=True)
+        for attempt in range(1000):
+            folder = runs_dir / (f"{name}-{stamp}" + (f"-{attempt}" if attempt else ""))
+            try:
+                folder.mkdir()
+                return cls(folder)
+            except FileExistsError:
+                continue
+        raise FileExistsError(f"cannot create a run folder in {runs_dir}")
+
+    @property
+    def name(self) -> str:
+        """The run's id: the folder's name."""
+        return self.path.name
+
+    # -- file names --------------------------------------------------------------------------
+
+    @property
+    def recipe_file(self) -> Path:
+        """The recipe as the user gave it."""
+        return self.path / "recipe.yaml"
+
+    @property
+    def resolved_file(self) -> Path:
+        """The recipe with every default filled in: what the run actually ran."""
+        return self.path / "resolved.yaml"
+
+    @property
+    def env_file(self) -> Path:
+        """Versions, git sha and device."""
+        return self.path / "env.json"
+
+    @property
+    def split_file(self) -> Path:
+        """Each sample's patient and split."""
+        return self.path / "split.csv"
+
+    @property
+    def skipped_file(self) -> Path:
+        """Samples the data preparation left out, and why."""
+        return self.path / "skipped.csv"
+
+    @property
+    def history_file(self) -> Path:
+        """One row per epoch."""
+        return self.path / "history.csv"
+
+    @property
+    def checkpoints(self) -> Path:
+        """The folder of the latest checkpoint."""
+        return self.path / "checkpoint"
+
+    @property
+    def best_weights(self) -> Path:
+        """The current stage's best weights so far (kept for a resume while early stopping)."""
+        return self.checkpoints / "best.safetensors"
+
+    @property
+    def weights_file(self) -> Path:
+        """The trained model's weights."""
+        return self.path / "model.safetensors"
+
+    @property
+    def config_file(self) -> Path:
+        """What rebuilds the model: components, target, input size, preprocessing."""
+        return self.path / "config.json"
+
+    @property
+    def metrics_file(self) -> Path:
+        """The evaluation of every split, with intervals, baselines and provenance."""
+        return self.path / "metrics.json"
+
+    @property
+    def report_folder(self) -> Path:
+        """Where `zoo analyze` writes report.html by default."""
+        return self.path / "report"
+
+    def predictions_file(self, split: str) -> Path:
+        """The predictions of one evaluated split."""
+        return self.path / f"predictions-{split}.csv"
+
+    # -- writers -----------------------------------------------------------------------------
+
+    def write_recipe(self, given: str, resolved: str) -> None:
+        """recipe.yaml (as given) and resolved.yaml."""
+        self.recipe_file.write_text(given)
+        self.resolved_file.write_text(resolved)
+
+    def write_env(self, env: dict[str, Any]) -> None:
+        """env.json."""
+        self.env_file.write_text(json.dumps(env, indent=2) + "\n")
+
+    def write_split(self, table: pd.DataFrame, skipped: pd.DataFrame) -> None:
+        """split.csv, and skipped.csv when samples were left out."""
+        table[["sample_id", "patient_id", "split"]].to_csv(self.split_file, index=False)
+        if len(skipped):
+            skipped.to_csv(self.skipped_file, index=False)
+
+    def write_history(self, history: list[dict[str, Any]]) -> None:
+        """history.csv, replaced atomically."""
+        from zoo.checkpoint import atomic_write
+
+        atomic_write(self.history_file, lambda p: pd.DataFrame(history).to_csv(p, index=False))
+
+    def write_predictions(self, split: str, frame: pd.DataFrame) -> None:
+        """predictions-<split>.csv."""
+        frame.to_csv(self.predictions_file(split), index=False)
+
+    def write_metrics(self, results: dict[str, Any]) -> None:
+        """metrics.json."""
+        self.metrics_file.write_text(json.dumps(results, indent=2) + "\n")
+
+    # -- readers -----------------------------------------------------------------------------
+
+    def read_split(self) -> pd.DataFrame:
+        """split.csv, every column as text."""
+        return pd.read_csv(self.split_file, dtype=str)
+
+    def read_history(self) -> pd.DataFrame:
+        """history.csv."""
+        return pd.read_csv(self.history_file)
+
+    def read_metrics(self) -> dict[str, Any]:
+        """metrics.json of a finished run."""
+        if not self.metrics_file.is_file():
+            raise UsageError(
+                f"'{self.path}' is not a finished run (no metrics.json)",
+                hint="give a run folder whose 'zoo run' ended; 'zoo run --resume RUN_DIR' finishes one",
+            )
         try:
-            folder.mkdir()
-            return folder
-        except FileExistsError:
-            continue
-    raise FileExistsError(f"cannot create a run folder in {runs_dir}")
+            results: dict[str, Any] = json.loads(self.metrics_file.read_text())
+        except (OSError, ValueError):
+            raise UsageError(
+                f"'{self.metrics_file.resolve()}' is not readable (damaged or edited?)",
+                hint="run the recipe again",
+            ) from None
+        return results
 
+    def evaluated_splits(self) -> list[str]:
+        """The splits the run evaluated, in the recipe's order."""
+        return list(self.read_metrics().get("splits", {}))
 
-def git_sha() -> str | None:
-    """The commit of the zoo's source tree, when it is a git checkout."""
-    try:
-        done = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=Path(zoo.__file__).parent,
-            capture_output=True,
-            text=True,
-            timeout=5,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return done.stdout.strip() or None if done.returncode == 0 else None
+    def read_predictions(self, split: str) -> pd.DataFrame:
+        """predictions-<split>.csv, with ids kept as text."""
+        from zoo.predictions import ID_TYPES
 
+        return pd.read_csv(self.predictions_file(split), dtype=ID_TYPES)
 
-def _version(package: str) -> str | None:
-    try:
-        return version(package)
-    except PackageNotFoundError:
-        return None
+    def load_recipe(self, registry: Registry) -> Recipe:
+        """The resolved recipe the run was started with."""
+        from zoo.recipe import validate_document
+        from zoo.yaml_lines import load_yaml
 
-
-def environment(device: torch.device, plugins: list[dict[str, Any]]) -> dict[str, Any]:
-    """Versions, git sha and device, for env.json and the leaderboard."""
-    return {
-        "zoo_version": zoo.__version__,
-        "git_sha": git_sha(),
-        "python": sys.version.split()[0],
-        "platform": platform.platform(),
-        "packages": {p: _version(p) for p in ("torch", "torchvision", "timm", "numpy", "pandas", "scikit-learn")},
-        "device": str(device),
-        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
-        "plugins": {p["name"]: p.get("version") for p in plugins},
-        "command": sys.argv,
-        "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-    }
+        path = self.resolved_file
+        if not path.is_file():
+            raise UsageError(
+                f"'{self.path}' is not a run folder (no resolved.yaml)",
+                hint="give a folder made by 'zoo run'",
+            )
+        return validate_document(load_yaml(path.read_text(), str(path)), registry, checks=False)

@@ -79,6 +79,7 @@ def zoo_register_backbones(register: Any) -> None:
             params=TimmParams,
             description=description,
             preflight=lambda params, name=name: weights_ready(name, params),
+            restore_params=without_pretrained,
         )
     register(
         "timm",
@@ -86,7 +87,13 @@ def zoo_register_backbones(register: Any) -> None:
         params=AnyTimmParams,
         description="any timm model by name (params.model)",
         preflight=lambda params: weights_ready(params.model, params),
+        restore_params=without_pretrained,
     )
+
+
+def without_pretrained(params: Any) -> Any:
+    """A saved model's backbone: its weights come from the run, so none are loaded or fetched."""
+    return params.model_copy(update={"pretrained": False})
 
 
 def timm_builder(name: str) -> Callable[..., Any]:

@@ -42,6 +42,10 @@ class ThesisVGG(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.pool(self.features(x)).flatten(1)
 
+    def feature_layer(self) -> nn.Module:
+        """The last block's final ReLU: its (B, filters[-1], h, w) map, before the block's max pool."""
+        return self.features[-2]  # `features` ends [..., Conv2d, BatchNorm2d, ReLU, MaxPool2d]
+
 
 def build(params: Any, in_chans: int) -> ThesisVGG:
     """The `thesis_vgg` factory."""

@@ -11,6 +11,12 @@ ImageNet mean and sd per channel) the crop is repeated to 3 channels and normali
 `pretrained: true` takes the weights from the zoo's weights store (an installed weight package or
 the hub fill it, see `weights.py`); `pretrained: PATH.safetensors` loads a local file. Weights
 are never unpickled.
+
+The file is first checked against the full timm model (`pretrained_state`: clear errors naming a
+missing, unexpected or mismatched tensor), then timm loads it itself
+(`pretrained_cfg_overlay=dict(file=...)`), folding the stem and dropping the classifier as it does
+for its own weights. Random state: the checking model is built on the run's random stream, as it
+always was, so the backbone and the head that follow draw the same numbers (same seed, same run).
 """
 
 from __future__ import annotations
@@ -20,7 +26,6 @@ from typing import Any
 
 import timm
 import torch
-from timm.models import adapt_input_conv
 from torch import nn
 from zoo_plugins.backbones import weights
 
@@ -42,9 +47,16 @@ class TimmBackbone(nn.Module):
             x = x.expand(-1, self.model_chans, -1, -1)
         return self.model((x - self.mean) / self.std)
 
+    def feature_layer(self) -> nn.Module:
+        """The module of timm's last `feature_info` entry (InceptionV3: `Mixed_7c`, 2048 channels)."""
+        return self.model.get_submodule(str(self.model.feature_info[-1]["module"]))
+
 
 def pretrained_state(name: str, path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """The weights in `path` checked against timm model `name`, and the model's pretrained config."""
+    """The weights in `path` checked against timm model `name`, and the model's pretrained config.
+
+    The full model is built on the caller's random stream (not under `fork_rng`): `create` has
+    always drawn its initialisation before the backbone's, and a run's numbers depend on it."""
     full = timm.create_model(name, pretrained=False)
     cfg = dict(full.pretrained_cfg)
     classifier = str(cfg.get("classifier", "fc"))
@@ -62,16 +74,17 @@ def create(name: str, params: Any, in_chans: int) -> TimmBackbone:
         std = [sum(cfg["std"]) / 3] * in_chans if in_chans != 3 else list(cfg["std"])
         return TimmBackbone(model, in_chans, in_chans, mean, std)
     path = weights.resolve(name) if params.pretrained is True else Path(params.pretrained)
-    state, cfg = pretrained_state(name, path)
+    _, cfg = pretrained_state(name, path)  # checks the file (clear errors); its state is timm's to load
     mean, std = list(cfg["mean"]), list(cfg["std"])
     fold = in_chans != 3 and len(set(mean)) == 1 and len(set(std)) == 1
     model_chans = in_chans if fold else 3
-    model = timm.create_model(name, pretrained=False, in_chans=model_chans, **options)
+    # timm loads the checked file: with in_chans=1 it sums the stem's RGB filters (adapt_input_conv),
+    # with num_classes=0 it drops the classifier. `source`/`custom_load` are pinned so that the file
+    # is what is loaded, never the hub or a model's own loader.
+    overlay = {"file": str(path.expanduser().resolve()), "source": "", "custom_load": False}
+    model = timm.create_model(name, pretrained=True, pretrained_cfg_overlay=overlay, in_chans=model_chans, **options)
     if fold:
-        stem = f"{cfg['first_conv']}.weight"
-        state[stem] = adapt_input_conv(in_chans, state[stem])
         mean, std = mean[:1] * in_chans, std[:1] * in_chans
-    model.load_state_dict({key: state[key] for key in model.state_dict()})
     return TimmBackbone(model, in_chans, model_chans, mean, std)
 
 

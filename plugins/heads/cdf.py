@@ -26,6 +26,9 @@ STAGE_EDGES = (0, 20, 40, 60, 80, 100)
 class CDFHead(nn.Module):
     """Features (B, F) to the 101 values of the CDF (B, 101)."""
 
+    target = "percent"
+    outputs = frozenset({"pred", "cdf", "median", "lower", "upper", "probs", "stage"})
+
     def __init__(self, in_features: int, hidden: list[int], dropout: float, monotone: str) -> None:
         super().__init__()
         self.dense, width = dense_stack(in_features, hidden, dropout)

@@ -14,14 +14,20 @@ import torch
 from torch import nn
 from zoo_plugins.heads.dense import dense_stack
 
-from zoo.data.targets import N_CLASSES
+from zoo.targets import TARGETS
 
 
 class CoralHead(nn.Module):
     """Features (B, F) to K-1 cumulative logits (B, K-1)."""
 
-    def __init__(self, in_features: int, classes: int, hidden: list[int], dropout: float) -> None:
+    outputs = frozenset({"pred", "probs"})
+
+    def __init__(self, in_features: int, target: str, hidden: list[int], dropout: float) -> None:
         super().__init__()
+        classes = TARGETS[target].classes
+        if classes is None:
+            raise ValueError(f"the coral head needs a target with classes, not '{target}'")
+        self.target = target
         self.dense, width = dense_stack(in_features, hidden, dropout)
         self.score = nn.Linear(width, 1, bias=False)
         self.thresholds = nn.Parameter(torch.linspace(1.0, -1.0, classes - 1))
@@ -51,4 +57,4 @@ class CoralHead(nn.Module):
 
 def build(params: Any, in_features: int, target: str) -> CoralHead:
     """The `coral` factory."""
-    return CoralHead(in_features, N_CLASSES[target], list(params.hidden), params.dropout)
+    return CoralHead(in_features, target, list(params.hidden), params.dropout)

@@ -12,17 +12,23 @@ import torch
 from torch import nn
 from zoo_plugins.heads.dense import dense_stack
 
-from zoo.data.targets import N_CLASSES
+from zoo.targets import TARGETS
 
 
 class SoftmaxHead(nn.Module):
     """Features (B, F) to class logits (B, n)."""
 
-    def __init__(self, in_features: int, classes: int, hidden: list[int], dropout: float) -> None:
+    outputs = frozenset({"pred", "probs"})
+
+    def __init__(self, in_features: int, target: str, hidden: list[int], dropout: float) -> None:
         super().__init__()
+        classes = TARGETS[target].classes
+        if classes is None:
+            raise ValueError(f"the softmax head needs a target with classes, not '{target}'")
         self.dense, width = dense_stack(in_features, hidden, dropout)
         self.out = nn.Linear(width, classes)
         self.classes = classes
+        self.target = target
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         return self.out(self.dense(features))
@@ -45,4 +51,4 @@ class SoftmaxHead(nn.Module):
 
 def build(params: Any, in_features: int, target: str) -> SoftmaxHead:
     """The `softmax` factory."""
-    return SoftmaxHead(in_features, N_CLASSES[target], list(params.hidden), params.dropout)
+    return SoftmaxHead(in_features, target, list(params.hidden), params.dropout)

@@ -5,7 +5,7 @@ None). Classes are the Ratingen stages (0/1 for binary targets).
 - `none`: the data as it is.
 - `oversample`: each epoch draws every class as often as the largest class (or, with `ratio`
   below 1, at least that share of the largest class's count): all samples once, plus random
-  repeats of the smaller classes. Repeats are returned as `index + N` so the trainer
+  repeats of the smaller classes. Repeats are flagged in the epoch's draw so the trainer
   augments them (the thesis's oversampled images were augmentations).
 - `class_balanced`: each epoch draws every class `per_class` times: a fresh random subset of
   each larger class, all of each smaller one plus augmented repeats. Epochs have a fixed length
@@ -21,14 +21,21 @@ from typing import Any
 
 import numpy as np
 
+from zoo.protocols import EpochDraw
 
-def with_repeats(
-    members: np.ndarray, total: int, rng: np.random.Generator, n: int, mark_copies: bool
-) -> list[np.ndarray]:
-    """All `members`, then random repeats up to `total`; repeats are offset by `n` (the sample
-    count) when they should be augmented."""
+
+def with_repeats(members: np.ndarray, total: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """All `members`, then random repeats up to `total`; and which of them are repeats."""
     extra = rng.choice(members, total - len(members), replace=True)
-    return [members, extra + n if mark_copies else extra]
+    return np.concatenate([members, extra]), np.arange(total) >= len(members)
+
+
+def shuffled(parts: list[tuple[np.ndarray, np.ndarray]], rng: np.random.Generator, mark_copies: bool) -> EpochDraw:
+    """The parts' draws in one random order; repeats flagged only when they should be augmented."""
+    indices = np.concatenate([part[0] for part in parts]).astype(np.int64)
+    copies = np.concatenate([part[1] for part in parts]) & mark_copies
+    order = rng.permutation(len(indices))
+    return EpochDraw(indices[order], copies[order])
 
 
 class EpochOversampler:
@@ -49,25 +56,22 @@ class EpochOversampler:
     def __len__(self) -> int:
         return int(self._targets().sum())
 
-    def indices(self, epoch: int) -> np.ndarray:
-        """The epoch's order; repeats are offset by N when they should be augmented."""
+    def draw(self, epoch: int) -> EpochDraw:
+        """The epoch's order, repeats flagged when they should be augmented."""
         rng = np.random.default_rng([self.seed, 11, epoch])
-        n = len(self.classes)
         targets = self._targets()
         parts = []
         for cls in np.flatnonzero(targets):
             members = np.flatnonzero(self.classes == cls)
-            parts += with_repeats(members, int(targets[cls]), rng, n, self.mark_copies)
-        order = np.concatenate(parts)
-        rng.shuffle(order)
-        return order
+            parts.append(with_repeats(members, int(targets[cls]), rng))
+        return shuffled(parts, rng, self.mark_copies)
 
 
 class EpochBalancedSampler:
     """Per-epoch sample order with every class drawn `per_class` times.
 
     Larger classes give a fresh random subset each epoch (no repeats); smaller ones are all drawn,
-    then repeated at random, and the repeats are offset by N when they should be augmented.
+    then repeated at random, and the repeats are flagged when they should be augmented.
     """
 
     def __init__(self, classes: np.ndarray, seed: int, mark_copies: bool, per_class: int) -> None:
@@ -79,20 +83,17 @@ class EpochBalancedSampler:
     def __len__(self) -> int:
         return int(np.count_nonzero(np.bincount(self.classes)) * self.per_class)
 
-    def indices(self, epoch: int) -> np.ndarray:
-        """The epoch's order."""
+    def draw(self, epoch: int) -> EpochDraw:
+        """The epoch's order, repeats flagged when they should be augmented."""
         rng = np.random.default_rng([self.seed, 12, epoch])
-        n = len(self.classes)
         parts = []
         for cls in np.flatnonzero(np.bincount(self.classes)):
             members = rng.permutation(np.flatnonzero(self.classes == cls))
             if len(members) >= self.per_class:
-                parts.append(members[: self.per_class])
+                parts.append((members[: self.per_class], np.zeros(self.per_class, dtype=bool)))
                 continue
-            parts += with_repeats(members, self.per_class, rng, n, self.mark_copies)
-        order = np.concatenate(parts)
-        rng.shuffle(order)
-        return order
+            parts.append(with_repeats(members, self.per_class, rng))
+        return shuffled(parts, rng, self.mark_copies)
 
 
 class Strategy:

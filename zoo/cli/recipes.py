@@ -98,12 +98,15 @@ def _run_one(
     if recipe is not None:  # fail fast on what the environment lacks, before the heavy imports
         for kind, ref in components_of(recipe):
             registry.get(kind, ref.name).check_ready(ref.params)
-    from zoo.train import load_run_recipe, train
+    from zoo.launch import run_recipe
+    from zoo.runs import RunFolder
 
     if resume is not None:
-        recipe = load_run_recipe(resume, registry)
+        recipe = RunFolder(resume).load_recipe(registry)
     records = [r.as_dict() for r in plugins.records]
     device_name = device or recipe.train.device
-    folder, results = train(recipe, registry, device_name, records, runs_dir=runs_dir, recipe_text=text, resume=resume)
+    folder, results = run_recipe(
+        recipe, registry, device_name, records, runs_dir=runs_dir, recipe_text=text, resume=resume
+    )
     if results is not None:
         print_results(folder, results)

@@ -16,20 +16,12 @@ from zoo.cli.components import loaded_plugins
 from zoo.cli.output import print_json, print_table
 from zoo.errors import UsageError
 from zoo.formatting import format_interval, format_number
+from zoo.targets import TARGETS
 
-SHOWN_METRICS = {
-    "stage": ["class_normalised_accuracy", "class_normalised_accuracy_pm1", "accuracy", "quadratic_weighted_kappa"],
-    "percent": ["mse", "mae", "crps"],
-    "binary": ["balanced_accuracy", "roc_auc", "sensitivity", "specificity"],
-}
+SHOWN_METRICS = 4  # metric columns of a leaderboard table, the ranking metric first
 
-
-class Target(StrEnum):
-    """What the predictions predict."""
-
-    stage = "stage"
-    percent = "percent"
-    binary = "binary"
+# What predictions predict: the target table's names (zoo.data.targets.TARGETS).
+Target = StrEnum("Target", {name: name for name in TARGETS})  # type: ignore[misc]
 
 
 class Split(StrEnum):
@@ -75,7 +67,7 @@ def evaluate(
     registry = loaded_plugins().registry
     scored = read_predictions(predictions, target.value)
     if threshold is not None:
-        if scored.target != "binary" or scored.probs is None:
+        if not TARGETS[scored.target].decision or scored.probs is None:
             raise UsageError(
                 "--threshold needs binary predictions with a p_1 column",
                 hint="drop --threshold, or use --target binary",
@@ -147,8 +139,9 @@ def leaderboard(
     """Compare runs, best first, with patient-bootstrap intervals; ~ marks no clear difference."""
     from zoo import leaderboard as board
 
+    registry = loaded_plugins().registry
     if sort is not None:
-        known = [spec.name for spec in loaded_plugins().registry.components("metrics")]
+        known = [spec.name for spec in registry.components("metrics")]
         if sort not in known:
             close = difflib.get_close_matches(sort, known, n=1)
             raise UsageError(
@@ -168,7 +161,8 @@ def leaderboard(
             "Hint: 'zoo run recipes/quickstart.yaml' makes one; --runs-dir picks another folder\n"
         )
         return
-    groups = board.ranked(rows, sort)
+    defaults = {target: board.default_metric(registry, target) or "" for target in TARGETS}
+    groups = board.ranked(rows, sort, defaults)
     if output is Format.json:
         print_json([
             {"target": target, "dataset": label, "sort": metric, "rows": members}
@@ -176,7 +170,7 @@ def leaderboard(
         ])  # fmt: skip
         return
     for (target, label), (metric, members) in groups.items():
-        shown = [metric, *[m for m in SHOWN_METRICS.get(target, []) if m != metric]][:4]
+        shown = [metric, *[m for m in board.shown_metrics(registry, target) if m != metric]][:SHOWN_METRICS]
         if output in (Format.csv, Format.markdown):
             flat = [_flat(row, shown) for row in members]
             if output is Format.csv:

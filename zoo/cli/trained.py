@@ -59,12 +59,12 @@ def predict(
     device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")] = "auto",
 ) -> None:
     """Score joint crops: stage (and percent) per joint, Rau score per patient and visit."""
+    from zoo.device import pick_device
     from zoo.predict import predict as run_predict
-    from zoo.train import Distributed, pick_device
 
     if out is not None:
         writable_file(out)
-    scored = run_predict(run_dir, inputs, loaded_plugins().registry, pick_device(device, Distributed()))
+    scored = run_predict(run_dir, inputs, loaded_plugins().registry, pick_device(device))
     joints, visits = scored.joints, scored.visits
     if out is not None:
         if output is OutputFormat.json:

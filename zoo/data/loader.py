@@ -16,13 +16,15 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from zoo.data.augment import augment_batch
 
 Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+Item = int | tuple[int, bool]  # a sample's index, or (index, is a repeat to augment)
 
 
 class CropBatches(Dataset[Batch]):
     """Samples `rows` of `pixels` with their `targets`; indexing by a list gives a whole batch.
 
-    Index `i + N` (N samples) is a repeated copy of sample `i` (oversampling): it is augmented
-    with `copy_augment` when the batch is not augmented anyway.
+    An item is a sample's index, or an (index, copy) pair from an epoch draw: a copy is a repeat
+    of the sample (oversampling), augmented with `copy_augment` when the batch is not augmented
+    anyway.
     """
 
     def __init__(
@@ -42,13 +44,14 @@ class CropBatches(Dataset[Batch]):
     def __len__(self) -> int:
         return len(self.rows)
 
-    def __getitem__(self, index: int) -> Batch:
-        return self.__getitems__([index])
+    def __getitem__(self, item: Item) -> Batch:
+        return self.__getitems__([item])
 
-    def __getitems__(self, indices: Sequence[int]) -> Batch:
+    def __getitems__(self, items: Sequence[Item]) -> Batch:
         """(uint8 images (B, 1, S, S), float targets (B,), sample indices (B,))."""
-        given = np.asarray(indices, dtype=np.int64)
-        indices = given % len(self.rows)
+        pairs = [item if isinstance(item, tuple) else (item, False) for item in items]
+        indices = np.array([index for index, _ in pairs], dtype=np.int64)
+        copies = np.flatnonzero([copy for _, copy in pairs])
         rows = self.rows[indices]
         order = np.argsort(rows, kind="stable")
         images = np.empty((len(rows), *self.pixels.shape[1:]), dtype=np.uint8)
@@ -56,7 +59,7 @@ class CropBatches(Dataset[Batch]):
         batch = torch.from_numpy(images).unsqueeze(1)
         if self.augment is not None:
             batch = augment_batch(self.augment, batch)
-        elif self.copy_augment is not None and (copies := np.flatnonzero(given >= len(self.rows))).size:
+        elif self.copy_augment is not None and copies.size:
             batch[copies] = augment_batch(self.copy_augment, batch[copies])
         index_tensor = torch.from_numpy(indices)
         return batch, self.targets[index_tensor], index_tensor
@@ -69,7 +72,7 @@ def _keep(batch: Batch) -> Batch:
 def batches(
     dataset: CropBatches,
     batch_size: int,
-    sampler: Sampler[int] | None = None,
+    sampler: Sampler[Item] | None = None,
     shuffle: bool = False,
     seed: int = 0,
     num_workers: int = 0,

@@ -17,8 +17,9 @@ import pandas as pd
 
 from zoo.data.cache import DecodedImages, decode
 from zoo.data.split import SPLITS, split_patients
-from zoo.data.targets import REACHABLE, SCALES, classes, label_problem, label_rule, to_target
+from zoo.data.targets import classes, label_problem, to_target
 from zoo.errors import UsageError
+from zoo.targets import SCALES, TARGETS
 
 REQUIRED = ("sample_id", "image", "patient_id")
 SHOWN_PROBLEMS = 20
@@ -86,7 +87,7 @@ def _problem_rows(table: pd.DataFrame, scale: str, decoded: DecodedImages) -> li
     for position, value in enumerate(table[scale].to_numpy()):
         reason = label_problem(value, scale)
         if reason:
-            add(position, reason, f"label {value!r}; {label_rule(scale)}")
+            add(position, reason, f"label {value!r}; {TARGETS[scale].rule()}")
     patients = table["patient_id"]
     for position in np.flatnonzero((patients.isna() | (patients.astype(str).str.strip() == "")).to_numpy()):
         add(int(position), "patient id missing", "every sample needs its patient's id (splits go by patient)")
@@ -132,10 +133,10 @@ def prepare(recipe: Any, registry: Any, skip_bad: bool | None = None) -> Prepare
         )
     scale = label_scale(table, dataset.name)
     target = recipe.data.target
-    if target not in REACHABLE[scale]:
+    if target not in TARGETS[scale].reachable:
         raise UsageError(
             f"dataset '{dataset.name}' gives {scale} labels, which cannot become target '{target}'",
-            hint=f"targets reachable from {scale} labels: {', '.join(REACHABLE[scale])}",
+            hint=f"targets reachable from {scale} labels: {', '.join(TARGETS[scale].reachable)}",
         )
     table = table.reset_index(drop=True)
     table["sample_id"] = table["sample_id"].astype(str)

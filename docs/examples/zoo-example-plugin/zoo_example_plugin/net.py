@@ -22,6 +22,10 @@ class TinyCNN(nn.Module):
     def forward(self, x):
         return self.pool(self.features(x)).flatten(1)
 
+    def feature_layer(self) -> nn.Module:
+        """The module whose (B, C, h, w) map attention maps explain: the conv blocks, before pooling."""
+        return self.features
+
 
 def build(params, in_chans):
     """The factory the zoo calls: its params, and the number of input channels."""

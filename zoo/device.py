@@ -1,0 +1,114 @@
+"""Where a run computes: the device, the DDP process group, and what the run ran on.
+
+- Device `auto|cpu|cuda`: `auto` is CUDA when present, else CPU.
+- Multi-GPU through `torchrun --nproc-per-node N -m zoo run RECIPE`: DDP, one process per
+  device; rank 0 writes the run folder.
+- `environment()` records versions, git sha and device for env.json and the leaderboard.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import platform
+import subprocess
+import sys
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+import zoo
+from zoo.errors import UsageError
+
+DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclass
+class Distributed:
+    """This process's place among the DDP processes (world 1: not distributed)."""
+
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        """Rank 0 writes the run folder."""
+        return self.rank == 0
+
+
+def distributed(device_name: str) -> Distributed:
+    """Join the process group when started by torchrun."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return Distributed()
+    use_cuda = device_name != "cpu" and torch.cuda.is_available()
+    if not torch.distributed.is_initialized():
+        torch.distributed.init_process_group(backend="nccl" if use_cuda else "gloo")
+    return Distributed(torch.distributed.get_rank(), world, int(os.environ.get("LOCAL_RANK", "0")))
+
+
+def pick_device(name: str, dist: Distributed | None = None) -> torch.device:
+    """`auto`: CUDA when present, else CPU; `cuda` without a GPU is a usage error."""
+    if name not in DEVICES:
+        raise UsageError(f"unknown device '{name}'", hint="use auto, cpu or cuda")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UsageError(
+            "device 'cuda' asked for, but no CUDA GPU is available",
+            hint="use --device cpu or --device auto",
+        )
+    if name == "cpu" or (name == "auto" and not torch.cuda.is_available()):
+        return torch.device("cpu")
+    return torch.device("cuda", (dist or Distributed()).local_rank)
+
+
+def weights_digest(model: nn.Module) -> str:
+    """A digest of the model's weights (equal on every DDP rank when they agree)."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def git_sha() -> str | None:
+    """The commit of the zoo's source tree, when it is a git checkout."""
+    try:
+        done = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(zoo.__file__).parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout.strip() or None if done.returncode == 0 else None
+
+
+def _version(package: str) -> str | None:
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return None
+
+
+def environment(device: torch.device, plugins: list[dict[str, Any]]) -> dict[str, Any]:
+    """Versions, git sha and device, for env.json and the leaderboard."""
+    return {
+        "zoo_version": zoo.__version__,
+        "git_sha": git_sha(),
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "packages": {p: _version(p) for p in ("torch", "torchvision", "timm", "numpy", "pandas", "scikit-learn")},
+        "device": str(device),
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
+        "plugins": {p["name"]: p.get("version") for p in plugins},
+        "command": sys.argv,
+        "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }

@@ -1,0 +1,134 @@
+"""The contracts between the core and its components: what the core calls, typed.
+
+Every component a plugin registers is built by its factory (`build(params, **context)`) and
+must then satisfy the protocol of its kind. The core calls nothing else on it: no probing
+forward passes, no optional methods found by name. Third-party plugins type against these
+protocols; `docs/hooks.md` documents them and the test suite checks every built-in component.
+
+- `Backbone`: (B, C, H, W) images in [0, 1] to (B, num_features) features; declares the
+  layer whose feature map attention maps explain.
+- `Head`: features to raw outputs; declares the target it serves and the outputs `predict`
+  gives; gives its last hidden layer (`embed`) and a differentiable severity (`severity`).
+- `Loss`: (outputs, targets, per-sample weights or None) to a scalar.
+- `ImbalanceStrategy`: an epoch sampler (or None: a plain shuffle) and class weights (or None).
+- `Dataset`: the factory's return value, a table of samples (`DATASET_COLUMNS`, one label
+  column named after its scale).
+- `Metric`: predictions to a number, with its direction and optional proportion counts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+    from zoo.predictions import Predictions
+
+DATASET_COLUMNS = ("sample_id", "image", "patient_id")  # plus one label column: percent, stage or binary
+
+
+@runtime_checkable
+class Backbone(Protocol):
+    """A feature extractor (an `nn.Module`)."""
+
+    num_features: int  # the width of the pooled features
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, in_chans, H, W) in [0, 1] to (B, num_features)."""
+        ...
+
+    def feature_layer(self) -> nn.Module:
+        """The module whose output, a (B, C, h, w) feature map, attention maps explain."""
+        ...
+
+
+@runtime_checkable
+class Head(Protocol):
+    """Features to outputs, and outputs to predictions (an `nn.Module`)."""
+
+    target: str  # the target it serves: a name of the target table (zoo.targets)
+    outputs: frozenset[str]  # the keys `predict` returns, `pred` always among them
+
+    def __call__(self, features: torch.Tensor) -> torch.Tensor:
+        """(B, num_features) to raw outputs (what the loss reads)."""
+        ...
+
+    def predict(self, outputs: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Raw outputs to predictions: `pred` (B,), and `probs`, `cdf`, ... as declared."""
+        ...
+
+    def embed(self, features: torch.Tensor) -> torch.Tensor:
+        """The last hidden layer (for t-SNE and nearest neighbours)."""
+        ...
+
+    def severity(self, outputs: torch.Tensor) -> torch.Tensor:
+        """A differentiable severity per sample (B,): what attention maps explain."""
+        ...
+
+
+@runtime_checkable
+class Loss(Protocol):
+    """A training loss."""
+
+    def __call__(
+        self, outputs: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Raw outputs, float targets and optional per-sample weights to a scalar."""
+        ...
+
+
+@dataclass(frozen=True)
+class EpochDraw:
+    """One epoch's sample order: indices into the training split, and which draws are repeats."""
+
+    indices: np.ndarray  # int64 (M,)
+    copies: np.ndarray  # bool (M,): True where a repeated sample should be augmented
+
+    def __post_init__(self) -> None:
+        if self.indices.shape != self.copies.shape:
+            raise ValueError("an epoch draw needs one copy flag per index")
+
+
+@runtime_checkable
+class EpochSampler(Protocol):
+    """The sample order of every epoch."""
+
+    def __len__(self) -> int:
+        """Draws per epoch."""
+        ...
+
+    def draw(self, epoch: int) -> EpochDraw:
+        """The order of epoch `epoch` (the same for the same seed and epoch)."""
+        ...
+
+
+@runtime_checkable
+class ImbalanceStrategy(Protocol):
+    """How the trainer treats rare classes."""
+
+    def sampler(self, classes: np.ndarray, seed: int) -> EpochSampler | None:
+        """An epoch sampler over the training samples' classes, or None for a plain shuffle."""
+        ...
+
+    def class_weights(self, classes: np.ndarray, n_classes: int) -> np.ndarray | None:
+        """One loss weight per class, or None."""
+        ...
+
+
+@runtime_checkable
+class Metric(Protocol):
+    """A metric: predictions to a number."""
+
+    higher_is_better: bool
+    counts: Callable[[Predictions], tuple[int, int]] | None  # (successes, trials): a proportion
+    needs_every_class: bool  # undefined on a resample that lacks a true class of the data
+
+    def __call__(self, predictions: Predictions) -> float:
+        """The metric's value (NaN where undefined)."""
+        ...
