@@ -17,7 +17,8 @@ demo: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q
+	$(BIN)/mypy
+	$(BIN)/python -m pytest -q -n 2
 
 bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/cli_startup.py

@@ -11,11 +11,11 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from zoo.compose.plugins import get_registry
+from zoo.compose.recipe import validate_document
+from zoo.compose.registry import Registry
+from zoo.compose.yaml_lines import load_yaml
 from zoo.data.prepare import Prepared, prepare
-from zoo.plugins import get_registry
-from zoo.recipe import validate_document
-from zoo.registry import Registry
-from zoo.yaml_lines import load_yaml
 
 RECIPE = """\
 name: bench

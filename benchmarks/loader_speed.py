@@ -19,11 +19,11 @@ import torch
 import torch.nn.functional as F
 from common import bench_recipe, machine
 
+from zoo.compose.recipe import AugmentConfig
 from zoo.data.augment import make_augment
 from zoo.data.cache import decode
 from zoo.data.loader import CropBatches, batches
-from zoo.model import build_model
-from zoo.recipe import AugmentConfig
+from zoo.training.model import build_model
 
 
 def delivery(dataset: CropBatches, batch: int) -> float:

@@ -16,8 +16,8 @@ from types import SimpleNamespace
 import torch
 from common import machine, train_speed
 
-from zoo.model import build_model
-from zoo.plugins import get_registry
+from zoo.compose.plugins import get_registry
+from zoo.training.model import build_model
 
 BACKBONES = {
     "thesis_vgg": {},

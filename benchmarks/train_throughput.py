@@ -22,11 +22,11 @@ import torch
 import torch.nn.functional as F
 from common import bench_recipe, machine
 
-from zoo.device import Distributed
-from zoo.model import build_model
 from zoo.progress import EpochProgress
-from zoo.runs import RunFolder
-from zoo.train import Trainer
+from zoo.training.device import Distributed
+from zoo.training.model import build_model
+from zoo.training.runs import RunFolder
+from zoo.training.trainer import Trainer
 
 
 def plain_epoch(

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from zoo.cli import run_cli
-from zoo.plugins import reset_plugins
+from zoo.compose.plugins import reset_plugins
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"

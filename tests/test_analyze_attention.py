@@ -6,11 +6,11 @@ import pytest
 import torch
 from torch import nn
 
-from zoo.analyze import grad_cam
-from zoo.model import ZooModel, build_model
-from zoo.plugins import get_registry
+from zoo.compose.plugins import get_registry
+from zoo.compose.recipe import ComponentRef
 from zoo.protocols import Backbone
-from zoo.recipe import ComponentRef
+from zoo.training.model import ZooModel, build_model
+from zoo.using.analyze import grad_cam
 
 SIZE = {"inception_v3": 80}
 

@@ -11,8 +11,8 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import save_file
 
+from zoo.compose.plugins import get_registry
 from zoo.errors import UsageError
-from zoo.plugins import get_registry
 
 PRETRAINED_FREE = {"pretrained": False}
 SIZE = {"inception_v3": 80}

@@ -15,17 +15,17 @@ import pytest
 import torch
 
 from tests.test_datasets import scqm_export
-from zoo.plugins import get_registry
+from zoo.compose.plugins import get_registry
+from zoo.compose.recipe import Target
 from zoo.predictions import Predictions
 from zoo.protocols import DATASET_COLUMNS, EpochDraw, EpochSampler, Head, ImbalanceStrategy, Loss, Metric
-from zoo.recipe import Target
 from zoo.targets import SCALES, TARGETS
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILT_IN = {ep.name for ep in entry_points(group="zoo") if ep.value.startswith("zoo_plugins")}
 # Words that name a built-in component but are also the core's own vocabulary: English ("none"),
 # the prediction tag `cdf` that heads, losses and metrics share, the operating-point rules of
-# zoo.thresholds (sensitivity, specificity), prose ("kNN accuracy"), and a package whose
+# zoo.judging.thresholds (sensitivity, specificity), prose ("kNN accuracy"), and a package whose
 # version env.json records.
 SHARED_WORDS = {"none", "cdf", "sensitivity", "specificity", "accuracy", "timm"}
 
@@ -103,7 +103,7 @@ def test_metrics_are_numbers_with_a_direction(spec) -> None:
 
 
 def test_every_target_has_a_ranking_metric() -> None:
-    from zoo.leaderboard import default_metric
+    from zoo.judging.leaderboard import default_metric
 
     for target in TARGETS:
         name = default_metric(get_registry(), target)
@@ -161,10 +161,23 @@ def test_the_core_names_no_built_in_component_or_metric() -> None:
 
 
 def test_a_metric_that_breaks_the_contract_is_one_clear_error() -> None:
+    from zoo.compose.registry import ComponentSpec, NoParams
     from zoo.errors import ZooError
-    from zoo.evaluate import build_metric
-    from zoo.registry import ComponentSpec, NoParams
+    from zoo.judging.evaluate import build_metric
 
     spec = ComponentSpec("metrics", "bare", lambda params: (lambda p: 1.0), NoParams, "", "someone")
-    with pytest.raises(ZooError, match="metric 'bare' of plugin 'someone' does not follow zoo.protocols.Metric"):
+    with pytest.raises(ZooError, match=r"metric 'bare' of plugin 'someone' does not follow zoo\.protocols\.Metric"):
         build_metric(spec)
+
+
+def test_readers_of_a_finished_run_never_import_the_trainer() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, zoo.using.analyze, zoo.using.predict, zoo.using.export, zoo.cli.trained\n"
+        "print('zoo.training.trainer' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"

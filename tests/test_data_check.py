@@ -11,10 +11,10 @@ import pytest
 from conftest import run_zoo, write
 from PIL import Image
 
+from zoo.compose.plugins import get_registry
+from zoo.compose.recipe import load_recipe
 from zoo.data.prepare import DataProblems, prepare
 from zoo.errors import UsageError
-from zoo.plugins import get_registry
-from zoo.recipe import load_recipe
 
 RECIPE = """\
 name: check_me

@@ -10,8 +10,8 @@ import pytest
 from conftest import write
 from PIL import Image
 
+from zoo.compose.plugins import get_registry
 from zoo.errors import UsageError
-from zoo.plugins import get_registry
 
 
 def crop(path: Path, value: int = 128) -> None:

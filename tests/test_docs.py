@@ -6,8 +6,8 @@ import re
 
 from conftest import ROOT
 
-from zoo import hookspecs
-from zoo.kinds import KINDS
+from zoo.compose import hookspecs
+from zoo.compose.kinds import KINDS
 
 HOOKS_DOC = (ROOT / "docs" / "hooks.md").read_text()
 

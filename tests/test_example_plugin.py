@@ -75,7 +75,7 @@ def test_example_component_validates_in_a_recipe(site: Path, tmp_path: Path) -> 
 def test_example_backbone_follows_the_protocol(site: Path) -> None:
     code = (
         "import torch\n"
-        "from zoo.plugins import get_registry\n"
+        "from zoo.compose.plugins import get_registry\n"
         "net = get_registry().get('backbones', 'tiny_cnn').build({'width': 4, 'blocks': 2}, in_chans=1)\n"
         "out = net(torch.zeros(3, 1, 32, 32))\n"
         "assert tuple(out.shape) == (3, net.num_features) == (3, 8), out.shape\n"

@@ -10,7 +10,7 @@ from typing import Any, NoReturn
 import pytest
 from conftest import run_zoo
 
-from zoo import leaderboard
+from zoo.judging import leaderboard
 
 
 def row(
@@ -272,7 +272,7 @@ def test_a_read_only_runs_folder_for_real(tmp_path: Path) -> None:
         assert shown.returncode == 0, shown.stderr
         assert "recipe-a" in shown.stdout and "Traceback" not in shown.stderr
         code = (
-            "import sys; from pathlib import Path; from zoo import leaderboard; from zoo.errors import ZooError\n"
+            "import sys; from pathlib import Path; from zoo.judging import leaderboard; from zoo.errors import ZooError\n"
             "try:\n"
             f"    leaderboard.append(Path({str(leaderboard.store_path(runs))!r}), [{{'run_id': 'b', 'split': 'test'}}])\n"
             "except ZooError as exc:\n"
@@ -320,8 +320,8 @@ def test_the_lock_is_released_after_errors(tmp_path: Path, monkeypatch: pytest.M
 
 def default_sorts() -> dict[str, str]:
     """Each target's ranking metric, as the metric plugins declare it."""
-    from zoo.leaderboard import default_metric
-    from zoo.plugins import get_registry
+    from zoo.compose.plugins import get_registry
+    from zoo.judging.leaderboard import default_metric
     from zoo.targets import TARGETS
 
     return {target: default_metric(get_registry(), target) or "" for target in TARGETS}

@@ -22,8 +22,8 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-from zoo.evaluate import confusion, evaluate, patient_bootstrap, wilson
-from zoo.plugins import get_registry
+from zoo.compose.plugins import get_registry
+from zoo.judging.evaluate import confusion, evaluate, patient_bootstrap, wilson
 from zoo.predictions import Predictions
 
 RNG = np.random.default_rng(0)

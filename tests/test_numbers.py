@@ -9,11 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from zoo.compose.plugins import get_registry
 from zoo.errors import UsageError
-from zoo.evaluate import evaluate
-from zoo.plugins import get_registry
-from zoo.predict import rau_by_visit
+from zoo.judging.evaluate import evaluate
 from zoo.predictions import Predictions, read_predictions, to_frame
+from zoo.using.predict import rau_by_visit
 
 
 def _binary(patients: list[str], y_true: list[int], p1: list[float]) -> Predictions:

@@ -16,7 +16,7 @@ from zoo_plugins.datasets.phantom import write_phantom
 from zoo_plugins.datasets.phantom_population import sample_population
 
 from zoo.clinical import das28_crp, das28_esr, ratingen_stages
-from zoo.plugins import get_registry
+from zoo.compose.plugins import get_registry
 
 THESIS_STAGE_SHARE = [0.675, 0.272, 0.023, 0.010, 0.006, 0.0135]
 

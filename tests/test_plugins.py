@@ -11,8 +11,8 @@ import pytest
 from conftest import run_zoo, write
 
 from zoo import hookimpl
-from zoo.kinds import KINDS
-from zoo.plugins import load_plugins, register_commands
+from zoo.compose.kinds import KINDS
+from zoo.compose.plugins import load_plugins, register_commands
 
 BUILTIN_PLUGINS = {"backbones", "heads", "losses", "imbalance", "datasets"}
 

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, write
 
+from zoo.compose.plugins import get_registry
+from zoo.compose.recipe import load_recipe, validate_document
+from zoo.compose.yaml_lines import load_yaml
 from zoo.errors import ProblemsError, UsageError
-from zoo.plugins import get_registry
-from zoo.recipe import load_recipe, validate_document
-from zoo.yaml_lines import load_yaml
 
 GOOD = """\
 name: good

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from pydantic import BaseModel, ConfigDict
 
+from zoo.compose.registry import DuplicateComponentError, NoParams, Registry, UnknownComponentError
 from zoo.errors import ZooError
-from zoo.registry import DuplicateComponentError, NoParams, Registry, UnknownComponentError
 
 
 class Width(BaseModel):
@@ -87,7 +87,7 @@ def test_remove_plugin_drops_only_its_components() -> None:
 def test_preflight_runs_with_validated_params_before_any_build() -> None:
     from pydantic import BaseModel, ConfigDict
 
-    from zoo.registry import Registry
+    from zoo.compose.registry import Registry
 
     class P(BaseModel):
         model_config = ConfigDict(extra="forbid")

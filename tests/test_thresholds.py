@@ -11,9 +11,9 @@ import pytest
 from conftest import run_zoo, write
 from test_training import TINY, only_run
 
-from zoo import thresholds
+from zoo.compose.recipe import TargetRate
+from zoo.judging import thresholds
 from zoo.paths import cache_root
-from zoo.recipe import TargetRate
 
 Y = np.array([0, 0, 0, 0, 1, 1, 1, 1])
 P = np.array([0.05, 0.2, 0.35, 0.6, 0.4, 0.7, 0.8, 0.9])

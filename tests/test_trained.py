@@ -11,7 +11,7 @@ import pytest
 from conftest import needs_real_data, run_zoo, write
 
 from zoo.paths import cache_root
-from zoo.predict import rau_by_visit
+from zoo.using.predict import rau_by_visit
 
 RECIPE = """\
 name: tiny_cdf
@@ -121,8 +121,8 @@ def test_export_to_onnx_matches_pytorch(run: Path, tmp_path: Path) -> None:
     import onnxruntime
     import torch
 
-    from zoo.model import load
-    from zoo.plugins import get_registry
+    from zoo.compose.plugins import get_registry
+    from zoo.training.model import load
 
     model, _ = load(run, get_registry())
     session = onnxruntime.InferenceSession(str(tmp_path / "m.onnx"))
@@ -215,8 +215,8 @@ def test_a_model_with_nan_weights_is_never_ok(run: Path, tmp_path: Path) -> None
 def test_a_leaderboard_that_cannot_be_opened_is_a_clear_error(tmp_path: Path, monkeypatch) -> None:
     import builtins
 
-    from zoo import leaderboard
     from zoo.errors import ZooError
+    from zoo.judging import leaderboard
 
     real_open = builtins.open
 

@@ -201,8 +201,8 @@ RECIPES = sorted(p for p in (ROOT / "recipes").rglob("*.yaml") if "real" not in 
 
 @pytest.mark.parametrize("path", [p for p in RECIPES if p.parent.name == "recipes"], ids=lambda p: p.name)
 def test_gpu_sized_recipes_start_on_cpu(path: Path, tmp_path: Path) -> None:
-    from zoo.plugins import get_registry
-    from zoo.recipe import load_recipe
+    from zoo.compose.plugins import get_registry
+    from zoo.compose.recipe import load_recipe
 
     recipe = load_recipe(path, get_registry())
     overrides = [

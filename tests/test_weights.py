@@ -18,8 +18,8 @@ from safetensors.torch import save_file
 from zoo_plugins.backbones import weights
 
 from tests.conftest import ROOT
+from zoo.compose.plugins import get_registry
 from zoo.errors import UsageError
-from zoo.plugins import get_registry
 
 LITES = ["tf_efficientnet_lite0", "tf_efficientnet_lite1", "tf_efficientnet_lite2"]
 MILITARY_UNIFORM = 652  # ImageNet class of matplotlib's Grace Hopper photograph

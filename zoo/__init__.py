@@ -11,7 +11,7 @@ Plugin authors need only `hookimpl`:
 
 from importlib.metadata import PackageNotFoundError, version
 
-from zoo.hookspecs import hookimpl
+from zoo.compose.hookspecs import hookimpl
 
 try:
     __version__ = version("erosion-zoo")

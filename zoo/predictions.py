@@ -81,7 +81,7 @@ def to_frame(predictions: Predictions, extra: pd.DataFrame | None = None) -> pd.
 
 
 def _numbers(frame: pd.DataFrame, columns: list[str], source: str) -> np.ndarray:
-    values = frame[columns].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
+    values: np.ndarray = frame[columns].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
     bad = ~np.isfinite(values)
     if bad.any():
         row, col = np.argwhere(bad)[0]

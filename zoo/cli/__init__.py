@@ -46,7 +46,7 @@ def _add_plugin_commands() -> None:
     """Let plugins add their commands (once per process)."""
     global _plugin_commands_added
     if not _plugin_commands_added:
-        from zoo.plugins import get_plugins, register_commands
+        from zoo.compose.plugins import get_plugins, register_commands
 
         register_commands(get_plugins(), Commands(root=app, data=data_app))
         _plugin_commands_added = True

@@ -7,19 +7,19 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from zoo.cli.output import print_json, print_table, warn
+from zoo.compose.kinds import KINDS
 from zoo.errors import UsageError
-from zoo.kinds import KINDS
 
 if TYPE_CHECKING:  # imported lazily so that `zoo --help` stays fast
     from pydantic import BaseModel
 
-    from zoo.plugins import Plugins
-    from zoo.registry import ComponentSpec
+    from zoo.compose.plugins import Plugins
+    from zoo.compose.registry import ComponentSpec
 
 
 def loaded_plugins() -> Plugins:
     """The plugins, with one warning line per plugin that failed to load."""
-    from zoo.plugins import get_plugins
+    from zoo.compose.plugins import get_plugins
 
     plugins = get_plugins()
     for record in plugins.failures():
@@ -57,7 +57,7 @@ def list_components(
 ) -> None:
     """List the registered components, with their plugin and params."""
     if kind is not None and kind not in KINDS:
-        from zoo.registry import suggest
+        from zoo.compose.registry import suggest
 
         close = suggest(kind, KINDS)
         tip = f"; did you mean '{close[0]}'?" if close else ""

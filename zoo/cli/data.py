@@ -23,8 +23,8 @@ def check(
     as_json: Annotated[bool, typer.Option("--json", help="Print the problems as JSON.")] = False,
 ) -> None:
     """Report every bad sample before training: files, images, labels, ids, patient leakage."""
+    from zoo.compose.recipe import load_recipe
     from zoo.data.prepare import DataProblems, prepare
-    from zoo.recipe import load_recipe
 
     registry = loaded_plugins().registry
     recipe = load_recipe(recipe_path, registry, overrides)

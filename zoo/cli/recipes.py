@@ -13,9 +13,9 @@ from zoo.cli.output import report_error, writable_folder
 from zoo.errors import UsageError
 
 if TYPE_CHECKING:  # imported lazily so that `zoo --help` stays fast
-    from zoo.plugins import Plugins
-    from zoo.recipe import Recipe
-    from zoo.registry import Registry
+    from zoo.compose.plugins import Plugins
+    from zoo.compose.recipe import Recipe
+    from zoo.compose.registry import Registry
 
 SetOption = Annotated[
     list[str] | None,
@@ -28,7 +28,7 @@ def validate(
     overrides: SetOption = None,
 ) -> None:
     """Check recipes without running them; report every problem with its line."""
-    from zoo.recipe import load_recipe
+    from zoo.compose.recipe import load_recipe
 
     registry = loaded_plugins().registry
     failed = 0
@@ -56,7 +56,7 @@ def run(
     ] = None,
 ) -> None:
     """Train and evaluate the model each recipe describes; each run gets its own folder."""
-    from zoo.recipe import load_recipe, read_recipe_text
+    from zoo.compose.recipe import load_recipe, read_recipe_text
 
     plugins = loaded_plugins()
     registry = plugins.registry
@@ -72,6 +72,7 @@ def run(
             )
         _run_one(None, registry, plugins, runs_dir, resume=resume, device=device)
         return
+    assert recipes is not None  # checked above: recipe files, or --resume
     extra = [*(overrides or []), *([f"train.device={device}"] if device else [])]
     resolved = [load_recipe(path, registry, extra) for path in recipes]  # all validated before any work
     if dry_run:
@@ -93,16 +94,18 @@ def _run_one(
 ) -> None:
     """Train one recipe (or resume one run) and print where its results are."""
     from zoo.cli.output import print_results
-    from zoo.recipe import components_of
+    from zoo.compose.recipe import components_of
 
     if recipe is not None:  # fail fast on what the environment lacks, before the heavy imports
         for kind, ref in components_of(recipe):
             registry.get(kind, ref.name).check_ready(ref.params)
-    from zoo.launch import run_recipe
-    from zoo.runs import RunFolder
+    from zoo.training.launch import run_recipe
+    from zoo.training.runs import RunFolder
 
     if resume is not None:
         recipe = RunFolder(resume).load_recipe(registry)
+    if recipe is None:
+        raise ValueError("_run_one needs a recipe, or a run folder to resume")
     records = [r.as_dict() for r in plugins.records]
     device_name = device or recipe.train.device
     folder, results = run_recipe(

@@ -60,9 +60,9 @@ def evaluate(
     ] = None,
 ) -> None:
     """Score a predictions file (the zoo's or anyone's) with every metric that fits the target."""
-    from zoo.evaluate import evaluate as score
+    from zoo.judging.evaluate import evaluate as score
+    from zoo.judging.thresholds import apply
     from zoo.predictions import read_predictions
-    from zoo.thresholds import apply
 
     registry = loaded_plugins().registry
     scored = read_predictions(predictions, target.value)
@@ -137,8 +137,7 @@ def leaderboard(
     output: Annotated[Format, typer.Option("--format", help="table, csv, json or markdown.")] = Format.table,
 ) -> None:
     """Compare runs, best first, with patient-bootstrap intervals; ~ marks no clear difference."""
-    from zoo import leaderboard as board
-
+    from zoo.judging import leaderboard as board
     registry = loaded_plugins().registry
     if sort is not None:
         known = [spec.name for spec in registry.components("metrics")]
@@ -148,15 +147,17 @@ def leaderboard(
                 f"--sort: no metric '{sort}'" + (f"; did you mean '{close[0]}'?" if close else ""),
                 hint=f"metrics: {', '.join(known)}",
             )
-    split = split.value
+    split_name = split.value
     store = board.store_path(runs_dir)
     rows = [
-        r for r in board.read(store) if r.get("split") == split and (dataset is None or board.on_dataset(r, dataset))
+        r
+        for r in board.read(store)
+        if r.get("split") == split_name and (dataset is None or board.on_dataset(r, dataset))
     ]
     if not rows:
         where = f"{store}" + ("" if store.is_file() else " (it does not exist yet)")
         sys.stderr.write(
-            f"No runs to show in {where} for split '{split}'"
+            f"No runs to show in {where} for split '{split_name}'"
             f"{f' and dataset {dataset!r}' if dataset else ''}.\n"
             "Hint: 'zoo run recipes/quickstart.yaml' makes one; --runs-dir picks another folder\n"
         )
@@ -200,7 +201,7 @@ def leaderboard(
                 )
             )
         print_table(
-            f"{target} target, {split} split, dataset {label}, ranked by {metric} "
+            f"{target} target, {split_name} split, dataset {label}, ranked by {metric} "
             "('~': interval overlaps the leader's)",
             ["#", "~", "recipe", "backbone / head / loss / imbalance", "n", metric, "95 % CI", *shown[1:], "run"],
             table,
@@ -208,8 +209,7 @@ def leaderboard(
 
 
 def _markdown(target: str, label: str, metric: str, members: list[dict[str, Any]], shown: list[str]) -> None:
-    from zoo import leaderboard as board
-
+    from zoo.judging import leaderboard as board
     header = ["#", "recipe", "backbone", "head", "loss", "imbalance", "n", f"{metric} (95 % CI)", *shown[1:]]
     lines = [
         f"**{target}**, dataset {label} (ranked by {metric}; ~ = interval overlaps the leader's)",

@@ -59,8 +59,8 @@ def predict(
     device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")] = "auto",
 ) -> None:
     """Score joint crops: stage (and percent) per joint, Rau score per patient and visit."""
-    from zoo.device import pick_device
-    from zoo.predict import predict as run_predict
+    from zoo.training.device import pick_device
+    from zoo.using.predict import predict as run_predict
 
     if out is not None:
         writable_file(out)
@@ -105,7 +105,7 @@ def analyze(
     ] = None,
 ) -> None:
     """Write an HTML report: results, attention maps, t-SNE, neighbours, disease activity."""
-    from zoo.analyze import analyze as write_report
+    from zoo.using.analyze import analyze as write_report
 
     if out is not None:
         writable_folder(out, "--out")
@@ -125,7 +125,7 @@ def export(
     out: Annotated[Path | None, typer.Option("--out", help="File to write (default RUN_DIR/model.onnx).")] = None,
 ) -> None:
     """Export the model (with its prediction step where it can) and check it against PyTorch."""
-    from zoo.export import export_onnx
+    from zoo.using.export import export_onnx
 
     if out is not None:
         writable_file(out)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -88,34 +89,34 @@ def crop_joints(
     written, problems, files = [], [], set()
     for name, rows in joints.groupby("image", sort=False):
         try:
-            radiograph = load_gray(images / name)
+            radiograph = load_gray(images / str(name))
         except UnreadableImage as exc:
             problems += [{"image": name, "joint": j, "problem": str(exc)} for j in rows["joint"]]
             continue
         fingers = rows[~rows["joint"].str.upper().str.startswith(wrist_prefix.upper())]
         side = box or auto_box(fingers[["x", "y"]].to_numpy(float))
         for row in rows.itertuples():
-            inside = (
-                -side / 2 < row.x < radiograph.width + side / 2 and -side / 2 < row.y < radiograph.height + side / 2
-            )
+            # read_joints made x and y numeric; the stubs type a row's values as any scalar.
+            x, y = cast(float, row.x), cast(float, row.y)
+            inside = -side / 2 < x < radiograph.width + side / 2 and -side / 2 < y < radiograph.height + side / 2
             if not inside:
                 problems.append({"image": name, "joint": row.joint, "problem": "joint lies outside the image"})
                 continue
-            file = f"{safe_name(Path(name).stem)}_{safe_name(row.joint)}.png"
+            file = f"{safe_name(Path(str(name)).stem)}_{safe_name(str(row.joint))}.png"
             if file in files:
                 problems.append({"image": name, "joint": row.joint, "problem": f"another joint is already {file}"})
                 continue
             files.add(file)
-            crop_square(radiograph, row.x, row.y, side, size).save(out / file)
+            crop_square(radiograph, x, y, side, size).save(out / file)
             patient = getattr(row, "patient_id", None)
             written.append(
                 {
                     "path": file,
-                    "patient_id": Path(name).stem if patient is None or pd.isna(patient) else patient,
+                    "patient_id": Path(str(name)).stem if patient is None or pd.isna(patient) else patient,
                     "image": name,
                     "joint": row.joint,
-                    "x": row.x,
-                    "y": row.y,
+                    "x": x,
+                    "y": y,
                     "box": side,
                     "wrist": str(row.joint).upper().startswith(wrist_prefix.upper()),
                 }

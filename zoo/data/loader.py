@@ -8,6 +8,7 @@ training. `torch.utils.data.DataLoader` does the workers and pinned memory.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -88,7 +89,8 @@ def batches(
         generator=generator,
         num_workers=num_workers,
         pin_memory=pin_memory,
-        collate_fn=_keep,
+        # The stubs expect a list of items; with `__getitems__`, the dataset's whole batch reaches collate_fn.
+        collate_fn=cast(Callable[[list[Any]], Any], _keep),
         persistent_workers=num_workers > 0,
     )
 

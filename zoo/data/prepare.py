@@ -84,10 +84,10 @@ def _problem_rows(table: pd.DataFrame, scale: str, decoded: DecodedImages) -> li
             }
         )
 
-    for position, value in enumerate(table[scale].to_numpy()):
+    for index, value in enumerate(table[scale].to_numpy()):
         reason = label_problem(value, scale)
         if reason:
-            add(position, reason, f"label {value!r}; {TARGETS[scale].rule()}")
+            add(index, reason, f"label {value!r}; {TARGETS[scale].rule()}")
     patients = table["patient_id"]
     for position in np.flatnonzero((patients.isna() | (patients.astype(str).str.strip() == "")).to_numpy()):
         add(int(position), "patient id missing", "every sample needs its patient's id (splits go by patient)")
@@ -111,8 +111,8 @@ def _problem_rows(table: pd.DataFrame, scale: str, decoded: DecodedImages) -> li
                 "patient leakage",
                 "this patient's samples are in more than one split",
             )
-    for position, reason in sorted(decoded.errors.items()):
-        add(position, reason)
+    for index, reason in sorted(decoded.errors.items()):
+        add(index, reason)
     return problems
 
 
@@ -199,7 +199,7 @@ class DataProblems(UsageError):
     def details(self) -> list[str]:
         """The first problems, one per line."""
         lines = [
-            f"{r.sample_id}: {r.problem}" + (f" ({r.detail})" if r.detail else "")
+            f"{r.sample_id!s}: {r.problem!s}" + (f" ({r.detail!s})" if r.detail else "")
             for r in self.problems.head(SHOWN_PROBLEMS).itertuples()
         ]
         if len(self.problems) > SHOWN_PROBLEMS:

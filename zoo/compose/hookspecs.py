@@ -19,7 +19,7 @@ import pluggy
 
 if TYPE_CHECKING:
     from zoo.cli.commands import Commands
-    from zoo.registry import RegisterCheck, RegisterComponent
+    from zoo.compose.registry import RegisterCheck, RegisterComponent
 
 PROJECT = "zoo"
 hookspec = pluggy.HookspecMarker(PROJECT)

@@ -23,8 +23,8 @@ from typing import Any
 
 from filelock import FileLock
 
+from zoo.compose.registry import Registry
 from zoo.errors import ZooError
-from zoo.registry import Registry
 
 STORE = "leaderboard.jsonl"
 
@@ -156,7 +156,8 @@ def read(store: Path) -> list[dict[str, Any]]:
     """All rows of a store (none when it does not exist)."""
     if not store.is_file():
         return []
-    lock: FileLock | None = FileLock(str(lock_path(store)))
+    lock: FileLock | None
+    lock = FileLock(str(lock_path(store)))  # assigned apart from the declaration, so mypy narrows it
     try:
         lock.acquire()
     except OSError:
@@ -242,4 +243,4 @@ def overlaps(leader: dict[str, Any], other: dict[str, Any], metric: str) -> bool
     b = (other["metrics"].get(metric) or {}).get("bootstrap_95")
     if not a or not b or None in a or None in b:
         return False
-    return a[0] <= b[1] and b[0] <= a[1]
+    return bool(a[0] <= b[1] and b[0] <= a[1])

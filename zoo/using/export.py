@@ -18,9 +18,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from zoo.compose.registry import Registry
 from zoo.errors import UsageError, ZooError
-from zoo.model import ZooModel, load
-from zoo.registry import Registry
+from zoo.training.model import ZooModel, load
 
 TOLERANCE = 1e-4
 

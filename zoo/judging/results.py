@@ -11,22 +11,22 @@ the trivial baselines, the reader ceiling, metrics.json and the leaderboard rows
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import pandas as pd
 import torch
 
-from zoo import leaderboard, thresholds
-from zoo import model as model_io
 from zoo.data.targets import to_target
-from zoo.evaluate import applicable_metrics, build_metric, evaluate, json_number
+from zoo.judging import leaderboard, thresholds
+from zoo.judging.evaluate import applicable_metrics, build_metric, evaluate, json_number
 from zoo.paths import sha256_file
 from zoo.predictions import Predictions, to_frame
 from zoo.targets import TARGETS
+from zoo.training import model as model_io
 
 if TYPE_CHECKING:
-    from zoo.train import Trainer
+    from zoo.training.trainer import Trainer
 
 EXTRA_COLUMNS = ("median", "lower", "upper", "stage")  # head outputs written beside y_pred
 
@@ -68,7 +68,8 @@ def split_predictions(trainer: Trainer, split: str, threshold: float | None) -> 
     frame = to_frame(predictions, ids)
     for extra in EXTRA_COLUMNS:
         if extra in predicted:
-            frame.insert(frame.columns.get_loc("y_pred") + 1, extra, predicted[extra].numpy())
+            position = cast(int, frame.columns.get_loc("y_pred"))  # an int: the column names are unique
+            frame.insert(position + 1, extra, predicted[extra].numpy())
     return predictions, frame
 
 

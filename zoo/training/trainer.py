@@ -5,7 +5,7 @@
   end of each stage.
 - channels_last everywhere; on CUDA: mixed precision (bfloat16 where supported, else float16 with
   loss scaling), pinned memory and non-blocking copies.
-- Under DDP (zoo.device) each process takes its share of every epoch; rank 0 writes the files.
+- Under DDP (zoo.training.device) each process takes its share of every epoch; rank 0 writes the files.
 - Seeded: every epoch reseeds torch from (seed, epoch) and draws its sample order from
   (seed, epoch), so the same recipe gives the same numbers on CPU, and a resumed run continues
   exactly where an uninterrupted one would have been.
@@ -20,7 +20,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -29,8 +29,19 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from torch.utils.data import DataLoader, Sampler
 
-from zoo import model as model_io
-from zoo.checkpoint import (
+from zoo.compose.recipe import AugmentConfig, Recipe
+from zoo.compose.registry import Registry
+from zoo.data.augment import make_augment
+from zoo.data.loader import Batch, CropBatches, Item, batches, to_model_input
+from zoo.data.prepare import Prepared
+from zoo.errors import UsageError, ZooError
+from zoo.judging.evaluate import applicable_metrics, build_metric
+from zoo.judging.results import to_predictions
+from zoo.protocols import EpochSampler as StrategySampler
+from zoo.protocols import Metric
+from zoo.targets import TARGETS
+from zoo.training import model as model_io
+from zoo.training.checkpoint import (
     atomic_write,
     load_checkpoint,
     optimizer_tensors,
@@ -38,19 +49,8 @@ from zoo.checkpoint import (
     restore_optimizer,
     save_checkpoint,
 )
-from zoo.data.augment import make_augment
-from zoo.data.loader import Batch, CropBatches, Item, batches, to_model_input
-from zoo.data.prepare import Prepared
-from zoo.device import Distributed
-from zoo.errors import UsageError, ZooError
-from zoo.evaluate import applicable_metrics, build_metric
-from zoo.protocols import EpochSampler as StrategySampler
-from zoo.protocols import Metric
-from zoo.recipe import AugmentConfig, Recipe
-from zoo.registry import Registry
-from zoo.results import to_predictions
-from zoo.runs import RunFolder
-from zoo.targets import TARGETS
+from zoo.training.device import Distributed
+from zoo.training.runs import RunFolder
 
 THESIS_AUGMENT = AugmentConfig()
 OptimizerState = tuple[dict[str, torch.Tensor], dict[str, Any]]  # tensors and settings, as checkpointed
@@ -243,7 +243,8 @@ class Trainer:
 
     def network(self, freeze: bool) -> nn.Module:
         """The model to train in a stage: backbone frozen or not, wrapped in DDP when distributed."""
-        for param in self.model.backbone.parameters():
+        backbone = cast(nn.Module, self.model.backbone)  # every Backbone is an nn.Module (zoo.protocols)
+        for param in backbone.parameters():
             param.requires_grad_(not freeze)
         if self.dist.world == 1:
             return self.model
@@ -265,8 +266,9 @@ class Trainer:
         `lr_at(fraction)` sets the learning rate before each step from the fraction of the epoch done.
         """
         net.train()
-        if all(not p.requires_grad for p in self.model.backbone.parameters()):
-            self.model.backbone.eval()  # a frozen backbone keeps its BatchNorm statistics
+        backbone = cast(nn.Module, self.model.backbone)  # every Backbone is an nn.Module (zoo.protocols)
+        if all(not p.requires_grad for p in backbone.parameters()):
+            backbone.eval()  # a frozen backbone keeps its BatchNorm statistics
         loader = self._loader(self.train_set, self.sampler)
         progress.start(title, len(loader))
         total, seen, start = 0.0, 0, time.perf_counter()
@@ -367,10 +369,9 @@ class Trainer:
                     )
                 )
                 if stop:
-                    progress.done(
-                        f"early stopping: {self.monitor} did not improve for "
-                        f"{self.recipe.train.early_stopping.patience} epochs"
-                    )
+                    stopping = self.recipe.train.early_stopping
+                    assert stopping is not None  # only early stopping stops a stage early
+                    progress.done(f"early stopping: {self.monitor} did not improve for {stopping.patience} epochs")
                     break
                 if state.epoch < stage.epochs:
                     self.checkpoint(state, optimizer)
@@ -385,8 +386,10 @@ class Trainer:
     def _early_stopping(self, state: State, values: dict[str, float]) -> bool:
         if self.monitor is None or self.monitor not in values or not math.isfinite(values[self.monitor]):
             return False
+        stopping = self.recipe.train.early_stopping
+        assert stopping is not None  # self.monitor is set only with early stopping
         value = values[self.monitor]
-        delta = self.recipe.train.early_stopping.min_delta
+        delta = stopping.min_delta
         better = state.best is None or (
             value < state.best - delta if self.mode == "min" else value > state.best + delta
         )
@@ -400,7 +403,7 @@ class Trainer:
                 atomic_write(self.run.best_weights, lambda p: save_file(self.best_state, str(p)))
             return False
         state.stale += 1
-        return state.stale >= self.recipe.train.early_stopping.patience
+        return state.stale >= stopping.patience
 
     def _restore_best(self) -> None:
         """At the end of a stage, go back to its best epoch (when early stopping tracks one)."""

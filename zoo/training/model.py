@@ -18,14 +18,14 @@ from safetensors.torch import load_model, save_file
 from torch import nn
 
 from zoo import __version__
+from zoo.compose.registry import Registry
 from zoo.errors import UsageError
 from zoo.protocols import Backbone, Head
-from zoo.registry import Registry
-from zoo.runs import RunFolder
 from zoo.targets import TARGETS
+from zoo.training.runs import RunFolder
 
 if TYPE_CHECKING:
-    from zoo.recipe import Recipe
+    from zoo.compose.recipe import Recipe
 
 IN_CHANS = 1
 

@@ -19,13 +19,14 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import ErrorDetails
 
+from zoo.compose.kinds import KIND_NOUN
+from zoo.compose.registry import ComponentSpec, Registry, UnknownComponentError
+from zoo.compose.yaml_lines import YamlDocument, dotted, load_yaml, undotted
 from zoo.errors import Problem, ProblemsError, UsageError
-from zoo.kinds import KIND_NOUN
 from zoo.paths import is_path_field
-from zoo.registry import ComponentSpec, Registry, UnknownComponentError
 from zoo.targets import TARGETS
-from zoo.yaml_lines import YamlDocument, dotted, load_yaml, undotted
 
 MAX_RECIPE_BYTES = 1024 * 1024
 Target = Literal["percent", "stage", "binary"]  # the names of the target table (zoo.targets; a test keeps them equal)
@@ -153,10 +154,14 @@ class TargetRate(Strict):
         return self
 
 
+def _both_splits() -> list[Literal["val", "test"]]:
+    return ["val", "test"]
+
+
 class EvalConfig(Strict):
     """What to evaluate after training."""
 
-    splits: list[Literal["val", "test"]] = Field(default_factory=lambda: ["val", "test"], min_length=1)
+    splits: list[Literal["val", "test"]] = Field(default_factory=_both_splits, min_length=1)
     metrics: list[str] | None = None
     bootstrap: int = Field(1000, ge=0)
     threshold: float | Literal["youden"] | TargetRate | None = Field(
@@ -308,7 +313,7 @@ def _field_names(model: type[BaseModel], path: tuple[str | int, ...]) -> list[st
     return []
 
 
-def _message(error: dict[str, Any], model: type[BaseModel], loc: tuple[str | int, ...]) -> str:
+def _message(error: ErrorDetails, model: type[BaseModel], loc: tuple[str | int, ...]) -> str:
     kind = error["type"]
     if kind == "extra_forbidden":
         names = _field_names(model, loc[:-1])

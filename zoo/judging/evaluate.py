@@ -16,10 +16,10 @@ import numpy as np
 from scipy.stats import binomtest
 from sklearn.metrics import confusion_matrix
 
+from zoo.compose.registry import ComponentSpec, Registry
 from zoo.errors import ZooError
 from zoo.predictions import Predictions
 from zoo.protocols import Metric
-from zoo.registry import ComponentSpec, Registry
 from zoo.targets import TARGETS
 
 
@@ -95,7 +95,8 @@ def confusion(predictions: Predictions, classes: int) -> list[list[float]]:
     matrix = confusion_matrix(
         predictions.y_true.astype(int), predictions.y_pred.astype(int), labels=range(classes), normalize="true"
     )
-    return np.asarray(matrix, dtype=float).round(4).tolist()
+    rows: list[list[float]] = np.asarray(matrix, dtype=float).round(4).tolist()
+    return rows
 
 
 def evaluate(

@@ -28,19 +28,20 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
+from matplotlib.figure import Figure
 from scipy.stats import pearsonr, spearmanr
 from sklearn.manifold import TSNE
 from sklearn.neighbors import NearestNeighbors
 from torch import nn
 
 from zoo.clinical import ratingen_stages, rau_score
+from zoo.compose.registry import Registry
 from zoo.data.prepare import Prepared, prepare
 from zoo.data.targets import classes
 from zoo.formatting import format_interval, format_number
-from zoo.model import ZooModel, load
-from zoo.registry import Registry
-from zoo.runs import RunFolder
 from zoo.targets import TARGETS
+from zoo.training.model import ZooModel, load
+from zoo.training.runs import RunFolder
 
 PER_CLASS = 4
 TSNE_POINTS = 1000
@@ -88,7 +89,7 @@ def grad_cam(model: ZooModel, images: torch.Tensor) -> np.ndarray:
     return cam.detach().numpy()
 
 
-def _png(fig: plt.Figure, folder: Path, name: str) -> str:
+def _png(fig: Figure, folder: Path, name: str) -> str:
     path = folder / f"{name}.png"
     fig.savefig(path, dpi=100, bbox_inches="tight")
     plt.close(fig)
@@ -195,7 +196,7 @@ def _results(
     bins = np.arange(scale.low, scale.high + 5, 5) if not scale.whole else np.arange(-0.5, values.max() + 1.5)
     ax.hist(
         [values[table["split"] == s] for s in ("train", "val", "test")],
-        bins=bins,
+        bins=bins.tolist(),
         stacked=True,
         label=["train", "val", "test"],
     )

@@ -27,14 +27,14 @@ from collections.abc import Callable, Generator, Iterable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import pluggy
 
-from zoo import hookspecs
+from zoo.compose import hookspecs
+from zoo.compose.kinds import KINDS
+from zoo.compose.registry import CheckSpec, ComponentSpec, Registry
 from zoo.errors import ZooError
-from zoo.kinds import KINDS
-from zoo.registry import CheckSpec, ComponentSpec, Registry
 
 ENTRY_POINT_GROUP = "zoo"
 DISABLE_ENV = "ZOO_DISABLE_PLUGIN_AUTOLOAD"
@@ -179,13 +179,15 @@ def _isolated(impl: pluggy.HookImpl) -> Callable[..., Any]:
     plugin_name = impl.plugin_name
 
     if impl.wrapper or impl.hookwrapper:
+        # pluggy types `function` as returning a value or a generator; a wrapper's always returns a generator.
+        wrapper_function = cast(Callable[..., Generator[None, object, object]], function)
 
         @functools.wraps(function)
         def isolated_wrapper(*args: Any, **kwargs: Any) -> Generator[None, object, object]:
             call = _ACTIVE_CALL.get()
             if call is None:  # called by someone else's code: plain pluggy behaviour
-                return (yield from function(*args, **kwargs))
-            _, teardown = _run_as(call, plugin_name, lambda: _start_wrapper(function(*args, **kwargs)))
+                return (yield from wrapper_function(*args, **kwargs))
+            _, teardown = _run_as(call, plugin_name, lambda: _start_wrapper(wrapper_function(*args, **kwargs)))
             try:
                 result = yield
             except BaseException:  # KeyboardInterrupt on its way out: let the wrapper clean up
@@ -211,7 +213,7 @@ def _isolated(impl: pluggy.HookImpl) -> Callable[..., Any]:
 
 def _call_isolated(manager: pluggy.PluginManager, hook_name: str, **kwargs: Any) -> dict[str, BaseException]:
     """Call a hook through pluggy, each implementation isolated; return {plugin name: what it raised}."""
-    caller = getattr(manager.hook, hook_name)
+    caller: pluggy.HookCaller = getattr(manager.hook, hook_name)
     for impl in caller.get_hookimpls():
         if not getattr(impl.function, _ISOLATED, False):
             guarded = _isolated(impl)
@@ -284,8 +286,8 @@ def _register_components(manager: pluggy.PluginManager, registry: Registry, load
     for hook_name in REGISTRATION_HOOKS:
         kind = hook_name.removeprefix("zoo_register_")
         register = _register_callable(staged, None if kind == "checks" else kind)
-        for name, exc in _call_isolated(manager, hook_name, register=register).items():
-            failed.setdefault(name, exc)
+        for name, raised in _call_isolated(manager, hook_name, register=register).items():
+            failed.setdefault(name, raised)
             manager.unregister(name=name)  # its remaining hooks are not called
     for record in loaded:
         exc = failed.get(record.name)

@@ -25,12 +25,12 @@ import pandas as pd
 import torch
 
 from zoo.clinical import RAU_FACTOR
+from zoo.compose.registry import Registry
 from zoo.data.images import UnreadableImage, load_prepared
 from zoo.errors import UsageError, ZooError
+from zoo.judging.thresholds import apply as apply_threshold
 from zoo.paths import is_path_field
-from zoo.registry import Registry
 from zoo.targets import TARGETS
-from zoo.thresholds import apply as apply_threshold
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".webp"}
 UNSURE_WIDTH = 20.0
@@ -66,14 +66,16 @@ def _from_csv(path: Path, registry: Registry, trained_on: Any = None) -> pd.Data
             if "csv" in spec.params.model_fields:  # the recipe's names, not its files
                 fields = spec.params.model_fields
                 params = {k: v for k, v in trained_on.params.items() if k in fields and not is_path_field(fields[k])}
-                return spec.build({**params, "csv": str(path)})
+                table: pd.DataFrame = spec.build({**params, "csv": str(path)})
+                return table
         except Exception as exc:  # the generic readers below may still read it
             reasons.append(f"{trained_on.name} (as trained): {getattr(exc, 'message', type(exc).__name__)}")
     for spec in registry.components("datasets"):
         if "csv" not in spec.params.model_fields:
             continue
         try:
-            return spec.build({"csv": str(path)})
+            table = spec.build({"csv": str(path)})
+            return table
         except Exception as exc:  # the next plugin may read it
             reasons.append(f"{spec.name}: {getattr(exc, 'message', type(exc).__name__)}")
     raise UsageError(f"no dataset plugin reads '{path}'", hint="; ".join(reasons) or "no plugin takes a csv")
@@ -191,7 +193,7 @@ def rau_by_visit(joints: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
 
 def _trained_on(run_dir: Path, registry: Registry) -> Any:
     """The dataset reference of the run's recipe (None when the run has no readable recipe)."""
-    from zoo.runs import RunFolder
+    from zoo.training.runs import RunFolder
 
     try:
         return RunFolder(run_dir).load_recipe(registry).data.dataset
@@ -201,7 +203,7 @@ def _trained_on(run_dir: Path, registry: Registry) -> Any:
 
 def predict(run_dir: Path, inputs: list[Path], registry: Registry, device: torch.device) -> Scored:
     """Score inputs with the model of a finished run."""
-    from zoo.model import load
+    from zoo.training.model import load
 
     model, config = load(run_dir, registry)
     table = gather(inputs, registry, _trained_on(run_dir, registry))

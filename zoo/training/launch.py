@@ -2,8 +2,8 @@
 
 `run_recipe` is what `zoo run` (and `torchrun ... -m zoo run`) calls. It builds the model
 first (missing pretrained weights fail in seconds, before any data is prepared), prepares the
-data, fills a new run folder (or checks a resumed one), trains (zoo.train), and judges the
-result (zoo.results) into metrics.json and the leaderboard. Ctrl-C or SIGTERM keep the last
+data, fills a new run folder (or checks a resumed one), trains (zoo.training.trainer), and judges the
+result (zoo.judging.results) into metrics.json and the leaderboard. Ctrl-C or SIGTERM keep the last
 checkpoint and say how to resume; a run that never started leaves no half-made folder.
 """
 
@@ -20,15 +20,15 @@ from typing import Any
 
 import torch
 
-from zoo import model as model_io
+from zoo.compose.recipe import Recipe
+from zoo.compose.registry import Registry
 from zoo.data.prepare import Prepared, prepare
-from zoo.device import Distributed, distributed, environment, pick_device, weights_digest
 from zoo.errors import UsageError
-from zoo.recipe import Recipe
-from zoo.registry import Registry
-from zoo.results import finish
-from zoo.runs import RunFolder
-from zoo.train import Interrupted, OptimizerState, State, Trainer
+from zoo.judging.results import finish
+from zoo.training import model as model_io
+from zoo.training.device import Distributed, distributed, environment, pick_device, weights_digest
+from zoo.training.runs import RunFolder
+from zoo.training.trainer import Interrupted, OptimizerState, State, Trainer
 
 
 class Terminated(Exception):

@@ -25,8 +25,8 @@ import pandas as pd
 from zoo.errors import UsageError
 
 if TYPE_CHECKING:
-    from zoo.recipe import Recipe
-    from zoo.registry import Registry
+    from zoo.compose.recipe import Recipe
+    from zoo.compose.registry import Registry
 
 DEFAULT_RUNS_DIR = Path("runs")
 
@@ -141,7 +141,7 @@ class RunFolder:
 
     def write_history(self, history: list[dict[str, Any]]) -> None:
         """history.csv, replaced atomically."""
-        from zoo.checkpoint import atomic_write
+        from zoo.training.checkpoint import atomic_write
 
         atomic_write(self.history_file, lambda p: pd.DataFrame(history).to_csv(p, index=False))
 
@@ -191,8 +191,8 @@ class RunFolder:
 
     def load_recipe(self, registry: Registry) -> Recipe:
         """The resolved recipe the run was started with."""
-        from zoo.recipe import validate_document
-        from zoo.yaml_lines import load_yaml
+        from zoo.compose.recipe import validate_document
+        from zoo.compose.yaml_lines import load_yaml
 
         path = self.resolved_file
         if not path.is_file():

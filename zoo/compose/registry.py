@@ -14,8 +14,8 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
+from zoo.compose.kinds import KIND_NOUN, KINDS
 from zoo.errors import UsageError, ZooError
-from zoo.kinds import KIND_NOUN, KINDS
 
 
 class NoParams(BaseModel):
@@ -62,12 +62,13 @@ def resolve_reference(reference: str | Callable[..., Any]) -> Callable[..., Any]
         )
     module = importlib.import_module(module_name)
     try:
-        return getattr(module, attr)
+        factory: Callable[..., Any] = getattr(module, attr)
     except AttributeError:
         raise ZooError(
             f"module '{module_name}' has no attribute '{attr}'",
             hint="check the factory string the plugin registered",
         ) from None
+    return factory
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,1 @@
+"""Judging a run: metrics with intervals, operating thresholds, a run's results, the leaderboard."""

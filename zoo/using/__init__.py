@@ -1,0 +1,1 @@
+"""Using a trained run: predicting new joints, the report, the ONNX export."""
