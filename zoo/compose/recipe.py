@@ -29,6 +29,7 @@ from zoo.paths import is_path_field
 from zoo.targets import TARGETS
 
 MAX_RECIPE_BYTES = 1024 * 1024
+MAX_WORKERS = 64
 Target = Literal["percent", "stage", "binary"]  # the names of the target table (zoo.targets; a test keeps them equal)
 
 
@@ -138,7 +139,20 @@ class TrainConfig(Strict):
     )
     device: Literal["auto", "cpu", "cuda"] = "auto"
     amp: bool = True
-    num_workers: int = Field(0, ge=0, le=64, description="loader worker processes (at most 64)")
+    num_workers: int | str = Field(
+        "auto",
+        json_schema_extra={"anyOf": [{"type": "integer", "minimum": 0, "maximum": MAX_WORKERS}, {"const": "auto"}]},
+        description="loader worker processes: auto (none on CPU, where the model needs the cores; "
+        "on CUDA, one per core but one, at most 8) or a number up to the machine's cores",
+    )
+    compile: bool = Field(False, description="compile the model with torch.compile (needs a C++ compiler on CPU)")
+
+    @field_validator("num_workers")
+    @classmethod
+    def _workers(cls, value: int | str) -> int | str:
+        if value == "auto" or (isinstance(value, int) and 0 <= value <= MAX_WORKERS):
+            return value
+        raise ValueError(f"num_workers is auto or a whole number from 0 to {MAX_WORKERS}")
 
 
 class TargetRate(Strict):

@@ -1,8 +1,9 @@
 """Batches of decoded crops for training and evaluation.
 
 Batches are read straight from the memory-mapped cache (one fancy-indexed read per batch, rows
-in file order), stay uint8 until they reach the device, and are augmented per sample when
-training. `torch.utils.data.DataLoader` does the workers and pinned memory.
+in file order) and stay uint8 until they reach the device, where the trainer augments the whole
+batch at once (zoo.data.augment). `torch.utils.data.DataLoader` does the workers, pinned memory
+and prefetching; workers share the memory-mapped cache (each maps the same file: no copies).
 """
 
 from __future__ import annotations
@@ -14,33 +15,23 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from zoo.data.augment import augment_batch
-
-Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+# uint8 images (B, 1, S, S), float targets (B,), sample indices (B,), repeats to augment (B,) bool
+Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
 Item = int | tuple[int, bool]  # a sample's index, or (index, is a repeat to augment)
+PREFETCH = 4  # batches each worker keeps ready
 
 
 class CropBatches(Dataset[Batch]):
     """Samples `rows` of `pixels` with their `targets`; indexing by a list gives a whole batch.
 
     An item is a sample's index, or an (index, copy) pair from an epoch draw: a copy is a repeat
-    of the sample (oversampling), augmented with `copy_augment` when the batch is not augmented
-    anyway.
+    of the sample (oversampling), which the trainer augments.
     """
 
-    def __init__(
-        self,
-        pixels: np.ndarray,
-        rows: np.ndarray,
-        targets: np.ndarray,
-        augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
-        copy_augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
-    ) -> None:
+    def __init__(self, pixels: np.ndarray, rows: np.ndarray, targets: np.ndarray) -> None:
         self.pixels = pixels
         self.rows = np.asarray(rows, dtype=np.int64)
         self.targets = torch.as_tensor(np.asarray(targets, dtype=np.float32))
-        self.augment = augment
-        self.copy_augment = copy_augment
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -49,21 +40,16 @@ class CropBatches(Dataset[Batch]):
         return self.__getitems__([item])
 
     def __getitems__(self, items: Sequence[Item]) -> Batch:
-        """(uint8 images (B, 1, S, S), float targets (B,), sample indices (B,))."""
+        """(uint8 images (B, 1, S, S), float targets (B,), sample indices (B,), copies (B,))."""
         pairs = [item if isinstance(item, tuple) else (item, False) for item in items]
         indices = np.array([index for index, _ in pairs], dtype=np.int64)
-        copies = np.flatnonzero([copy for _, copy in pairs])
+        copies = torch.tensor([copy for _, copy in pairs], dtype=torch.bool)
         rows = self.rows[indices]
         order = np.argsort(rows, kind="stable")
         images = np.empty((len(rows), *self.pixels.shape[1:]), dtype=np.uint8)
         images[order] = self.pixels[rows[order]]
-        batch = torch.from_numpy(images).unsqueeze(1)
-        if self.augment is not None:
-            batch = augment_batch(self.augment, batch)
-        elif self.copy_augment is not None and copies.size:
-            batch[copies] = augment_batch(self.copy_augment, batch[copies])
         index_tensor = torch.from_numpy(indices)
-        return batch, self.targets[index_tensor], index_tensor
+        return torch.from_numpy(images).unsqueeze(1), self.targets[index_tensor], index_tensor, copies
 
 
 def _keep(batch: Batch) -> Batch:
@@ -92,6 +78,7 @@ def batches(
         # The stubs expect a list of items; with `__getitems__`, the dataset's whole batch reaches collate_fn.
         collate_fn=cast(Callable[[list[Any]], Any], _keep),
         persistent_workers=num_workers > 0,
+        prefetch_factor=PREFETCH if num_workers > 0 else None,
     )
 
 

@@ -26,6 +26,7 @@ import zoo
 from zoo.errors import UsageError
 
 DEVICES = ("auto", "cpu", "cuda")
+MAX_AUTO_WORKERS = 8
 
 
 @dataclass
@@ -65,6 +66,37 @@ def pick_device(name: str, dist: Distributed | None = None) -> torch.device:
     if name == "cpu" or (name == "auto" and not torch.cuda.is_available()):
         return torch.device("cpu")
     return torch.device("cuda", (dist or Distributed()).local_rank)
+
+
+def loader_workers(setting: int | str, device: torch.device) -> int:
+    """Loader worker processes for `train.num_workers`.
+
+    `auto`: none on CPU (the model's own threads need every core, and the cache is memory-mapped,
+    so reading a batch is cheap); on CUDA, one per core but one (at most 8) so that decoding
+    never waits. A number above the machine's cores is refused: the workers would only compete.
+    """
+    cores = os.cpu_count() or 1
+    if setting == "auto":
+        return min(MAX_AUTO_WORKERS, max(cores - 1, 0)) if device.type == "cuda" else 0
+    workers = int(setting)
+    if workers > cores:
+        raise UsageError(
+            f"train.num_workers: {workers} loader workers, but this machine has {cores} cores",
+            hint=f"use num_workers: auto, or at most {cores}",
+        )
+    return workers
+
+
+def check_compile(device: torch.device) -> None:
+    """`train.compile: true` needs a working torch.compile here: a clear error when it has none."""
+    try:
+        probe = torch.compile(lambda x: torch.relu(x) + 1)
+        probe(torch.zeros(4, device=device))
+    except Exception as exc:  # inductor raises many kinds: a missing compiler, an unsupported device
+        raise UsageError(
+            f"train.compile: torch.compile does not work on this machine ({type(exc).__name__})",
+            hint="set train.compile: false (on CPU it needs a C++ compiler such as gcc)",
+        ) from None
 
 
 def weights_digest(model: nn.Module) -> str:

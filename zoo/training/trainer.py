@@ -49,7 +49,7 @@ from zoo.training.checkpoint import (
     restore_optimizer,
     save_checkpoint,
 )
-from zoo.training.device import Distributed
+from zoo.training.device import Distributed, check_compile, loader_workers
 from zoo.training.runs import RunFolder
 
 THESIS_AUGMENT = AugmentConfig()
@@ -175,9 +175,13 @@ class Trainer:
         weights = strategy.class_weights(train_cls, TARGETS[prepared.scale].strata) if strategy else None
         self.sample_weights = None if weights is None else torch.as_tensor(weights[train_cls], dtype=torch.float32)
         strategy_sampler = strategy.sampler(train_cls, recipe.seed) if strategy else None
-        augment = make_augment(recipe.data.augment)
-        copy_augment = make_augment(recipe.data.augment or THESIS_AUGMENT) if strategy_sampler else None
-        self.train_set = self._dataset("train", augment, copy_augment)
+        self.augment = make_augment(recipe.data.augment)
+        self.copy_augment = make_augment(recipe.data.augment or THESIS_AUGMENT) if strategy_sampler else None
+        self.augment_rng = torch.Generator(device=device)
+        self.train_set = self._dataset("train")
+        self.num_workers = loader_workers(recipe.train.num_workers, device)
+        if recipe.train.compile:
+            check_compile(device)
         self.sampler = EpochSampler(len(self.rows["train"]), strategy_sampler, recipe.seed, dist)
         self.tags = set(self.model.head.outputs)
         self.metrics: dict[str, Metric] = {
@@ -190,27 +194,22 @@ class Trainer:
             )
         self.monitor, self.mode = self._monitor()
         self.history: list[dict[str, Any]] = []
+        self.loader_wait = 0.0  # share of the last epoch's time spent waiting for batches
         self.best_state: dict[str, torch.Tensor] | None = None
 
     # -- set-up -----------------------------------------------------------------------------
 
-    def _dataset(self, split: str, augment: Any = None, copy_augment: Any = None) -> CropBatches:
+    def _dataset(self, split: str) -> CropBatches:
         rows = self.rows[split]
         table = self.data.table
-        return CropBatches(
-            self.data.pixels,
-            table["pixel_row"].to_numpy()[rows],
-            table["target"].to_numpy()[rows],
-            augment,
-            copy_augment,
-        )
+        return CropBatches(self.data.pixels, table["pixel_row"].to_numpy()[rows], table["target"].to_numpy()[rows])
 
     def _loader(self, dataset: CropBatches, sampler: Sampler[Item] | None = None) -> DataLoader[Batch]:
         return batches(
             dataset,
             self.recipe.train.batch_size,
             sampler=sampler,
-            num_workers=self.recipe.train.num_workers,
+            num_workers=self.num_workers,
             pin_memory=self.cuda,
         )
 
@@ -246,10 +245,11 @@ class Trainer:
         backbone = cast(nn.Module, self.model.backbone)  # every Backbone is an nn.Module (zoo.protocols)
         for param in backbone.parameters():
             param.requires_grad_(not freeze)
-        if self.dist.world == 1:
-            return self.model
-        ids = [self.device.index] if self.cuda else None
-        return nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
+        net: nn.Module = self.model
+        if self.dist.world > 1:
+            ids = [self.device.index] if self.cuda else None
+            net = nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
+        return cast(nn.Module, torch.compile(net)) if self.recipe.train.compile else net
 
     # -- one epoch --------------------------------------------------------------------------
 
@@ -270,13 +270,18 @@ class Trainer:
         if all(not p.requires_grad for p in backbone.parameters()):
             backbone.eval()  # a frozen backbone keeps its BatchNorm statistics
         loader = self._loader(self.train_set, self.sampler)
+        epoch_seed = np.random.SeedSequence([self.recipe.seed, 17, self.sampler.epoch, self.dist.rank])
+        self.augment_rng.manual_seed(int(epoch_seed.generate_state(1)[0]))
         progress.start(title, len(loader))
         total, seen, start = 0.0, 0, time.perf_counter()
-        for step, (images, targets, index) in enumerate(loader):
+        waited, ready = 0.0, start
+        for step, (images, targets, index, copies) in enumerate(loader):
+            waited += time.perf_counter() - ready  # time the step stood waiting for its batch
             if lr_at is not None:
                 for group in optimizer.param_groups:
                     group["lr"] = lr_at(step / len(loader))
-            x = to_model_input(images, self.device, channels_last=True)
+            x = self.augmented(to_model_input(images, self.device), copies)
+            x = x.contiguous(memory_format=torch.channels_last)
             y = targets.to(self.device, non_blocking=True)
             w = None if self.sample_weights is None else self.sample_weights[index].to(self.device, non_blocking=True)
             with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
@@ -296,17 +301,29 @@ class Trainer:
             total += value * len(y)
             seen += len(y)
             progress.step(total / seen, seen / (time.perf_counter() - start))
+            ready = time.perf_counter()
         if self.dist.world > 1:  # BatchNorm statistics saw each rank's own batches: take rank 0's
             for buffer in self.model.buffers():
                 torch.distributed.broadcast(buffer, src=0)
-        return total / max(seen, 1), seen * self.dist.world / (time.perf_counter() - start)
+        elapsed = time.perf_counter() - start
+        self.loader_wait = waited / elapsed if elapsed > 0 else 0.0
+        return total / max(seen, 1), seen * self.dist.world / elapsed
+
+    def augmented(self, x: torch.Tensor, copies: torch.Tensor) -> torch.Tensor:
+        """A training batch on the device, augmented as a whole (or only its repeated copies)."""
+        if self.augment is not None:
+            return self.augment(x, self.augment_rng)
+        if self.copy_augment is not None and bool(copies.any()):  # `copies` is on the host: no sync
+            chosen = copies.to(self.device, non_blocking=True)
+            x[chosen] = self.copy_augment(x[chosen], self.augment_rng)
+        return x
 
     @torch.no_grad()
     def outputs(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
         """Raw model outputs and targets of a split, in table order."""
         self.model.eval()
         chunks, targets = [], []
-        for images, y, _ in self._loader(self._dataset(split)):
+        for images, y, _, _ in self._loader(self._dataset(split)):
             with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
                 chunks.append(self.model(to_model_input(images, self.device, channels_last=True)).float().cpu())
             targets.append(y)
@@ -357,6 +374,7 @@ class Trainer:
                     "lr": optimizer.param_groups[0]["lr"],
                     "seconds": time.perf_counter() - start,
                     "images_per_s": speed,
+                    "loader_wait": self.loader_wait,
                 }
                 self.history.append(row)
                 stop = self._early_stopping(state, values)

@@ -1,0 +1,95 @@
+"""Augmentation: the batched device path against the per-sample path it replaced, and its cost in
+a training step.
+
+- Per-sample (the zoo's path before): torchvision's RandomAffine on each uint8 image of a batch,
+  one call per image, then the float conversion. Kept here only as the baseline.
+- Batched (the trainer now): the float conversion, then one affine_grid + grid_sample for the
+  whole batch with per-sample draws (zoo.data.augment.BatchAugment).
+- In training: thesis_vgg training steps (forward, backward, Adam) with and without the batched
+  augmentation of each batch, in the same run.
+
+Usage: python benchmarks/augment_speed.py [--size 128] [--batch 100] [--repeats 5] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import time
+
+import torch
+import torch.nn.functional as F
+from common import arguments, machine
+from torchvision.transforms import v2
+
+from zoo.compose.plugins import get_registry
+from zoo.compose.recipe import ComponentRef
+from zoo.data.augment import BatchAugment
+from zoo.training.model import build_model
+
+
+def per_sample(images: torch.Tensor) -> torch.Tensor:
+    """The replaced path: one RandomAffine call per uint8 image, then floats in [0, 1]."""
+    transform = v2.RandomAffine(
+        degrees=25.0, shear=math.degrees(0.1), scale=(0.9, 1.1), interpolation=v2.InterpolationMode.BILINEAR, fill=0
+    )
+    return torch.stack([transform(image) for image in images]).float().div_(255.0)
+
+
+def batched(images: torch.Tensor, augment: BatchAugment, rng: torch.Generator) -> torch.Tensor:
+    """The trainer's path: floats in [0, 1], then the whole batch warped at once."""
+    return augment(images.float().div_(255.0), rng)
+
+
+def rate(step: object, images: int, repeats: int) -> float:
+    """Median images/s of `repeats` calls of `step()` after one warm-up call."""
+    step()  # type: ignore[operator]
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        step()  # type: ignore[operator]
+        times.append(time.perf_counter() - start)
+    return images / statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=128)
+    parser.add_argument("--batch", type=int, default=100)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = arguments(parser, size=64, batch=8, repeats=1)  # thesis_vgg needs 64 px
+    torch.manual_seed(0)
+    images = torch.randint(0, 256, (args.batch, 1, args.size, args.size), dtype=torch.uint8)
+    augment, rng = BatchAugment(), torch.Generator().manual_seed(0)
+    old = rate(lambda: per_sample(images), args.batch, args.repeats)
+    new = rate(lambda: batched(images, augment, rng), args.batch, args.repeats)
+
+    model = build_model(get_registry(), ComponentRef(name="thesis_vgg"), ComponentRef(name="softmax"), "stage")
+    model = model.to(memory_format=torch.channels_last).train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+    y = torch.zeros(args.batch, dtype=torch.long)
+
+    def train_step(with_augment: bool) -> None:
+        x = images.float().div_(255.0)
+        if with_augment:
+            x = augment(x, rng)
+        loss = F.cross_entropy(model(x.contiguous(memory_format=torch.channels_last)), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    plain = rate(lambda: train_step(False), args.batch, args.repeats)
+    augmented = rate(lambda: train_step(True), args.batch, args.repeats)
+    print(f"machine: {machine()}")
+    print(f"{args.batch} images of {args.size} px per batch; median of {args.repeats} batches")
+    print("| what | images/s | ratio |")
+    print("|---|---|---|")
+    print(f"| augmentation, per sample (replaced) | {old:.0f} | 1.0 |")
+    print(f"| augmentation, batched (the trainer's) | {new:.0f} | {new / old:.1f}x |")
+    print(f"| thesis_vgg training step, no augmentation | {plain:.0f} | 1.0 |")
+    print(f"| thesis_vgg training step, batched augmentation | {augmented:.0f} | {augmented / plain:.3f} |")
+
+
+if __name__ == "__main__":
+    main()
