@@ -14,16 +14,20 @@ $(VENV)/.installed: pyproject.toml
 demo: $(VENV)/.installed
 	$(BIN)/zoo run recipes/quickstart.yaml
 	$(BIN)/zoo leaderboard
+	@echo "zoo is in $(BIN); to use it as plain 'zoo': source $(BIN)/activate"
 
 test: $(VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q -n 2
+	@echo "zoo is in $(BIN); to use it as plain 'zoo': source $(BIN)/activate"
 
 bench: $(VENV)/.installed
-	$(BIN)/python benchmarks/cli_startup.py
-	cd benchmarks && ../$(BIN)/python loader_speed.py
-	cd benchmarks && ../$(BIN)/python train_throughput.py
+	for script in benchmarks/*.py; do \
+		[ "$$script" = benchmarks/common.py ] && continue; \
+		echo "== $(BIN)/python $$script"; \
+		$(BIN)/python "$$script" || exit 1; \
+	done
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

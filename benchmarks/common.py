@@ -1,8 +1,9 @@
-"""Shared set-up of the benchmarks: a small phantom recipe prepared through the zoo, the speed of
-plain training steps, and a line about the machine."""
+"""Shared set-up of the benchmarks: the `--quick` option, a small phantom recipe prepared through
+the zoo, the speed of plain training steps, and a line about the machine."""
 
 from __future__ import annotations
 
+import argparse
 import platform
 import time
 from pathlib import Path
@@ -29,6 +30,18 @@ model:
 loss: cross_entropy
 train: {{batch_size: {batch}, stages: [{{epochs: 1}}], device: {device}, amp: {amp}}}
 """
+
+
+def arguments(parser: argparse.ArgumentParser, **quick: Any) -> argparse.Namespace:
+    """Parse the command line, with `--quick`: `quick`'s sizes become the defaults.
+
+    `--quick` runs the same code paths on the smallest sizes that still exercise them all, in
+    seconds: a smoke test (tests/test_benchmarks.py), not a measurement. Options given still win.
+    """
+    parser.add_argument("--quick", action="store_true", help="smallest sizes, in seconds: a smoke test")
+    if parser.parse_known_args()[0].quick:
+        parser.set_defaults(**quick)
+    return parser.parse_args()
 
 
 def bench_recipe(

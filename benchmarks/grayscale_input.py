@@ -6,7 +6,9 @@ Both give the same network output when the weights' normalisation is equal for a
 alternating the two: training images/s (forward, backward, Adam) of each, and the largest output
 difference between them on the same crops.
 
-Usage: python grayscale_input.py [--model tf_efficientnet_lite0] [--size 64] [--batch 64] [--rounds 5]
+Usage: python benchmarks/grayscale_input.py [--model tf_efficientnet_lite0] [--size 64] [--batch 64] [--rounds 5]
+       [--steps 5] [--quick]
+`--quick`: 32 px, batch 4, 1 round of 1 step (a smoke test, not a measurement).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import statistics
 
 import timm
 import torch
-from common import machine, train_speed
+from common import arguments, machine, train_speed
 from timm.models import adapt_input_conv
 
 
@@ -28,7 +30,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--steps", type=int, default=5)
-    args = parser.parse_args()
+    args = arguments(parser, size=32, batch=4, rounds=1, steps=1)
     torch.manual_seed(0)
     rgb = timm.create_model(args.model, num_classes=6)
     gray = timm.create_model(args.model, num_classes=6, in_chans=1)

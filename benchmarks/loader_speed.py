@@ -5,7 +5,8 @@ cache (hashing the files), delivering training batches from the warm cache with 
 thesis augmentation, and one thesis_vgg training step on a batch of the same size. The loader
 must deliver batches at least 10x faster than the step consumes them.
 
-Usage: python benchmarks/loader_speed.py [--patients N] [--batch B]
+Usage: python benchmarks/loader_speed.py [--patients N] [--batch B] [--quick]
+`--quick`: 4 patients, batch 8 (a smoke test, not a measurement).
 """
 
 from __future__ import annotations
@@ -17,20 +18,23 @@ import time
 import numpy as np
 import torch
 import torch.nn.functional as F
-from common import bench_recipe, machine
+from common import arguments, bench_recipe, machine
 
 from zoo.compose.recipe import AugmentConfig
-from zoo.data.augment import make_augment
+from zoo.data.augment import BatchAugment, make_augment
 from zoo.data.cache import decode
 from zoo.data.loader import CropBatches, batches
 from zoo.training.model import build_model
 
 
-def delivery(dataset: CropBatches, batch: int) -> float:
-    """Images/s of one pass over the dataset in shuffled batches."""
+def delivery(dataset: CropBatches, batch: int, augment: BatchAugment | None = None) -> float:
+    """Images/s of one pass over the dataset in shuffled batches (augmented as the trainer does)."""
+    rng = torch.Generator().manual_seed(0)
     start, seen = time.perf_counter(), 0
-    for images, _, _ in batches(dataset, batch, shuffle=True):
-        images.float().div_(255.0)
+    for images, _, _, _ in batches(dataset, batch, shuffle=True):
+        x = images.float().div_(255.0)
+        if augment is not None:
+            augment(x, rng)
         seen += len(images)
     return seen / (time.perf_counter() - start)
 
@@ -40,7 +44,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--patients", type=int, default=300)
     parser.add_argument("--batch", type=int, default=100)
-    args = parser.parse_args()
+    args = arguments(parser, patients=4, batch=8)
     recipe, registry, prepared = bench_recipe(args.patients, 128, args.batch)
     paths = prepared.table["image"].tolist()
     shutil.rmtree(decode(paths, 128).folder)
@@ -53,7 +57,7 @@ def main() -> None:
     rows = prepared.table["pixel_row"].to_numpy()
     targets = prepared.table["target"].to_numpy()
     plain = delivery(CropBatches(decoded.pixels, rows, targets), args.batch)
-    augmented = delivery(CropBatches(decoded.pixels, rows, targets, make_augment(AugmentConfig())), args.batch)
+    augmented = delivery(CropBatches(decoded.pixels, rows, targets), args.batch, make_augment(AugmentConfig()))
     torch.manual_seed(0)
     model = build_model(registry, recipe.model.backbone, recipe.model.head, "stage").train()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)

@@ -4,7 +4,8 @@ The trainer puts models and batches in channels_last on every device. This scrip
 choice: training images/s (forward, backward, Adam) of the quickstart's and the thesis's
 backbones in both formats, alternating rounds so that noise hits both.
 
-Usage: python memory_format.py [--size 64] [--batch 64] [--rounds 4] [--steps 4]
+Usage: python benchmarks/memory_format.py [--size 64] [--batch 64] [--rounds 4] [--steps 4] [--quick]
+`--quick`: 64 px (thesis_vgg's smallest), batch 4, 1 round of 1 step (a smoke test, not a measurement).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import statistics
 from types import SimpleNamespace
 
 import torch
-from common import machine, train_speed
+from common import arguments, machine, train_speed
 
 from zoo.compose.plugins import get_registry
 from zoo.training.model import build_model
@@ -32,7 +33,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--steps", type=int, default=4)
-    args = parser.parse_args()
+    args = arguments(parser, batch=4, rounds=1, steps=1)
     registry = get_registry()
     print(f"machine: {machine()}")
     print(f"{args.size} px, batch {args.batch}, softmax head, {args.rounds} rounds of {args.steps} steps, alternating")

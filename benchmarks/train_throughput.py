@@ -1,11 +1,13 @@
 """Training throughput of the zoo's trainer against a plain hand-written PyTorch loop.
 
 Same model (a backbone + softmax), same data (the phantom's training split, decoded once), same
-batch size, optimiser, loss and precision, alternating the two (plain, zoo, plain, zoo, ...) so
-that noise hits both. The zoo's epoch is the code `zoo run` runs (`Trainer.train_epoch`).
+batch size, optimiser, loss, precision and memory format (channels_last, which the trainer uses
+on every device), alternating the two (plain, zoo, plain, zoo, ...) so that noise hits both. The
+zoo's epoch is the code `zoo run` runs (`Trainer.train_epoch`).
 
-Usage: python train_throughput.py [--patients N] [--size PX] [--batch B] [--rounds R]
-       [--backbone NAME] [--device cpu|cuda] [--amp on|off]
+Usage: python benchmarks/train_throughput.py [--patients N] [--size PX] [--batch B] [--rounds R]
+       [--backbone NAME] [--device cpu|cuda] [--amp on|off] [--quick]
+`--quick`: 6 patients, batch 16, 1 epoch of each loop (a smoke test, not a measurement).
 On a GPU (the issue's benchmark): --backbone inception_v3 --size 299 --device cuda --amp on, then off.
 """
 
@@ -20,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from common import bench_recipe, machine
+from common import arguments, bench_recipe, machine
 
 from zoo.progress import EpochProgress
 from zoo.training.device import Distributed
@@ -47,6 +49,7 @@ def plain_epoch(
     for begin in range(0, len(order), batch):
         chosen = order[begin : begin + batch]
         x = torch.from_numpy(pixels[rows[chosen]]).unsqueeze(1).to(device).float().div_(255.0)
+        x = x.contiguous(memory_format=torch.channels_last)
         y = torch.from_numpy(targets[chosen]).long().to(device)
         with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
             loss = F.cross_entropy(model(x), y)
@@ -66,7 +69,7 @@ def main() -> None:
     parser.add_argument("--backbone", default="thesis_vgg")
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     parser.add_argument("--amp", choices=["on", "off"], default="on")
-    args = parser.parse_args()
+    args = arguments(parser, patients=6, batch=16, rounds=1)
     recipe, registry, prepared = bench_recipe(
         args.patients, args.size, args.batch, args.backbone, args.device, args.amp == "on"
     )
@@ -78,9 +81,8 @@ def main() -> None:
         net = trainer.network(False)
         zoo_optimizer = trainer.make_optimizer(1e-3)
         torch.manual_seed(0)
-        plain_model = build_model(registry, recipe.model.backbone, recipe.model.head, "stage").to(device)
-        if device.type == "cuda":
-            plain_model = plain_model.to(memory_format=torch.channels_last)
+        plain_model = build_model(registry, recipe.model.backbone, recipe.model.head, "stage")
+        plain_model = plain_model.to(device, memory_format=torch.channels_last)
         plain_optimizer = torch.optim.Adam(plain_model.parameters(), lr=1e-3)
         rows = prepared.table["pixel_row"].to_numpy()[trainer.rows["train"]]
         targets = prepared.table["target"].to_numpy()[trainer.rows["train"]]
@@ -94,10 +96,10 @@ def main() -> None:
                     prepared.pixels,
                     rows,
                     targets,
-                    args.batch,
-                    round_,
-                    device,
-                    trainer.amp_dtype,
+                    batch=args.batch,
+                    seed=round_,
+                    device=device,
+                    amp_dtype=trainer.amp_dtype,
                 )
             )
             trainer.sampler.epoch = round_

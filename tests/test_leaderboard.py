@@ -67,10 +67,10 @@ def test_ranking_and_the_no_difference_marker(tmp_path: Path) -> None:
     assert groups[("percent", label)][0] == "mse"
     table = run_zoo("leaderboard", "--runs-dir", str(tmp_path))
     assert table.code == 0
-    lines = [line for line in table.out.splitlines() if "recipe-" in line and "recipe-reg" not in line]
-    assert "recipe-best" in lines[0] and "~" in lines[1] and "~" not in lines[2]
+    lines = [line for line in table.out.splitlines() if any(f"│ {run} " in line for run in ("best", "close", "low"))]
+    assert "│ 1 " in lines[0] and "best" in lines[0] and "~" in lines[1] and "~" not in lines[2]
     markdown = run_zoo("leaderboard", "--runs-dir", str(tmp_path), "--format", "markdown")
-    assert "| 2 ~ | recipe-close |" in markdown.out
+    assert "| 2 ~ | close |" in markdown.out and "CNA = class_normalised_accuracy" in markdown.out
     csv = run_zoo("leaderboard", "--runs-dir", str(tmp_path), "--format", "csv")
     assert csv.out.splitlines()[0].startswith("run_id,recipe,target")
     as_json = json.loads(run_zoo("leaderboard", "--runs-dir", str(tmp_path), "--format", "json").out)

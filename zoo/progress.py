@@ -1,12 +1,119 @@
-"""Training progress: a rich bar per epoch on a terminal, one plain line per epoch otherwise."""
+"""Progress on stderr: a bar for each slow step, and the epoch display while training.
+
+Bars are drawn only when stderr is a terminal (rich decides; `TTY_COMPATIBLE=1` or `FORCE_COLOR=1`
+force one) and never touch stdout, so `--json` and `--format json` output stays clean. A step
+nested in another (decoding inside a data check) is one more line of the same display; processes
+of a multi-GPU run other than the first draw none. Progress is off with `zoo --quiet`
+(`set_quiet`) or with `ZOO_QUIET=1` in the environment, which child processes inherit; quiet
+also drops the line per epoch that training prints. Only rich is imported, so the CLI stays light.
+"""
 
 from __future__ import annotations
 
+import os
 import sys
-from typing import Any
+from collections.abc import Iterable, Iterator, Sized
+from contextlib import contextmanager
+from typing import Any, TypeVar
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+T = TypeVar("T")
+_quiet = False
+_display: Progress | None = None  # the display the running steps share
+
+
+def set_quiet(quiet: bool) -> None:
+    """Silence (or restore) progress for this process; `zoo --quiet` calls it."""
+    global _quiet
+    _quiet = quiet
+
+
+def is_quiet() -> bool:
+    """True when progress is silenced, by `set_quiet(True)` or by ZOO_QUIET."""
+    return _quiet or os.environ.get("ZOO_QUIET", "") not in ("", "0")
+
+
+def _console() -> Console | None:
+    """The stderr console to draw on, or None when progress is not to be shown (quiet, or a
+    process of a multi-GPU run other than the first: they share one terminal)."""
+    if is_quiet() or os.environ.get("RANK", "0") != "0":
+        return None
+    console = Console(stderr=True, highlight=False)
+    return console if console.is_terminal else None
+
+
+class Step:
+    """The handle of one step's bar; a step with no bar (quiet, not a terminal) ignores its calls."""
+
+    def __init__(self, display: Progress | None = None, task: TaskID | None = None) -> None:
+        self._display = display
+        self._task = task
+
+    def advance(self, steps: float = 1) -> None:
+        """Count `steps` units of work as done."""
+        if self._display is not None and self._task is not None:
+            self._display.advance(self._task, steps)
+
+    def describe(self, description: str) -> None:
+        """Say what the step is doing now."""
+        if self._display is not None and self._task is not None:
+            self._display.update(self._task, description=description)
+
+
+@contextmanager
+def task(description: str, total: float | None = None) -> Iterator[Step]:
+    """A bar for a step of `total` units (a spinner when the total is unknown) while the block runs."""
+    global _display
+    if _display is not None:  # nested in a running step: one more line of its display
+        display = _display
+        handle = display.add_task(description, total=total)
+        try:
+            yield Step(display, handle)
+        finally:
+            display.remove_task(handle)
+        return
+    console = _console()
+    if console is None:
+        yield Step()
+        return
+    display = Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+        redirect_stdout=False,  # stdout is the command's output: never through the display
+    )
+    _display = display
+    try:
+        with display:
+            yield Step(display, display.add_task(description, total=total))
+    finally:
+        _display = None
+
+
+def track(items: Iterable[T], description: str, total: float | None = None) -> Iterator[T]:
+    """Yield `items` while a bar counts them (`total` defaults to their length when they have one)."""
+    if total is None and isinstance(items, Sized):
+        total = len(items)
+    with task(description, total) as step:
+        for item in items:
+            yield item
+            step.advance()
 
 
 class EpochProgress:
@@ -14,8 +121,8 @@ class EpochProgress:
 
     def __init__(self, enabled: bool = True) -> None:
         self.console = Console(stderr=True, highlight=False)
-        self.live = enabled and self.console.is_terminal
-        self.enabled = enabled
+        self.enabled = enabled and not is_quiet()
+        self.live = self.enabled and self.console.is_terminal
         self.progress: Progress | None = None
         self.task: Any = None
 
@@ -32,6 +139,7 @@ class EpochProgress:
             TimeRemainingColumn(),
             console=self.console,
             transient=True,
+            redirect_stdout=False,
         )
         self.progress.start()
         self.task = self.progress.add_task(title, total=batches, loss=0.0, speed=0.0)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import sys
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
+
+from zoo.cli.output import Column, FormatOption, OutputFormat, output_format, print_json, print_rows
 
 weights_app = typer.Typer(
     help="Pretrained weights for timm backbones: list, import a file, fetch from the hub.",
@@ -15,11 +16,15 @@ weights_app = typer.Typer(
 )
 
 
-class ListFormat(StrEnum):
-    """`zoo weights list` output formats."""
-
-    table = "table"
-    json = "json"
+LIST_COLUMNS = (
+    Column("model"),
+    Column("status"),
+    Column("source", priority=20, cut=16),
+    Column("licence", priority=30),
+    Column("sha256", priority=10),
+    Column("size", priority=15, numeric=True),
+    Column("date", priority=5),
+)
 
 
 def _size(count: int | None) -> str:
@@ -27,21 +32,19 @@ def _size(count: int | None) -> str:
 
 
 @weights_app.command("list")
-def list_weights(
-    output: Annotated[ListFormat, typer.Option("--format", help="table or json.")] = ListFormat.table,
-) -> None:
+def list_weights(output: FormatOption = None) -> None:
     """What the store holds, and which installed weight packages it can convert on first use."""
     from zoo_plugins.backbones import weights
 
-    from zoo.cli.output import print_json, print_table, stdout
-
+    shown = output_format(output)
     rows = weights.listing()
-    if output is ListFormat.json:
-        print_json({"store": str(weights.store_dir().resolve()), "models": rows})
+    store = weights.store_dir().resolve()
+    if shown is OutputFormat.json:
+        print_json({"store": str(store), "models": rows})
         return
-    print_table(
-        None,
-        ["model", "status", "source", "licence", "sha256", "size", "date"],
+    print_rows(
+        shown,
+        LIST_COLUMNS,
         [
             (
                 row["model"],
@@ -54,11 +57,10 @@ def list_weights(
             )
             for row in rows
         ],
-    )
-    stdout.print(
-        f"store: {weights.store_dir().resolve()} (set {weights.WEIGHTS_ENV} to move it); "
-        "'installed' weights are converted into the store the first time a recipe uses them",
-        markup=False,
+        notes=[
+            f"store: {store} (set {weights.WEIGHTS_ENV} to move it); 'installed' weights are converted into the "
+            "store the first time a recipe uses them"
+        ],
     )
 
 

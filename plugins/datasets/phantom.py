@@ -22,6 +22,7 @@ import math
 import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ from zoo_plugins.datasets.phantom_render import JointCrop, render, texture_bank
 
 from zoo.clinical import ratingen_stages, rau_score
 from zoo.paths import build_once, cache_root
+from zoo.progress import task
 
 GENERATOR_VERSION = 1
 IMAGE_PATTERN = "{sop_iuid}_{joint}.jpg"
@@ -111,12 +113,11 @@ def write_phantom(
     ]
     jobs = [(seed, size, crops[start : start + CHUNK], str(images)) for start in range(0, len(crops), CHUNK)]
     workers = workers or min(len(jobs), os.cpu_count() or 1)
-    if workers <= 1:
-        for job in jobs:
-            _render_chunk(job)
-    else:
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            list(pool.map(_render_chunk, jobs))
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) if workers > 1 else None
+    with task("rendering phantom crops", len(crops)) as step, pool or nullcontext():
+        rendered = pool.map(_render_chunk, jobs) if pool is not None else map(_render_chunk, jobs)
+        for start, _ in zip(range(0, len(crops), CHUNK), rendered, strict=True):
+            step.advance(min(CHUNK, len(crops) - start))
 
     main = pd.DataFrame(
         [

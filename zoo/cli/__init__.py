@@ -2,7 +2,10 @@
 
 Exit codes: 0 ok, 2 usage or validation error, 1 failure while working. A traceback is shown
 only with ZOO_DEBUG=1, and never with local variables; so are the libraries' Python warnings (the
-zoo prints its own as one `Warning:` line).
+zoo prints its own as one `Warning:` line). `zoo --quiet COMMAND` shows no progress (see
+zoo.progress); `zoo --install-completion SHELL` sets up shell completion of commands, options,
+kinds, component names in `--set` and recipe files (typer's scripts and installer; the shell is
+named, not guessed, so the answer does not depend on which process started zoo).
 """
 
 from __future__ import annotations
@@ -10,12 +13,15 @@ from __future__ import annotations
 import sys
 import traceback
 import warnings
+from enum import StrEnum
 from typing import Annotated
 
 import typer
+from typer._completion_classes import completion_init  # typer calls it only with its own options
+from typer.completion import install_callback, show_callback
 
-from zoo import __version__
-from zoo.cli import components, recipes, results, trained
+from zoo import __version__, progress
+from zoo.cli import components, recipes, results, schema, trained
 from zoo.cli.commands import Commands
 from zoo.cli.data import data_app
 from zoo.cli.output import debug_enabled, report_error
@@ -25,12 +31,13 @@ app = typer.Typer(
     name="zoo",
     help="erosion zoo: train, compare and apply models that score bone erosion in RA joint X-rays.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=False,  # the root's own --install-completion/--show-completion take the shell
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.command("list")(components.list_components)
 app.command("plugins")(components.list_plugins)
+app.command("schema")(schema.write_schema)
 app.command("validate")(recipes.validate)
 app.command("run")(recipes.run)
 app.command("evaluate")(results.evaluate)
@@ -58,14 +65,58 @@ def _print_version(value: bool) -> None:
         raise typer.Exit()
 
 
+class Shell(StrEnum):
+    """The shells typer writes completion for."""
+
+    bash = "bash"
+    zsh = "zsh"
+    fish = "fish"
+    powershell = "powershell"
+    pwsh = "pwsh"
+
+
+def _install_completion(ctx: typer.Context, param: typer.CallbackParam, shell: Shell | None) -> None:
+    if shell is not None:
+        install_callback(ctx, param, shell.value)  # writes the script and its rc line, then exits
+
+
+def _show_completion(ctx: typer.Context, param: typer.CallbackParam, shell: Shell | None) -> None:
+    if shell is not None:
+        show_callback(ctx, param, shell.value)  # prints the script, then exits
+
+
 @app.callback()
 def _root(
     version: Annotated[
         bool,
         typer.Option("--version", callback=_print_version, is_eager=True, help="Show the version."),
     ] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Show no progress bars or epoch lines (also: ZOO_QUIET=1).")
+    ] = False,
+    install_completion: Annotated[
+        Shell | None,
+        typer.Option(
+            "--install-completion",
+            callback=_install_completion,
+            is_eager=True,
+            metavar="SHELL",
+            help="Install completion for SHELL (bash, zsh, fish, powershell or pwsh) in your home folder.",
+        ),
+    ] = None,
+    show_completion: Annotated[
+        Shell | None,
+        typer.Option(
+            "--show-completion",
+            callback=_show_completion,
+            is_eager=True,
+            metavar="SHELL",
+            help="Print the completion script for SHELL, to install it yourself.",
+        ),
+    ] = None,
 ) -> None:
     """erosion zoo: train, compare and apply models that score bone erosion in RA joint X-rays."""
+    progress.set_quiet(quiet)
 
 
 def run_cli(argv: list[str] | None = None) -> int:
@@ -75,6 +126,7 @@ def run_cli(argv: list[str] | None = None) -> int:
             if not debug_enabled():  # libraries' warnings are for developers; the zoo says what matters itself
                 warnings.simplefilter("ignore")
             _add_plugin_commands()
+            completion_init()  # typer's shell classes answer the completion scripts' requests
             result = app(args=argv, prog_name="zoo", standalone_mode=False)
     except typer.TyperException as exc:  # typer's usage errors: bad option, missing argument
         if type(exc).__name__ == "NoArgsIsHelpError":  # `zoo` alone: show the help
@@ -87,6 +139,8 @@ def run_cli(argv: list[str] | None = None) -> int:
     except typer.Abort:
         sys.stderr.write("Error: aborted\n")
         return 130
+    except SystemExit as done:  # typer's completion options and requests end by exiting
+        return done.code if isinstance(done.code, int) else int(done.code is not None)
     except ZooError as error:
         report_error(error)
         return error.exit_code

@@ -4,44 +4,67 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from zoo.cli.components import loaded_plugins
-from zoo.cli.output import print_json, print_table
+from zoo.cli.output import (
+    Column,
+    ColumnsOption,
+    FormatOption,
+    JsonOption,
+    OutputFormat,
+    output_format,
+    pick_columns,
+    print_json,
+    print_rows,
+)
 from zoo.cli.recipes import SetOption
 from zoo.errors import UsageError
 
+if TYPE_CHECKING:  # pandas is imported by the commands, not by `zoo --help`
+    import pandas as pd
+
 data_app = typer.Typer(help="Prepare and check data.", no_args_is_help=True)
+PROBLEM_COLUMNS = (
+    Column("sample_id"),
+    Column("problem"),
+    Column("detail", priority=20, cut=24),
+    Column("image", priority=10, cut=16, tail=True),
+)
+NOT_CROPPED_COLUMNS = (Column("image"), Column("joint"), Column("problem", cut=24))
 
 
 @data_app.command("check")
 def check(
     recipe_path: Annotated[Path, typer.Argument(metavar="RECIPE", help="The recipe whose data to check.")],
     overrides: SetOption = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the problems as JSON.")] = False,
+    output: FormatOption = None,
+    as_json: JsonOption = False,
+    columns: ColumnsOption = None,
 ) -> None:
     """Report every bad sample before training: files, images, labels, ids, patient leakage."""
     from zoo.compose.recipe import load_recipe
     from zoo.data.prepare import DataProblems, prepare
 
+    shown = output_format(output, as_json)
+    chosen = pick_columns(columns, [column.key for column in PROBLEM_COLUMNS])
     registry = loaded_plugins().registry
     recipe = load_recipe(recipe_path, registry, overrides)
     try:
         prepared = prepare(recipe, registry, skip_bad=True)
     except DataProblems as every:  # no sample is usable: list them all, here more than anywhere
-        shown = every.problems[["sample_id", "problem", "detail", "image"]]
-        if as_json:
+        if shown is OutputFormat.json:
             print_json({"samples": every.problems["sample_id"].nunique(), "notes": every.notes,
                         "problems": every.problems.to_dict(orient="records")})  # fmt: skip
         else:
-            print_table("problems", list(shown.columns), shown.itertuples(index=False))
+            _print_problems(shown, every.problems, chosen)
         raise UsageError(
             every.message, hint="fix the samples listed above; skipping bad samples would leave none"
         ) from None
     problems = prepared.problems
-    if as_json:
+    if shown is OutputFormat.json:
         print_json(
             {
                 "samples": len(prepared.table) + problems["sample_id"].nunique(),
@@ -50,22 +73,28 @@ def check(
             }
         )
     else:
-        for note in prepared.notes:
-            sys.stdout.write(f"note: {note}\n")
-        table = prepared.table
-        counts = ", ".join(f"{s} {int((table['split'] == s).sum())}" for s in ("train", "val", "test"))
-        sys.stdout.write(
-            f"{len(table)} usable samples of {table['patient_id'].nunique()} patients ({counts}); "
-            f"labels: {prepared.scale}, target: {prepared.target}\n"
-        )
-        if len(problems):
-            shown = problems[["sample_id", "problem", "detail", "image"]]
-            print_table("problems", list(shown.columns), shown.itertuples(index=False))
+        if shown is not OutputFormat.csv:  # csv is the problems alone
+            for note in prepared.notes:
+                sys.stdout.write(f"note: {note}\n")
+            table = prepared.table
+            counts = ", ".join(f"{s} {int((table['split'] == s).sum())}" for s in ("train", "val", "test"))
+            sys.stdout.write(
+                f"{len(table)} usable samples of {table['patient_id'].nunique()} patients ({counts}); "
+                f"labels: {prepared.scale}, target: {prepared.target}\n"
+            )
+        if len(problems) or shown is OutputFormat.csv:
+            _print_problems(shown, problems, chosen)
     if len(problems):
         raise UsageError(
             f"{len(problems)} problem(s) in {problems['sample_id'].nunique()} sample(s)",
             hint="fix them, or set data.on_bad_sample: skip to leave those samples out of runs",
         )
+
+
+def _print_problems(shown: OutputFormat, problems: pd.DataFrame, chosen: list[str] | None) -> None:
+    """The bad samples, one row per problem."""
+    keys = [column.key for column in PROBLEM_COLUMNS]
+    print_rows(shown, PROBLEM_COLUMNS, problems[keys].itertuples(index=False), title="problems", chosen=chosen)
 
 
 @data_app.command("crop")
@@ -82,18 +111,36 @@ def crop(
             help="Square side in source pixels (default: from the hand's joint spacing).",
         ),
     ] = None,
+    output: FormatOption = None,
 ) -> None:
     """Cut one square crop per joint from full radiographs (the step before scoring)."""
     from zoo.data.crop import crop_joints
 
+    shown = output_format(output)
     if not images.is_dir():
         raise UsageError(f"--images '{images}' is not a folder", hint="give the folder of radiographs")
     crops, problems = crop_joints(images, joints, out, size, box)
     wrists = int(crops["wrist"].sum())
-    sys.stdout.write(
-        f"wrote {len(crops) - wrists} finger-joint crops of {size} px (crops.csv) and {wrists} wrist crops "
-        f"(wrists.csv) to {out}\n"
-    )
+    if shown is OutputFormat.json:
+        print_json(
+            {
+                "out": str(out),
+                "size": size,
+                "finger_joints": len(crops) - wrists,
+                "wrists": wrists,
+                "not_cropped": problems.to_dict(orient="records"),
+            }
+        )
+    else:
+        if shown is not OutputFormat.csv:  # csv is the joints not cropped alone
+            sys.stdout.write(
+                f"wrote {len(crops) - wrists} finger-joint crops of {size} px (crops.csv) and {wrists} wrist crops "
+                f"(wrists.csv) to {out}\n"
+            )
+        if len(problems) or shown is OutputFormat.csv:
+            keys = [column.key for column in NOT_CROPPED_COLUMNS]
+            print_rows(shown, NOT_CROPPED_COLUMNS, problems[keys].itertuples(index=False), title="not cropped")
     if len(problems):
-        print_table("not cropped", list(problems.columns), problems.itertuples(index=False))
-        raise UsageError(f"{len(problems)} joint(s) could not be cropped", hint="see the table above")
+        raise UsageError(
+            f"{len(problems)} joint(s) could not be cropped", hint="they are listed above; the others were cropped"
+        )

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from zoo.cli.components import loaded_plugins
-from zoo.cli.output import report_error, writable_folder
+from zoo.cli.components import component_names, loaded_plugins
+from zoo.cli.output import OutputFormat, print_json, report_error, writable_folder
 from zoo.errors import UsageError
 
 if TYPE_CHECKING:  # imported lazily so that `zoo --help` stays fast
@@ -17,14 +17,52 @@ if TYPE_CHECKING:  # imported lazily so that `zoo --help` stays fast
     from zoo.compose.recipe import Recipe
     from zoo.compose.registry import Registry
 
+RECIPE_SUFFIXES = (".yaml", ".yml")
+
+
+def complete_recipe(incomplete: str) -> list[str]:
+    """Shell completion of a recipe: the YAML files, and the folders to go into, that start with
+    what is typed (hidden ones left out)."""
+    head = incomplete[: incomplete.rfind("/") + 1]  # the folder part, as typed
+    try:
+        entries = sorted(Path(head or ".").iterdir())
+    except OSError:
+        return []
+    found = []
+    for entry in entries:
+        text = head + entry.name
+        if entry.name.startswith(".") or not text.startswith(incomplete):
+            continue
+        if entry.is_dir():
+            found.append(text + "/")
+        elif entry.suffix in RECIPE_SUFFIXES:
+            found.append(text)
+    return found
+
+
+def complete_setting(incomplete: str) -> list[str]:
+    """Shell completion of `--set` for the fields that name a component: `model.backbone=NAME`
+    for each registered name. Bash splits words at `=`, so it completes only up to there."""
+    from zoo.compose.recipe import COMPONENT_FIELDS
+
+    field, equals, name = incomplete.partition("=")
+    kinds = {".".join(path): kind for path, kind in COMPONENT_FIELDS.items()}
+    fields = [key for key in kinds if (key == field if equals else key.startswith(field))]
+    return [f"{key}={found}" for key in fields for found in component_names(kinds[key], name)]
+
+
 SetOption = Annotated[
     list[str] | None,
-    typer.Option("--set", help="Override a recipe field: --set train.batch_size=32 (repeatable)."),
+    typer.Option(
+        "--set",
+        help="Override a recipe field: --set train.batch_size=32 (repeatable).",
+        autocompletion=complete_setting,
+    ),
 ]
 
 
 def validate(
-    recipes: Annotated[list[Path], typer.Argument(help="Recipe files to check.")],
+    recipes: Annotated[list[Path], typer.Argument(help="Recipe files to check.", autocompletion=complete_recipe)],
     overrides: SetOption = None,
 ) -> None:
     """Check recipes without running them; report every problem with its line."""
@@ -45,7 +83,10 @@ def validate(
 
 
 def run(
-    recipes: Annotated[list[Path] | None, typer.Argument(help="Recipe files to run, one after another.")] = None,
+    recipes: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Recipe files to run, one after another.", autocompletion=complete_recipe),
+    ] = None,
     overrides: SetOption = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the resolved recipe and stop.")] = False,
     resume: Annotated[Path | None, typer.Option("--resume", help="Continue the run in this folder.")] = None,
@@ -54,10 +95,25 @@ def run(
         str | None,
         typer.Option("--device", help="auto, cpu or cuda (same as --set train.device=...)."),
     ] = None,
+    output: Annotated[
+        OutputFormat | None,
+        typer.Option(
+            "--format",
+            help="The results: table (the default), markdown, or json (a list, one entry per run).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Train and evaluate the model each recipe describes; each run gets its own folder."""
     from zoo.compose.recipe import load_recipe, read_recipe_text
 
+    shown = output or OutputFormat.table
+    if shown is OutputFormat.csv or (dry_run and output is not None):
+        raise UsageError(
+            "--format: zoo run prints its results as table, markdown or json"
+            + (", and --dry-run prints the recipe as YAML" if dry_run else ""),
+            hint="'zoo leaderboard --format csv' gives the runs as csv",
+        )
     plugins = loaded_plugins()
     registry = plugins.registry
     if not dry_run and resume is None:
@@ -70,17 +126,21 @@ def run(
                 "--resume continues a run as it was started; --set and --dry-run do not apply",
                 hint="start a new run to change the recipe",
             )
-        _run_one(None, registry, plugins, runs_dir, resume=resume, device=device)
-        return
-    assert recipes is not None  # checked above: recipe files, or --resume
-    extra = [*(overrides or []), *([f"train.device={device}"] if device else [])]
-    resolved = [load_recipe(path, registry, extra) for path in recipes]  # all validated before any work
-    if dry_run:
-        for path, recipe in zip(recipes, resolved, strict=True):
-            sys.stdout.write(f"# {path} (resolved)\n{recipe.to_yaml()}")
-        return
-    for path, recipe in zip(recipes, resolved, strict=True):
-        _run_one(recipe, registry, plugins, runs_dir, text=read_recipe_text(path))
+        finished = [_run_one(None, registry, plugins, runs_dir, shown, resume=resume, device=device)]
+    else:
+        assert recipes is not None  # checked above: recipe files, or --resume
+        extra = [*(overrides or []), *([f"train.device={device}"] if device else [])]
+        resolved = [load_recipe(path, registry, extra) for path in recipes]  # all validated before any work
+        if dry_run:
+            for path, recipe in zip(recipes, resolved, strict=True):
+                sys.stdout.write(f"# {path} (resolved)\n{recipe.to_yaml()}")
+            return
+        finished = [
+            _run_one(recipe, registry, plugins, runs_dir, shown, text=read_recipe_text(path))
+            for path, recipe in zip(recipes, resolved, strict=True)
+        ]
+    if shown is OutputFormat.json:
+        print_json([{"run_dir": str(folder), **results} for folder, results in finished if results is not None])
 
 
 def _run_one(
@@ -88,12 +148,13 @@ def _run_one(
     registry: Registry,
     plugins: Plugins,
     runs_dir: Path,
+    shown: OutputFormat,
     text: str | None = None,
     resume: Path | None = None,
     device: str | None = None,
-) -> None:
-    """Train one recipe (or resume one run) and print where its results are."""
-    from zoo.cli.output import print_results
+) -> tuple[Path, dict[str, Any] | None]:
+    """Train one recipe (or resume one run); print its results, except as JSON, and return them."""
+    from zoo.cli.output import metric_labels, print_results
     from zoo.compose.recipe import components_of
 
     if recipe is not None:  # fail fast on what the environment lacks, before the heavy imports
@@ -111,5 +172,6 @@ def _run_one(
     folder, results = run_recipe(
         recipe, registry, device_name, records, runs_dir=runs_dir, recipe_text=text, resume=resume
     )
-    if results is not None:
-        print_results(folder, results)
+    if results is not None and shown is not OutputFormat.json:
+        print_results(shown, folder, results, metric_labels(registry))
+    return folder, results

@@ -4,21 +4,43 @@ from __future__ import annotations
 
 import csv
 import difflib
-import io
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from zoo.cli.components import loaded_plugins
-from zoo.cli.output import print_json, print_table
+from zoo.cli.output import (
+    Column,
+    ColumnsOption,
+    FormatOption,
+    JsonOption,
+    OutputFormat,
+    abbreviate,
+    metric_labels,
+    output_format,
+    pick_columns,
+    print_json,
+    print_rows,
+)
 from zoo.errors import UsageError
 from zoo.formatting import format_interval, format_number
 from zoo.targets import TARGETS
 
-SHOWN_METRICS = 4  # metric columns of a leaderboard table, the ranking metric first
+if TYPE_CHECKING:  # the registry imports pydantic, which `zoo --help` does without
+    from zoo.compose.registry import Registry
+
+# The leaderboard's columns besides the metrics; tables short of width drop recipe (the run id
+# begins with it), then model, then the metrics after the ranking one, then n, then the interval.
+BOARD_COLUMNS = ("rank", "run", "ci", "n", "recipe", "model")
+EVALUATE_COLUMNS = (
+    Column("metric"),
+    Column("value", numeric=True),
+    Column("bootstrap_95", "95 % CI", "patient-bootstrap interval", priority=20),
+    Column("wilson_95", "Wilson 95 %", "Wilson score interval", priority=10),
+)
 
 # What predictions predict: the target table's names (zoo.data.targets.TARGETS).
 Target = StrEnum("Target", {name: name for name in TARGETS})  # type: ignore[misc]
@@ -29,15 +51,6 @@ class Split(StrEnum):
 
     val = "val"
     test = "test"
-
-
-class Format(StrEnum):
-    """Leaderboard output formats."""
-
-    table = "table"
-    csv = "csv"
-    json = "json"
-    markdown = "markdown"
 
 
 def _value(entry: dict[str, Any] | None) -> str:
@@ -51,7 +64,9 @@ def _ci(entry: dict[str, Any] | None, key: str = "bootstrap_95") -> str:
 def evaluate(
     predictions: Annotated[Path, typer.Argument(help="CSV of y_true, y_pred (+ patient_id, p_0.., cdf_0..).")],
     target: Annotated[Target, typer.Option("--target", help="What the predictions predict.")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    output: FormatOption = None,
+    as_json: JsonOption = False,
+    columns: ColumnsOption = None,
     bootstrap: Annotated[int, typer.Option("--bootstrap", min=0, help="Patient-level resamples.")] = 1000,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the bootstrap.")] = 0,
     threshold: Annotated[
@@ -64,6 +79,8 @@ def evaluate(
     from zoo.judging.thresholds import apply
     from zoo.predictions import read_predictions
 
+    shown = output_format(output, as_json)
+    chosen = pick_columns(columns, [column.key for column in EVALUATE_COLUMNS])
     registry = loaded_plugins().registry
     scored = read_predictions(predictions, target.value)
     if threshold is not None:
@@ -74,18 +91,20 @@ def evaluate(
             )
         scored.y_pred = apply(scored.probs[:, 1], threshold)
     result = score(scored, registry, None, bootstrap, seed)
-    if as_json:
+    if shown is OutputFormat.json:
         print_json(result)
         return
-    rows = [(name, _value(e), _ci(e), _ci(e, "wilson_95")) for name, e in result["metrics"].items()]
+    labels = metric_labels(registry)
+    rows = [(abbreviate(name, labels), _value(e), _ci(e), _ci(e, "wilson_95")) for name, e in result["metrics"].items()]
     title = f"{predictions}: {result['n']} predictions, {result['patients']} patients"
-    print_table(title, ["metric", "value", "95 % CI (patient bootstrap)", "95 % CI (Wilson)"], rows)
-    if "confusion_matrix" in result:
+    print_rows(shown, EVALUATE_COLUMNS, rows, title=title, chosen=chosen)
+    if "confusion_matrix" in result and shown is not OutputFormat.csv:  # csv is the one table of metrics
         matrix = result["confusion_matrix"]
-        print_table(
-            "confusion matrix, normalised per true class (rows: true, columns: predicted)",
-            ["true", *map(str, range(len(matrix)))],
+        print_rows(
+            shown,
+            [Column("true"), *(Column(str(i), numeric=True) for i in range(len(matrix)))],
             [(str(i), *map("{:.2f}".format, r)) for i, r in enumerate(matrix)],
+            title="confusion matrix, normalised per true class (rows: true, columns: predicted)",
         )
 
 
@@ -134,19 +153,22 @@ def leaderboard(
     ] = None,
     split: Annotated[Split, typer.Option("--split", help="Which split's scores (val or test).")] = Split.test,
     sort: Annotated[str | None, typer.Option("--sort", help="Metric to rank by (default per target).")] = None,
-    output: Annotated[Format, typer.Option("--format", help="table, csv, json or markdown.")] = Format.table,
+    output: FormatOption = None,
+    columns: ColumnsOption = None,
 ) -> None:
     """Compare runs, best first, with patient-bootstrap intervals; ~ marks no clear difference."""
     from zoo.judging import leaderboard as board
+
+    shown = output_format(output)
     registry = loaded_plugins().registry
-    if sort is not None:
-        known = [spec.name for spec in registry.components("metrics")]
-        if sort not in known:
-            close = difflib.get_close_matches(sort, known, n=1)
-            raise UsageError(
-                f"--sort: no metric '{sort}'" + (f"; did you mean '{close[0]}'?" if close else ""),
-                hint=f"metrics: {', '.join(known)}",
-            )
+    labels = metric_labels(registry)
+    if sort is not None and sort not in labels:
+        close = difflib.get_close_matches(sort, list(labels), n=1)
+        raise UsageError(
+            f"--sort: no metric '{sort}'" + (f"; did you mean '{close[0]}'?" if close else ""),
+            hint=f"metrics: {', '.join(labels)}",
+        )
+    chosen = pick_columns(columns, [*BOARD_COLUMNS, *labels])
     split_name = split.value
     store = board.store_path(runs_dir)
     rows = [
@@ -164,72 +186,75 @@ def leaderboard(
         return
     defaults = {target: board.default_metric(registry, target) or "" for target in TARGETS}
     groups = board.ranked(rows, sort, defaults)
-    if output is Format.json:
+    if shown is OutputFormat.json:
         print_json([
             {"target": target, "dataset": label, "sort": metric, "rows": members}
             for (target, label), (metric, members) in groups.items()
         ])  # fmt: skip
         return
+    metrics = {
+        group: _metrics_shown(registry, group[0], metric, members) for group, (metric, members) in groups.items()
+    }
+    if shown is OutputFormat.csv:
+        flat = [_flat(row, metrics[group]) for group, (_, members) in groups.items() for row in members]
+        writer = csv.DictWriter(
+            sys.stdout, fieldnames=list(dict.fromkeys(k for row in flat for k in row)), lineterminator="\n"
+        )
+        writer.writeheader()
+        writer.writerows(flat)
+        return
     for (target, label), (metric, members) in groups.items():
-        shown = [metric, *[m for m in board.shown_metrics(registry, target) if m != metric]][:SHOWN_METRICS]
-        if output in (Format.csv, Format.markdown):
-            flat = [_flat(row, shown) for row in members]
-            if output is Format.csv:
-                buffer = io.StringIO()
-                writer = csv.DictWriter(buffer, fieldnames=list(flat[0]))
-                writer.writeheader()
-                writer.writerows(flat)
-                sys.stdout.write(buffer.getvalue())
-            else:
-                _markdown(target, label, metric, members, shown)
-            continue
-        table = []
-        for rank, row in enumerate(members, start=1):
-            mark = "~" if rank > 1 and board.overlaps(members[0], row, metric) else ""
-            entry = row["metrics"].get(metric)
-            table.append(
+        names = metrics[(target, label)]
+        marks = [
+            "~" if rank > 1 and board.overlaps(members[0], row, metric) else "" for rank, row in enumerate(members, 1)
+        ]
+        print_rows(
+            shown,
+            _board_columns(names, labels),
+            [
                 (
-                    rank,
-                    mark,
+                    f"{rank} {mark}".strip(),
+                    row["run_id"],
+                    _value(row["metrics"].get(metric)),
+                    _ci(row["metrics"].get(metric)),
+                    *[_value(row["metrics"].get(name)) for name in names[1:]],
+                    row["n"],
                     row["recipe"],
                     f"{row['backbone']} / {row['head']} / {row['loss']} / {row['imbalance'] or '-'}",
-                    row["n"],
-                    _value(entry),
-                    _ci(entry),
-                    *[_value(row["metrics"].get(m)) for m in shown[1:]],
-                    row["run_id"],
                 )
-            )
-        print_table(
-            f"{target} target, {split_name} split, dataset {label}, ranked by {metric} "
-            "('~': interval overlaps the leader's)",
-            ["#", "~", "recipe", "backbone / head / loss / imbalance", "n", metric, "95 % CI", *shown[1:], "run"],
-            table,
+                for rank, (row, mark) in enumerate(zip(members, marks, strict=True), start=1)
+            ],
+            title=f"{target} target, {split_name} split, dataset {label}, ranked by {labels.get(metric, metric)}",
+            notes=["~: the interval overlaps the leader's (no clear difference)"]
+            if any(marks) and (chosen is None or "rank" in chosen)
+            else (),
+            chosen=chosen,
         )
 
 
-def _markdown(target: str, label: str, metric: str, members: list[dict[str, Any]], shown: list[str]) -> None:
+def _metrics_shown(registry: Registry, target: str, metric: str, members: list[dict[str, Any]]) -> list[str]:
+    """The ranking metric, then the target's other metrics that a run of the group has."""
     from zoo.judging import leaderboard as board
-    header = ["#", "recipe", "backbone", "head", "loss", "imbalance", "n", f"{metric} (95 % CI)", *shown[1:]]
-    lines = [
-        f"**{target}**, dataset {label} (ranked by {metric}; ~ = interval overlaps the leader's)",
-        "",
-        "| " + " | ".join(header) + " |",
-        "|" + "---|" * len(header),
+
+    others = board.shown_metrics(registry, target)
+    return [metric, *[m for m in others if m != metric and any(m in row["metrics"] for row in members)]]
+
+
+def _board_columns(metrics: list[str], labels: dict[str, str]) -> list[Column]:
+    """A leaderboard's columns: rank, run, the ranking metric and its interval, the other metrics, n, recipe, model."""
+
+    def metric(name: str, priority: int | None) -> Column:
+        label = labels.get(name, name)
+        return Column(name, label, name if label.lower() != name.lower() else "", priority=priority, numeric=True)
+
+    first, *others = metrics
+    return [
+        Column("rank", "#"),
+        Column("run"),
+        metric(first, None),
+        Column("ci", "95 % CI", "patient-bootstrap interval", priority=50),
+        *[metric(name, 30 - place) for place, name in enumerate(others)],
+        Column("n", priority=40, numeric=True),
+        Column("recipe", priority=0),
+        Column("model", meaning="backbone / head / loss / imbalance", priority=5, cut=24),
     ]
-    for rank, row in enumerate(members, start=1):
-        mark = " ~" if rank > 1 and board.overlaps(members[0], row, metric) else ""
-        entry = row["metrics"].get(metric)
-        cells = [
-            f"{rank}{mark}",
-            row["recipe"],
-            row["backbone"],
-            row["head"],
-            row["loss"],
-            row["imbalance"] or "-",
-            str(row["n"]),
-            f"{_value(entry)} ({_ci(entry)})",
-            *[_value(row["metrics"].get(m)) for m in shown[1:]],
-        ]
-        lines.append("| " + " | ".join(cells) + " |")
-    sys.stdout.write("\n".join(lines) + "\n\n")

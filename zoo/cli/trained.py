@@ -11,34 +11,28 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from zoo.cli.components import loaded_plugins
-from zoo.cli.output import print_table, writable_file, writable_folder
+from zoo.cli.output import Column, OutputFormat, print_rows, writable_file, writable_folder
 from zoo.errors import UsageError
 
 if TYPE_CHECKING:  # pandas is imported by the command, not by `zoo --help`
     import pandas as pd
 
 RunDir = Annotated[Path, typer.Argument(metavar="RUN_DIR", help="A run folder made by 'zoo run'.")]
+# The joints table, its columns in order; tables short of width drop the lowest priority first.
 JOINT_COLUMNS = (
-    "sample_id",
-    "patient_id",
-    "joint",
-    "date",
-    "status",
-    "stage",
-    "percent",
-    "percent_low80",
-    "percent_high80",
-    "eroded",
-    "p_eroded",
-    "unsure",
+    Column("sample_id", cut=32, tail=True),  # a path, for images
+    Column("patient_id", priority=40),
+    Column("joint", priority=60),
+    Column("date", priority=30),
+    Column("status", cut=20),
+    Column("stage", priority=80, numeric=True),
+    Column("percent", priority=80, numeric=True),
+    Column("percent_low80", "low80", "lower end of the 80 % interval of percent", priority=20, numeric=True),
+    Column("percent_high80", "high80", "upper end of the 80 % interval of percent", priority=20, numeric=True),
+    Column("eroded", priority=80, numeric=True),
+    Column("p_eroded", priority=70, numeric=True),
+    Column("unsure", priority=50),
 )
-
-
-class OutputFormat(StrEnum):
-    """Prediction file formats."""
-
-    csv = "csv"
-    json = "json"
 
 
 def _as_json(joints: pd.DataFrame, visits: pd.DataFrame) -> str:
@@ -55,7 +49,14 @@ def predict(
         list[Path], typer.Argument(metavar="INPUT...", help="Images, folders of images, or a dataset CSV.")
     ],
     out: Annotated[Path | None, typer.Option("--out", help="Write the joints here (and the visits beside).")] = None,
-    output: Annotated[OutputFormat, typer.Option("--format", help="csv or json.")] = OutputFormat.csv,
+    output: Annotated[
+        OutputFormat | None,
+        typer.Option(
+            "--format",
+            help="table (the default), csv, json or markdown; with --out, csv (the default) or json.",
+            show_default=False,
+        ),
+    ] = None,
     device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")] = "auto",
 ) -> None:
     """Score joint crops: stage (and percent) per joint, Rau score per patient and visit."""
@@ -63,11 +64,14 @@ def predict(
     from zoo.using.predict import predict as run_predict
 
     if out is not None:
+        if output in (OutputFormat.table, OutputFormat.markdown):
+            raise UsageError(f"--out writes csv or json, not {output}", hint="drop --out to print the result")
         writable_file(out)
+    shown = output or (OutputFormat.csv if out is not None else OutputFormat.table)
     scored = run_predict(run_dir, inputs, loaded_plugins().registry, pick_device(device))
     joints, visits = scored.joints, scored.visits
     if out is not None:
-        if output is OutputFormat.json:
+        if shown is OutputFormat.json:
             out.write_text(_as_json(joints, visits))
         else:
             joints.to_csv(out, index=False)
@@ -76,18 +80,19 @@ def predict(
         sys.stdout.write(
             f"wrote {len(joints)} joint rows to {out}" + (f" and {len(visits)} visits" if len(visits) else "") + "\n"
         )
-    elif output is OutputFormat.json:
+    elif shown is OutputFormat.json:
         sys.stdout.write(_as_json(joints, visits))
     else:
-        shown = [c for c in JOINT_COLUMNS if c in joints.columns]
-        print_table(
-            "joints",
-            shown,
-            joints[shown].round(3).astype(object).where(joints[shown].notna(), "").itertuples(index=False),
-        )
-        if len(visits):
-            print_table(
-                "patients and visits (Rau score, 80 % interval)", list(visits.columns), visits.itertuples(index=False)
+        columns = [column for column in JOINT_COLUMNS if column.key in joints.columns]
+        keys = [column.key for column in columns]
+        shown_joints = joints[keys].round(3).astype(object).where(joints[keys].notna(), None)
+        print_rows(shown, columns, shown_joints.itertuples(index=False), title="joints")
+        if len(visits) and shown is not OutputFormat.csv:  # csv is the joints alone; json and --out add the visits
+            print_rows(
+                shown,
+                [Column(str(name)) for name in visits.columns],
+                visits.astype(object).where(visits.notna(), None).itertuples(index=False),
+                title="patients and visits (Rau score, 80 % interval)",
             )
     failed = int((joints["status"] != "ok").sum())
     if failed:

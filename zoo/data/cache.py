@@ -14,6 +14,7 @@ import json
 import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ import numpy as np
 
 from zoo.data.images import Equalize, UnreadableImage, load_prepared
 from zoo.paths import build_once, cache_root
+from zoo.progress import task, track
 
 DECODER_VERSION = 1
 PARALLEL_FROM = 2000  # decode in worker processes from this many images on
@@ -77,7 +79,7 @@ def _readable(folder: Path, size: int, count: int) -> bool:
 
 def decode(paths: list[str], size: int, equalize: Equalize = "none", workers: int | None = None) -> DecodedImages:
     """Decoded, prepared images for `paths`, from the cache or decoded now (then cached)."""
-    digests = [_digest(p) for p in paths]
+    digests = [_digest(p) for p in track(paths, "hashing images")]
     key_source = json.dumps([DECODER_VERSION, size, equalize, digests])
     key = hashlib.sha256(key_source.encode()).hexdigest()[:20]
     folder = cache_root() / "decoded" / f"{size}px-{key}"
@@ -92,13 +94,12 @@ def decode(paths: list[str], size: int, equalize: Equalize = "none", workers: in
         ]
         n = workers or (min(os.cpu_count() or 1, len(jobs)) if count >= PARALLEL_FROM else 1)
         errors: dict[int, str] = {}
-        if n <= 1:
-            for job in jobs:
-                errors.update(_decode_chunk(job))
-        else:
-            with ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn")) as pool:
-                for found in pool.map(_decode_chunk, jobs):
-                    errors.update(found)
+        pool = ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn")) if n > 1 else None
+        with task("decoding images", count) as step, pool or nullcontext():
+            decoded = pool.map(_decode_chunk, jobs) if pool is not None else map(_decode_chunk, jobs)
+            for start, found in zip(range(0, count, CHUNK), decoded, strict=True):
+                errors.update(found)
+                step.advance(min(CHUNK, count - start))
         meta = {"count": count, "size": size, "equalize": equalize, "errors": errors}
         (tmp / "meta.json").write_text(json.dumps(meta))
 

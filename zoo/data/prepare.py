@@ -19,6 +19,7 @@ from zoo.data.cache import DecodedImages, decode
 from zoo.data.split import SPLITS, split_patients
 from zoo.data.targets import classes, label_problem, to_target
 from zoo.errors import UsageError
+from zoo.progress import task
 from zoo.targets import SCALES, TARGETS
 
 REQUIRED = ("sample_id", "image", "patient_id")
@@ -123,7 +124,8 @@ def prepare(recipe: Any, registry: Any, skip_bad: bool | None = None) -> Prepare
     when not skipping, after `zoo data check` style reporting by the caller.
     """
     dataset = recipe.data.dataset
-    table = registry.get("datasets", dataset.name).build(dataset.params)
+    with task(f"reading dataset '{dataset.name}'"):  # a spinner: building may write it first (the phantom)
+        table = registry.get("datasets", dataset.name).build(dataset.params)
     notes = list(table.attrs.get("notes", []))
     missing = [c for c in REQUIRED if c not in table.columns]
     if missing:

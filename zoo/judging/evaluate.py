@@ -19,6 +19,7 @@ from sklearn.metrics import confusion_matrix
 from zoo.compose.registry import ComponentSpec, Registry
 from zoo.errors import ZooError
 from zoo.predictions import Predictions
+from zoo.progress import track
 from zoo.protocols import Metric
 from zoo.targets import TARGETS
 
@@ -70,7 +71,7 @@ def patient_bootstrap(
     classes = np.unique(predictions.y_true)
     rng = np.random.default_rng([seed, 5])
     draws: dict[str, list[float]] = {name: [] for name in metrics}
-    for _ in range(resamples):
+    for _ in track(range(resamples), "patient bootstrap"):
         chosen = rng.integers(0, len(patients), len(patients))
         sample = predictions.take(np.concatenate([rows_of[i] for i in chosen]))
         complete = np.array_equal(np.unique(sample.y_true), classes)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import html
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,7 @@ from zoo.compose.registry import Registry
 from zoo.data.prepare import Prepared, prepare
 from zoo.data.targets import classes
 from zoo.formatting import format_interval, format_number
+from zoo.progress import task
 from zoo.targets import TARGETS
 from zoo.training.model import ZooModel, load
 from zoo.training.runs import RunFolder
@@ -53,10 +55,11 @@ BATCH = 128
 
 def _batched(model: ZooModel, pixels: np.ndarray, fn: Any) -> np.ndarray:
     outputs = []
-    with torch.no_grad():
+    with torch.no_grad(), task("embedding crops", len(pixels)) as step:
         for start in range(0, len(pixels), BATCH):
             x = torch.from_numpy(np.asarray(pixels[start : start + BATCH])).unsqueeze(1).float().div_(255.0)
             outputs.append(fn(x).float().numpy())
+            step.advance(len(x))
     return np.concatenate(outputs) if outputs else np.zeros((0,))
 
 
@@ -375,8 +378,15 @@ def analyze(run: Path, registry: Registry, out: Path | None = None) -> Path:
         f"Target: {target}; image size {config['image_size']} px; recipe {recipe.name}. "
         "Figures are written beside this file as PNG."
     )
-    _results(report, run_folder, target, prepared, predictions, split)
-    _attention(report, model, prepared, target, recipe.seed, split)
-    _embeddings(report, model, prepared, target, recipe.seed, split)
-    _activity(report, prepared, predictions)
+    sections: list[tuple[str, Callable[[], None]]] = [
+        ("results", lambda: _results(report, run_folder, target, prepared, predictions, split)),
+        ("attention maps", lambda: _attention(report, model, prepared, target, recipe.seed, split)),
+        ("embeddings", lambda: _embeddings(report, model, prepared, target, recipe.seed, split)),
+        ("disease activity", lambda: _activity(report, prepared, predictions)),
+    ]
+    with task("report", len(sections)) as step:
+        for name, write in sections:
+            step.describe(f"report: {name}")
+            write()
+            step.advance()
     return report.write()
