@@ -165,3 +165,13 @@ def test_library_warnings_stay_off_the_terminal_unless_debugging() -> None:
 
     assert "internal remark" not in stderr("0")
     assert "internal remark" in stderr("1")
+
+
+def test_ctrl_c_outside_training_is_one_line_and_exit_130(monkeypatch) -> None:
+    import zoo.cli
+
+    def interrupted(**kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(zoo.cli, "app", interrupted)
+    assert zoo.cli.run_cli(["list"]) == 130

@@ -77,6 +77,21 @@ def test_misspelled_hook_is_reported_and_plugin_skipped() -> None:
     assert plugins.registry.plugins == ["good"]
 
 
+def test_hook_with_an_argument_the_spec_lacks_is_reported_and_plugin_skipped() -> None:
+    class WrongArgument:
+        @hookimpl
+        def zoo_register_backbones(self, registr: Any) -> None:
+            registr("never", "x:y")
+
+    plugins = load_plugins(
+        environ={"ZOO_DISABLE_PLUGIN_AUTOLOAD": "1"},
+        extra=[("wrong", WrongArgument()), ("good", GoodPlugin())],
+    )
+    wrong = next(r for r in plugins.records if r.name == "wrong")
+    assert wrong.error is not None and "could not register" in wrong.error and "registr" in wrong.error
+    assert plugins.registry.plugins == ["good"], "the other plugin still loads"
+
+
 def test_hook_without_marker_is_reported() -> None:
     class Unmarked:
         def zoo_register_heads(self, register: Any) -> None:

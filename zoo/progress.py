@@ -149,11 +149,15 @@ class EpochProgress:
         if self.progress is not None:
             self.progress.update(self.task, advance=1, loss=loss, speed=speed)
 
-    def done(self, line: str) -> None:
-        """End the epoch with its summary line."""
+    def close(self) -> None:
+        """Stop the bar, if one is shown (also when an epoch ends early)."""
         if self.progress is not None:
             self.progress.stop()
             self.progress = None
+
+    def done(self, line: str) -> None:
+        """End the epoch with its summary line."""
+        self.close()
         if self.enabled:
             sys.stderr.write(line + "\n")
             sys.stderr.flush()

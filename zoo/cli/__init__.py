@@ -136,8 +136,8 @@ def run_cli(argv: list[str] | None = None) -> int:
         command = ctx.command_path if ctx is not None else "zoo"
         sys.stderr.write(f"Error: {exc.format_message()}\nHint: run '{command} --help'\n")
         return exc.exit_code
-    except typer.Abort:
-        sys.stderr.write("Error: aborted\n")
+    except (typer.Abort, KeyboardInterrupt):  # Ctrl-C outside training (which keeps its checkpoint)
+        sys.stderr.write("Error: interrupted\n")
         return 130
     except SystemExit as done:  # typer's completion options and requests end by exiting
         return done.code if isinstance(done.code, int) else int(done.code is not None)

@@ -360,7 +360,7 @@ def load_plugins(
             continue
         try:
             checker.register(plugin, name=record.name)
-        except ValueError as exc:
+        except (ValueError, pluggy.PluginValidationError) as exc:  # e.g. a hook argument the spec lacks
             record.error = f"could not register: {exc}"
             continue
         problems = _hook_problems(checker, plugin)

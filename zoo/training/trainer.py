@@ -346,59 +346,62 @@ class Trainer:
         """Train all stages from `state`, checkpointing after every epoch."""
         stages = self.recipe.train.stages
         progress = _progress(self.dist)
-        while state.stage < len(stages):
-            stage = stages[state.stage]
-            net = self.network(stage.freeze_backbone)
-            optimizer = self.make_optimizer(stage.lr or self.recipe.train.optimizer.lr)
-            if resume is not None:
-                restore_optimizer(optimizer, *resume)
-                resume = None
-            while state.epoch < stage.epochs:
-                torch.manual_seed(
-                    int(np.random.SeedSequence([self.recipe.seed, state.global_epoch]).generate_state(1)[0])
-                )
-                self.sampler.epoch = state.global_epoch
-                title = f"stage {state.stage + 1}/{len(stages)} epoch {state.epoch + 1}/{stage.epochs}"
-                start = time.perf_counter()
-                lr = stage.lr or self.recipe.train.optimizer.lr
-                lr_at = schedule(self.recipe.train.schedule, lr, stage.epochs, state.epoch)
-                train_loss, speed = self.train_epoch(net, optimizer, progress, title, lr_at)
-                values = self.validate()
-                state.epoch += 1
-                state.global_epoch += 1
-                row = {
-                    "stage": state.stage + 1,
-                    "epoch": state.global_epoch,
-                    "train_loss": train_loss,
-                    **values,
-                    "lr": optimizer.param_groups[0]["lr"],
-                    "seconds": time.perf_counter() - start,
-                    "images_per_s": speed,
-                    "loader_wait": self.loader_wait,
-                }
-                self.history.append(row)
-                stop = self._early_stopping(state, values)
-                progress.done(
-                    f"{title}: "
-                    + ", ".join(
-                        f"{k} {v:.4g}"
-                        for k, v in row.items()
-                        if k not in ("stage", "epoch", "lr") and isinstance(v, float)
+        try:
+            while state.stage < len(stages):
+                stage = stages[state.stage]
+                net = self.network(stage.freeze_backbone)
+                optimizer = self.make_optimizer(stage.lr or self.recipe.train.optimizer.lr)
+                if resume is not None:
+                    restore_optimizer(optimizer, *resume)
+                    resume = None
+                while state.epoch < stage.epochs:
+                    torch.manual_seed(
+                        int(np.random.SeedSequence([self.recipe.seed, state.global_epoch]).generate_state(1)[0])
                     )
-                )
-                if stop:
-                    stopping = self.recipe.train.early_stopping
-                    assert stopping is not None  # only early stopping stops a stage early
-                    progress.done(f"early stopping: {self.monitor} did not improve for {stopping.patience} epochs")
-                    break
-                if state.epoch < stage.epochs:
-                    self.checkpoint(state, optimizer)
-            self._restore_best()
-            state.stage, state.epoch, state.best, state.stale = state.stage + 1, 0, None, 0
-            state.trained = state.stage == len(stages)
-            self.checkpoint(state, None)
-            if self.dist.main:
-                self.run.best_weights.unlink(missing_ok=True)
+                    self.sampler.epoch = state.global_epoch
+                    title = f"stage {state.stage + 1}/{len(stages)} epoch {state.epoch + 1}/{stage.epochs}"
+                    start = time.perf_counter()
+                    lr = stage.lr or self.recipe.train.optimizer.lr
+                    lr_at = schedule(self.recipe.train.schedule, lr, stage.epochs, state.epoch)
+                    train_loss, speed = self.train_epoch(net, optimizer, progress, title, lr_at)
+                    values = self.validate()
+                    state.epoch += 1
+                    state.global_epoch += 1
+                    row = {
+                        "stage": state.stage + 1,
+                        "epoch": state.global_epoch,
+                        "train_loss": train_loss,
+                        **values,
+                        "lr": optimizer.param_groups[0]["lr"],
+                        "seconds": time.perf_counter() - start,
+                        "images_per_s": speed,
+                        "loader_wait": self.loader_wait,
+                    }
+                    self.history.append(row)
+                    stop = self._early_stopping(state, values)
+                    progress.done(
+                        f"{title}: "
+                        + ", ".join(
+                            f"{k} {v:.4g}"
+                            for k, v in row.items()
+                            if k not in ("stage", "epoch", "lr") and isinstance(v, float)
+                        )
+                    )
+                    if stop:
+                        stopping = self.recipe.train.early_stopping
+                        assert stopping is not None  # only early stopping stops a stage early
+                        progress.done(f"early stopping: {self.monitor} did not improve for {stopping.patience} epochs")
+                        break
+                    if state.epoch < stage.epochs:
+                        self.checkpoint(state, optimizer)
+                self._restore_best()
+                state.stage, state.epoch, state.best, state.stale = state.stage + 1, 0, None, 0
+                state.trained = state.stage == len(stages)
+                self.checkpoint(state, None)
+                if self.dist.main:
+                    self.run.best_weights.unlink(missing_ok=True)
+        finally:  # an epoch cut short (NaN loss, Ctrl-C, SIGTERM) leaves no live bar behind
+            progress.close()
         return state
 
     def _early_stopping(self, state: State, values: dict[str, float]) -> bool:
