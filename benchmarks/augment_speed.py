@@ -15,12 +15,10 @@ from __future__ import annotations
 
 import argparse
 import math
-import statistics
-import time
 
 import torch
 import torch.nn.functional as F
-from common import arguments, machine
+from common import arguments, machine, median_seconds
 from torchvision.transforms import v2
 
 from zoo.compose.plugins import get_registry
@@ -42,17 +40,6 @@ def batched(images: torch.Tensor, augment: BatchAugment, rng: torch.Generator) -
     return augment(images.float().div_(255.0), rng)
 
 
-def rate(step: object, images: int, repeats: int) -> float:
-    """Median images/s of `repeats` calls of `step()` after one warm-up call."""
-    step()  # type: ignore[operator]
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        step()  # type: ignore[operator]
-        times.append(time.perf_counter() - start)
-    return images / statistics.median(times)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=128)
@@ -62,8 +49,8 @@ def main() -> None:
     torch.manual_seed(0)
     images = torch.randint(0, 256, (args.batch, 1, args.size, args.size), dtype=torch.uint8)
     augment, rng = BatchAugment(), torch.Generator().manual_seed(0)
-    old = rate(lambda: per_sample(images), args.batch, args.repeats)
-    new = rate(lambda: batched(images, augment, rng), args.batch, args.repeats)
+    old = args.batch / median_seconds(lambda: per_sample(images), args.repeats)
+    new = args.batch / median_seconds(lambda: batched(images, augment, rng), args.repeats)
 
     model = build_model(get_registry(), ComponentRef(name="thesis_vgg"), ComponentRef(name="softmax"), "stage")
     model = model.to(memory_format=torch.channels_last).train()
@@ -79,8 +66,8 @@ def main() -> None:
         loss.backward()
         optimizer.step()
 
-    plain = rate(lambda: train_step(False), args.batch, args.repeats)
-    augmented = rate(lambda: train_step(True), args.batch, args.repeats)
+    plain = args.batch / median_seconds(lambda: train_step(False), args.repeats)
+    augmented = args.batch / median_seconds(lambda: train_step(True), args.repeats)
     print(f"machine: {machine()}")
     print(f"{args.batch} images of {args.size} px per batch; median of {args.repeats} batches")
     print("| what | images/s | ratio |")

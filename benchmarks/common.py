@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import argparse
 import platform
+import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -16,6 +19,7 @@ from zoo.compose.plugins import get_registry
 from zoo.compose.recipe import validate_document
 from zoo.compose.registry import Registry
 from zoo.compose.yaml_lines import load_yaml
+from zoo.data.augment import BatchAugment
 from zoo.data.prepare import Prepared, prepare
 
 RECIPE = """\
@@ -89,3 +93,48 @@ def train_speed(model: torch.nn.Module, x: torch.Tensor, steps: int) -> float:
         loss.backward()
         optimizer.step()
     return steps * len(x) / (time.perf_counter() - start)
+
+
+def median_seconds(step: Callable[[], object], repeats: int) -> float:
+    """Median wall time of `repeats` calls of `step()` after one warm-up call."""
+    step()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def plain_epoch(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    pixels: np.ndarray,
+    rows: np.ndarray,
+    targets: np.ndarray,
+    batch: int,
+    seed: int,
+    device: torch.device,
+    amp_dtype: torch.dtype | None,
+    augment: BatchAugment | None = None,
+) -> float:
+    """One epoch the way one would write it by hand (channels_last, optionally the trainer's device
+    augmentation, every step's loss read as the trainer reads it); returns images/s."""
+    rng = torch.Generator(device=device).manual_seed(seed)
+    model.train()
+    order = np.random.default_rng(seed).permutation(len(rows))
+    start = time.perf_counter()
+    for begin in range(0, len(order), batch):
+        chosen = order[begin : begin + batch]
+        x = torch.from_numpy(pixels[rows[chosen]]).unsqueeze(1).to(device, non_blocking=True).float().div_(255.0)
+        if augment is not None:
+            x = augment(x, rng)
+        x = x.contiguous(memory_format=torch.channels_last)
+        y = torch.from_numpy(targets[chosen]).long().to(device, non_blocking=True)
+        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+            loss = F.cross_entropy(model(x), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        float(loss.detach())
+    return len(order) / (time.perf_counter() - start)

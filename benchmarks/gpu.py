@@ -22,14 +22,11 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
-import torch.nn.functional as F
-from common import arguments, bench_recipe, machine
+from common import arguments, bench_recipe, machine, plain_epoch
 from torch.utils.flop_counter import FlopCounterMode
 
 from zoo.compose.recipe import AugmentConfig
@@ -83,37 +80,6 @@ def step_flops(model: torch.nn.Module, x: torch.Tensor) -> float:
     return counter.get_total_flops() / len(x)
 
 
-def plain_epoch(
-    model: torch.nn.Module,
-    optimizer: torch.optim.Optimizer,
-    pixels: np.ndarray,
-    rows: np.ndarray,
-    targets: np.ndarray,
-    batch: int,
-    device: torch.device,
-    amp: torch.dtype | None,
-) -> float:
-    """One epoch written by hand, with the same device augmentation; images/s."""  # fmt: skip
-    augment = make_augment(AugmentConfig())
-    assert augment is not None
-    rng = torch.Generator(device=device).manual_seed(0)
-    order = np.random.default_rng(0).permutation(len(rows))
-    model.train()
-    start = time.perf_counter()
-    for begin in range(0, len(order), batch):
-        chosen = order[begin : begin + batch]
-        x = torch.from_numpy(pixels[rows[chosen]]).unsqueeze(1).to(device, non_blocking=True).float().div_(255.0)
-        x = augment(x, rng).contiguous(memory_format=torch.channels_last)
-        y = torch.from_numpy(targets[chosen]).long().to(device, non_blocking=True)
-        with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
-            loss = F.cross_entropy(model(x), y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        float(loss.detach())  # the trainer reads every step's loss too
-    return len(order) / (time.perf_counter() - start)
-
-
 def measure(backbone: str, size: int, amp: bool, compiled: bool, args: argparse.Namespace, device: str) -> Row:
     """Plain loop and zoo trainer, alternating epochs, on the same data and model."""
     recipe, registry, prepared = bench_recipe(args.patients, size, args.batch, backbone, device, amp)
@@ -139,8 +105,18 @@ def measure(backbone: str, size: int, amp: bool, compiled: bool, args: argparse.
             flops = step_flops(plain_model, x)
         plain, zoo, waits = [], [], []
         for round_ in range(args.rounds + 1):  # the first round warms up (and compiles)
-            speed = plain_epoch(plain_net, plain_optimizer, prepared.pixels, rows, targets, args.batch, dev,
-                                trainer.amp_dtype)  # fmt: skip
+            speed = plain_epoch(
+                plain_net,
+                plain_optimizer,
+                prepared.pixels,
+                rows,
+                targets,
+                batch=args.batch,
+                seed=round_,
+                device=dev,
+                amp_dtype=trainer.amp_dtype,
+                augment=make_augment(AugmentConfig()),
+            )
             trainer.sampler.epoch = round_
             zoo_speed = trainer.train_epoch(net, optimizer, EpochProgress(enabled=False), "bench")[1]
             if round_ > 0:

@@ -10,15 +10,13 @@ Usage: python benchmarks/predict_speed.py [--crops 1000] [--repeats 5] [--quick]
 from __future__ import annotations
 
 import argparse
-import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
-from common import arguments, machine
+from common import arguments, machine, median_seconds
 from PIL import Image
 
 from zoo.compose.plugins import get_registry
@@ -39,17 +37,6 @@ def crops(folder: Path, count: int) -> pd.DataFrame:
         Image.fromarray(rng.integers(0, 256, (150, 150), dtype=np.uint8)).save(path)
         paths.append(str(path))
     return pd.DataFrame({"sample_id": paths, "image": paths})
-
-
-def median_seconds(step: object, repeats: int) -> float:
-    """Median wall time of `repeats` calls of `step()` after one warm-up call."""
-    step()  # type: ignore[operator]
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        step()  # type: ignore[operator]
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def main() -> None:

@@ -16,47 +16,16 @@ from __future__ import annotations
 import argparse
 import statistics
 import tempfile
-import time
 from pathlib import Path
 
-import numpy as np
 import torch
-import torch.nn.functional as F
-from common import arguments, bench_recipe, machine
+from common import arguments, bench_recipe, machine, plain_epoch
 
 from zoo.progress import EpochProgress
 from zoo.training.device import Distributed
 from zoo.training.model import build_model
 from zoo.training.runs import RunFolder
 from zoo.training.trainer import Trainer
-
-
-def plain_epoch(
-    model: torch.nn.Module,
-    optimizer: torch.optim.Optimizer,
-    pixels: np.ndarray,
-    rows: np.ndarray,
-    targets: np.ndarray,
-    batch: int,
-    seed: int,
-    device: torch.device,
-    amp_dtype: torch.dtype | None,
-) -> float:
-    """One epoch the way one would write it by hand; returns images/s."""
-    model.train()
-    order = np.random.default_rng(seed).permutation(len(rows))
-    start = time.perf_counter()
-    for begin in range(0, len(order), batch):
-        chosen = order[begin : begin + batch]
-        x = torch.from_numpy(pixels[rows[chosen]]).unsqueeze(1).to(device).float().div_(255.0)
-        x = x.contiguous(memory_format=torch.channels_last)
-        y = torch.from_numpy(targets[chosen]).long().to(device)
-        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-            loss = F.cross_entropy(model(x), y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-    return len(order) / (time.perf_counter() - start)
 
 
 def main() -> None:
