@@ -314,8 +314,8 @@ class Trainer:
         if self.augment is not None:
             return self.augment(x, self.augment_rng)
         if self.copy_augment is not None and bool(copies.any()):  # `copies` is on the host: no sync
-            chosen = copies.to(self.device, non_blocking=True)
-            x[chosen] = self.copy_augment(x[chosen], self.augment_rng)
+            chosen = copies.nonzero().squeeze(1).to(self.device, non_blocking=True)  # indices, not a mask:
+            x[chosen] = self.copy_augment(x[chosen], self.augment_rng)  # a mask on the device would sync
         return x
 
     @torch.no_grad()
