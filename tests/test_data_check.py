@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import run_zoo, write
+from conftest import write
 from PIL import Image
 
 from zoo.compose.plugins import get_registry
@@ -82,14 +82,14 @@ EXPECTED = {
 }
 
 
-def test_check_reports_every_problem_in_one_table(tmp_path: Path) -> None:
+def test_check_reports_every_problem_in_one_table(zoo, tmp_path: Path) -> None:
     recipe = recipe_file(tmp_path, bad_manifest(tmp_path / "data"))
-    result = run_zoo("data", "check", str(recipe), "--json")
+    result = zoo("data", "check", str(recipe), "--json")
     assert result.code == 2
     report = json.loads(result.out)
     found = {(p["sample_id"], p["problem"]) for p in report["problems"]}
     assert found == EXPECTED
-    table = run_zoo("data", "check", str(recipe))
+    table = zoo("data", "check", str(recipe))
     assert table.code == 2
     for sample, problem in EXPECTED:
         assert sample in table.out and problem in table.out
@@ -129,7 +129,7 @@ def test_labels_become_the_target(tmp_path: Path) -> None:
         prepare(binary, registry)
 
 
-def test_a_run_refuses_bad_samples_or_lists_the_skipped_ones(tmp_path: Path) -> None:
+def test_a_run_refuses_bad_samples_or_lists_the_skipped_ones(zoo, tmp_path: Path) -> None:
     csv = bad_manifest(tmp_path / "data")
     text = (
         recipe_file(tmp_path, csv)
@@ -143,12 +143,12 @@ def test_a_run_refuses_bad_samples_or_lists_the_skipped_ones(tmp_path: Path) -> 
         "model:\n  backbone: {name: thesis_vgg}",
         "model:\n  backbone: {name: thesis_vgg, params: {filters: [4, 4, 4, 4, 4, 4]}}",
     )
-    refused = run_zoo("run", str(write(tmp_path / "strict.yaml", text)), "--runs-dir", str(tmp_path / "runs"))
+    refused = zoo("run", str(write(tmp_path / "strict.yaml", text)), "--runs-dir", str(tmp_path / "runs"))
     assert refused.code == 2
     assert "missing.jpg: missing file" in refused.err and "Error: 12 problem(s) in 9 sample(s)" in refused.err
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir()), "no run folder for a refused run"
     lenient = write(tmp_path / "lenient.yaml", text.replace("on_bad_sample: error", "on_bad_sample: skip"))
-    result = run_zoo("run", str(lenient), "--runs-dir", str(tmp_path / "runs"))
+    result = zoo("run", str(lenient), "--runs-dir", str(tmp_path / "runs"))
     assert result.code == 0, result.err
     folder = next(p for p in (tmp_path / "runs").iterdir() if p.is_dir())
     assert "the val split has no patients and is not evaluated" in result.err
@@ -157,22 +157,22 @@ def test_a_run_refuses_bad_samples_or_lists_the_skipped_ones(tmp_path: Path) -> 
     assert {(s, p) for s, p in zip(skipped["sample_id"], skipped["problem"], strict=True)} == EXPECTED
 
 
-def test_check_lists_the_problems_when_every_sample_is_bad(tmp_path: Path) -> None:
+def test_check_lists_the_problems_when_every_sample_is_bad(zoo, tmp_path: Path) -> None:
     rows = [f"gone{i}.jpg,{i * 5},p{i}" for i in range(4)]
     csv = write(tmp_path / "data" / "manifest.csv", "path,label,patient_id\n" + "\n".join(rows) + "\n")
     recipe = recipe_file(tmp_path, csv)
-    result = run_zoo("data", "check", str(recipe))
+    result = zoo("data", "check", str(recipe))
     assert result.code == 2
     assert all(f"gone{i}.jpg" in result.out for i in range(4)) and "missing file" in result.out
     assert "no sample is usable" in result.err and "zoo data check" not in result.err.split("Hint:")[1]
-    as_json = run_zoo("data", "check", str(recipe), "--json")
+    as_json = zoo("data", "check", str(recipe), "--json")
     assert len(json.loads(as_json.out)["problems"]) == 4
 
 
-def test_a_blank_patient_id_is_a_bad_sample(tmp_path: Path) -> None:
+def test_a_blank_patient_id_is_a_bad_sample(zoo, tmp_path: Path) -> None:
     folder = tmp_path / "data"
     rows = [f"{image(folder / f'i{i}.jpg', i)},{i * 5},{'' if i == 3 else f'p{i}'}" for i in range(8)]
     csv = write(folder / "manifest.csv", "path,label,patient_id\n" + "\n".join(rows) + "\n")
-    result = run_zoo("data", "check", str(recipe_file(tmp_path, csv)))
+    result = zoo("data", "check", str(recipe_file(tmp_path, csv)))
     assert result.code == 2
     assert "i3.jpg" in result.out and "patient id missing" in result.out

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import pytest
-from conftest import run_zoo
 
 from zoo.judging import leaderboard
 
@@ -46,7 +45,7 @@ def test_a_run_and_split_is_written_once(tmp_path: Path) -> None:
     assert [(r["run_id"], r["split"]) for r in leaderboard.read(store)] == [("a", "test"), ("a", "val"), ("b", "test")]
 
 
-def test_ranking_and_the_no_difference_marker(tmp_path: Path) -> None:
+def test_ranking_and_the_no_difference_marker(zoo, tmp_path: Path) -> None:
     store = tmp_path / "leaderboard.jsonl"
     leaderboard.append(
         store,
@@ -65,30 +64,30 @@ def test_ranking_and_the_no_difference_marker(tmp_path: Path) -> None:
         members[0], members[2], metric
     )
     assert groups[("percent", label)][0] == "mse"
-    table = run_zoo("leaderboard", "--runs-dir", str(tmp_path))
+    table = zoo("leaderboard", "--runs-dir", str(tmp_path))
     assert table.code == 0
     lines = [line for line in table.out.splitlines() if any(f"│ {run} " in line for run in ("best", "close", "low"))]
     assert "│ 1 " in lines[0] and "best" in lines[0] and "~" in lines[1] and "~" not in lines[2]
-    markdown = run_zoo("leaderboard", "--runs-dir", str(tmp_path), "--format", "markdown")
+    markdown = zoo("leaderboard", "--runs-dir", str(tmp_path), "--format", "markdown")
     assert "| 2 ~ | close |" in markdown.out and "CNA = class_normalised_accuracy" in markdown.out
-    csv = run_zoo("leaderboard", "--runs-dir", str(tmp_path), "--format", "csv")
+    csv = zoo("leaderboard", "--runs-dir", str(tmp_path), "--format", "csv")
     assert csv.out.splitlines()[0].startswith("run_id,recipe,target")
-    as_json = json.loads(run_zoo("leaderboard", "--runs-dir", str(tmp_path), "--format", "json").out)
+    as_json = json.loads(zoo("leaderboard", "--runs-dir", str(tmp_path), "--format", "json").out)
     assert as_json[1]["target"] == "stage" and as_json[1]["sort"] == "class_normalised_accuracy"
-    assert run_zoo("leaderboard", "--runs-dir", str(tmp_path), "--split", "val").err.startswith("No runs to show")
-    other = run_zoo("leaderboard", "--runs-dir", str(tmp_path), "--dataset", "scqm")
+    assert zoo("leaderboard", "--runs-dir", str(tmp_path), "--split", "val").err.startswith("No runs to show")
+    other = zoo("leaderboard", "--runs-dir", str(tmp_path), "--dataset", "scqm")
     assert other.out == "" and "and dataset 'scqm'" in other.err
 
 
-def test_empty_or_missing_store_is_a_helpful_message(tmp_path: Path) -> None:
-    result = run_zoo("leaderboard", "--runs-dir", str(tmp_path / "nothing"))
+def test_empty_or_missing_store_is_a_helpful_message(zoo, tmp_path: Path) -> None:
+    result = zoo("leaderboard", "--runs-dir", str(tmp_path / "nothing"))
     assert result.code == 0
     assert "does not exist yet" in result.err and "zoo run recipes/quickstart.yaml" in result.err
-    bad = run_zoo("leaderboard", "--format", "xml")
+    bad = zoo("leaderboard", "--format", "xml")
     assert bad.code == 2
 
 
-def test_runs_on_different_data_are_never_ranked_together(tmp_path: Path) -> None:
+def test_runs_on_different_data_are_never_ranked_together(zoo, tmp_path: Path) -> None:
     store = tmp_path / "leaderboard.jsonl"
     first = {**row("a"), "dataset": "manifest", "dataset_params_sha256": "p1" * 6, "dataset_fingerprint": "aaaa" * 16}
     second = {**row("b"), "dataset": "manifest", "dataset_params_sha256": "p2" * 6, "dataset_fingerprint": "bbbb" * 16}
@@ -96,19 +95,19 @@ def test_runs_on_different_data_are_never_ranked_together(tmp_path: Path) -> Non
     leaderboard.append(store, [first, second, moved])
     groups = leaderboard.ranked(leaderboard.read(store), None, default_sorts())
     assert len(groups) == 2, "two manifests are two tables; the same data in another folder is one"
-    table = run_zoo("leaderboard", "--runs-dir", str(tmp_path))
+    table = zoo("leaderboard", "--runs-dir", str(tmp_path))
     assert "data aaaaaaaa" in table.out and "data bbbbbbbb" in table.out
-    only = json.loads(run_zoo("leaderboard", "--runs-dir", str(tmp_path), "--dataset", "bbbb", "--format", "json").out)
+    only = json.loads(zoo("leaderboard", "--runs-dir", str(tmp_path), "--dataset", "bbbb", "--format", "json").out)
     assert [r["run_id"] for group in only for r in group["rows"]] == ["b"]
 
 
-def test_sort_and_split_are_checked(tmp_path: Path) -> None:
+def test_sort_and_split_are_checked(zoo, tmp_path: Path) -> None:
     leaderboard.append(tmp_path / "leaderboard.jsonl", [row("a")])
-    bad_sort = run_zoo("leaderboard", "--runs-dir", str(tmp_path), "--sort", "kappa_quadratic")
+    bad_sort = zoo("leaderboard", "--runs-dir", str(tmp_path), "--sort", "kappa_quadratic")
     assert bad_sort.code == 2 and "--sort: no metric 'kappa_quadratic'" in bad_sort.err
-    typo = run_zoo("leaderboard", "--runs-dir", str(tmp_path), "--sort", "accuracyy")
+    typo = zoo("leaderboard", "--runs-dir", str(tmp_path), "--sort", "accuracyy")
     assert "did you mean 'accuracy'?" in typo.err
-    assert run_zoo("leaderboard", "--runs-dir", str(tmp_path), "--split", "train").code == 2
+    assert zoo("leaderboard", "--runs-dir", str(tmp_path), "--split", "train").code == 2
 
 
 def test_a_torn_last_line_is_fenced_off_not_glued_to(tmp_path: Path) -> None:
@@ -157,11 +156,11 @@ def test_a_full_disk_is_an_error_and_leaves_the_store_as_it_was(tmp_path: Path, 
     assert store.read_bytes() == before, "no torn row is left behind"
 
 
-def test_a_binary_or_foreign_store_is_read_without_crashing(tmp_path: Path) -> None:
+def test_a_binary_or_foreign_store_is_read_without_crashing(zoo, tmp_path: Path) -> None:
     store = tmp_path / "leaderboard.jsonl"
     store.write_bytes(b"\x00\xff\xfe garbage\n[1, 2, 3]\n" + json.dumps(row("a")).encode() + b"\n")
     assert [r["run_id"] for r in leaderboard.read(store)] == ["a"]
-    result = run_zoo("leaderboard", "--runs-dir", str(tmp_path))
+    result = zoo("leaderboard", "--runs-dir", str(tmp_path))
     assert result.code == 0 and "recipe-a" in result.out
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import run_zoo, write
+from conftest import write
 from sklearn.metrics import (
     accuracy_score,
     balanced_accuracy_score,
@@ -170,14 +170,14 @@ def predictions_csv(folder: Path, text: str) -> Path:
         ("y_true,y_pred,p_0,p_1\n1,1,0.5,0.5\n", "stage", "need p_0..p_5"),
     ],
 )
-def test_evaluate_rejects_malformed_files(tmp_path: Path, text: str, target: str, message: str) -> None:
-    result = run_zoo("evaluate", str(predictions_csv(tmp_path, text)), "--target", target)
+def test_evaluate_rejects_malformed_files(zoo, tmp_path: Path, text: str, target: str, message: str) -> None:
+    result = zoo("evaluate", str(predictions_csv(tmp_path, text)), "--target", target)
     assert result.code == 2 and message in result.err, result.err
     assert len([line for line in result.err.splitlines() if line.startswith("Error:")]) == 1
     assert "Traceback" not in result.err
 
 
-def test_evaluate_scores_a_file_made_elsewhere(tmp_path: Path) -> None:
+def test_evaluate_scores_a_file_made_elsewhere(zoo, tmp_path: Path) -> None:
     frame = pd.DataFrame(
         {
             "patient_id": ["a", "a", "b", "c"],
@@ -187,10 +187,10 @@ def test_evaluate_scores_a_file_made_elsewhere(tmp_path: Path) -> None:
         }
     )
     frame.to_csv(tmp_path / "mine.csv", index=False)
-    result = run_zoo("evaluate", str(tmp_path / "mine.csv"), "--target", "binary", "--json", "--bootstrap", "10")
+    result = zoo("evaluate", str(tmp_path / "mine.csv"), "--target", "binary", "--json", "--bootstrap", "10")
     assert result.code == 0, result.err
     data = json.loads(result.out)
     assert data["metrics"]["accuracy"]["value"] == 0.75 and data["metrics"]["roc_auc"]["value"] == 1.0
     assert data["patients"] == 3
-    table = run_zoo("evaluate", str(tmp_path / "mine.csv"), "--target", "binary")
+    table = zoo("evaluate", str(tmp_path / "mine.csv"), "--target", "binary", "--bootstrap", "10")
     assert table.code == 0 and "sensitivity" in table.out and "confusion matrix" in table.out

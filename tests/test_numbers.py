@@ -95,20 +95,18 @@ def test_evaluate_cli_reports_a_blank_patient_id(zoo, tmp_path: Path) -> None:
     assert result.err.count("Error:") == 1 and "without a patient_id" in result.err
 
 
-def test_an_infinite_learning_rate_is_refused_before_training(tmp_path: Path) -> None:
-    from conftest import run_zoo
+def test_an_infinite_learning_rate_is_refused_before_training(zoo, tmp_path: Path) -> None:
     from test_training import tiny
 
-    result = run_zoo("validate", str(tiny(tmp_path)), "--set", "train.optimizer.lr=.inf")
+    result = zoo("validate", str(tiny(tmp_path)), "--set", "train.optimizer.lr=.inf")
     assert result.code == 2 and "train.optimizer.lr" in result.err
 
 
-def test_a_loss_that_becomes_nan_stops_the_run_and_keeps_the_checkpoint(tmp_path: Path) -> None:
-    from conftest import run_zoo
+def test_a_loss_that_becomes_nan_stops_the_run_and_keeps_the_checkpoint(zoo, tmp_path: Path) -> None:
     from test_training import only_run, tiny
 
     runs = tmp_path / "runs"
-    result = run_zoo("run", str(tiny(tmp_path, epochs=3)), "--runs-dir", str(runs), "--set", "train.optimizer.lr=1e30")
+    result = zoo("run", str(tiny(tmp_path, epochs=3)), "--runs-dir", str(runs), "--set", "train.optimizer.lr=1e30")
     assert result.code == 1, result.err[-1500:]
     assert "the training loss became nan" in result.err or "the training loss became inf" in result.err
     assert "zoo run --resume" in result.err and result.err.count("Error:") == 1

@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import run_zoo
 from scipy.stats import spearmanr
 from zoo_plugins.datasets import PhantomParams
 from zoo_plugins.datasets.phantom import write_phantom
@@ -135,12 +134,12 @@ def test_phantom_dataset_loads_through_scqm_and_is_cached(tmp_path: Path) -> Non
     pd.testing.assert_frame_equal(table, again)
 
 
-def test_cli_writes_and_prints_the_best_achievable_error(tmp_path: Path) -> None:
-    result = run_zoo("data", "phantom", "--out", str(tmp_path / "p"), "--patients", "3", "--size", "48")
+def test_cli_writes_and_prints_the_best_achievable_error(zoo, tmp_path: Path) -> None:
+    result = zoo("data", "phantom", "--out", str(tmp_path / "p"), "--patients", "3", "--size", "48")
     assert result.code == 0, result.err
     assert "best achievable against the reader's scores" in result.out and "MSE" in result.out
     assert (tmp_path / "p" / "scores.csv").is_file()
-    again = run_zoo("data", "phantom", "--out", str(tmp_path / "p"), "--patients", "3")
+    again = zoo("data", "phantom", "--out", str(tmp_path / "p"), "--patients", "3")
     assert again.code == 2 and "is not an empty folder" in again.err
-    bad = run_zoo("data", "phantom", "--out", str(tmp_path / "q"), "--patients", "0")
+    bad = zoo("data", "phantom", "--out", str(tmp_path / "q"), "--patients", "0")
     assert bad.code == 2 and "--patients" in bad.err and "Traceback" not in bad.err

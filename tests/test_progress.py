@@ -162,7 +162,9 @@ def test_a_pipe_gets_no_progress(tmp_path: Path) -> None:
     p = stage_predictions()
     rows = [f"{t:g},{y:g},{patient}" for t, y, patient in zip(p.y_true, p.y_pred, p.patient, strict=True)]
     predictions = write(tmp_path / "p.csv", "y_true,y_pred,patient_id\n" + "\n".join(rows) + "\n")
-    piped = run_zoo("evaluate", str(predictions), "--target", "stage", "--json", env={"TTY_COMPATIBLE": ""})
+    piped = run_zoo(
+        "evaluate", str(predictions), "--target", "stage", "--json", "--bootstrap", "100", env={"TTY_COMPATIBLE": ""}
+    )
     assert piped.code == 0 and piped.err == ""
     assert json.loads(piped.out)["patients"] == 30
 

@@ -10,14 +10,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import run_zoo, write
+from conftest import TINY_CDF, TrainedRun, phantom_crops, write
 from PIL import Image
 from rich.cells import cell_len
 
 from tests.test_data_check import bad_manifest, recipe_file
 from zoo.compose.plugins import get_registry
 from zoo.judging import leaderboard
-from zoo.paths import cache_root
 
 STAGE_METRICS = ("class_normalised_accuracy", "class_normalised_accuracy_pm1", "accuracy", "quadratic_weighted_kappa")
 RUNS = (
@@ -25,21 +24,6 @@ RUNS = (
     "table4b_vgg_softmax_oversample-20250102-093000",
     "resnet50_cdf_imagenet-20250103-180000-2",
 )
-TINY = """\
-name: tiny_cdf
-data:
-  dataset: {name: phantom, params: {patients: 40, visits: 2, size: 48}}
-  target: percent
-  image_size: 64
-model:
-  backbone: {name: thesis_vgg, params: {filters: [8, 8, 16, 16, 32, 32]}}
-  head: {name: cdf, params: {hidden: [32]}}
-loss: crps
-train: {batch_size: 32, stages: [{epochs: 1}]}
-eval: {bootstrap: 10}
-"""
-
-
 @pytest.fixture
 def narrow(monkeypatch: pytest.MonkeyPatch) -> None:
     """An 80-column terminal."""
@@ -234,17 +218,17 @@ def test_csv_and_markdown_of_a_listing(zoo) -> None:
     assert "| class_normalised_accuracy_pm1 | CNA±1 |" in markdown
 
 
-def test_run_and_predict_print_json(tmp_path: Path) -> None:
-    recipe = write(tmp_path / "tiny.yaml", TINY)
-    result = run_zoo("run", str(recipe), "--runs-dir", str(tmp_path / "runs"), "--format", "json")
+def test_run_and_predict_print_json(zoo, tiny_cdf_run: TrainedRun, tmp_path: Path) -> None:
+    result = tiny_cdf_run.result  # `zoo run tiny_cdf.yaml --format json`, run once for the session
     assert result.code == 0, result.err
     (finished,) = json.loads(result.out)
     assert set(finished["splits"]) == {"val", "test"} and Path(finished["run_dir"]).is_dir()
-    assert run_zoo("run", str(recipe), "--format", "csv").code == 2
-    inputs = [str(p) for p in sorted(next((cache_root() / "phantom").glob("phantom-*/images")).glob("*.jpg"))[:2]]
-    predicted = run_zoo("predict", finished["run_dir"], *inputs, "--format", "json")
+    recipe = write(tmp_path / "tiny.yaml", TINY_CDF)
+    assert zoo("run", str(recipe), "--format", "csv").code == 2
+    inputs = [str(p) for p in phantom_crops(2)]
+    predicted = zoo("predict", finished["run_dir"], *inputs, "--format", "json")
     assert "joints" in json.loads(predicted.out)
-    as_csv = list(csv.reader(io.StringIO(run_zoo("predict", finished["run_dir"], *inputs, "--format", "csv").out)))
+    as_csv = list(csv.reader(io.StringIO(zoo("predict", finished["run_dir"], *inputs, "--format", "csv").out)))
     assert as_csv[0][:2] == ["sample_id", "status"]
-    refused = run_zoo("predict", finished["run_dir"], *inputs, "--format", "table", "--out", str(tmp_path / "p.csv"))
+    refused = zoo("predict", finished["run_dir"], *inputs, "--format", "table", "--out", str(tmp_path / "p.csv"))
     assert refused.code == 2 and refused.err.startswith("Error: --out writes csv or json")

@@ -8,12 +8,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import run_zoo, write
+from conftest import phantom_crops, write
 from test_training import TINY, only_run
 
 from zoo.compose.recipe import TargetRate
 from zoo.judging import thresholds
-from zoo.paths import cache_root
 
 Y = np.array([0, 0, 0, 0, 1, 1, 1, 1])
 P = np.array([0.05, 0.2, 0.35, 0.6, 0.4, 0.7, 0.8, 0.9])
@@ -39,20 +38,20 @@ def test_one_class_on_validation_is_a_clear_error() -> None:
         thresholds.choose("youden", np.zeros(4), np.array([0.1, 0.2, 0.3, 0.4]))
 
 
-def test_threshold_needs_a_binary_target_and_a_valid_rule(tmp_path: Path) -> None:
+def test_threshold_needs_a_binary_target_and_a_valid_rule(zoo, tmp_path: Path) -> None:
     recipe = write(tmp_path / "r.yaml", TINY.replace("EPOCHS", "1"))
-    stage = run_zoo("validate", str(recipe), "--set", "eval.threshold=youden")
+    stage = zoo("validate", str(recipe), "--set", "eval.threshold=youden")
     assert stage.code == 2 and "an operating threshold is for binary targets" in stage.err
     for bad in ("eval.threshold=1.5", "eval.threshold=best", "eval.threshold={sensitivity: 0.9, specificity: 0.9}"):
-        result = run_zoo("validate", str(recipe), "--set", "data.target=binary", "--set", bad)
+        result = zoo("validate", str(recipe), "--set", "data.target=binary", "--set", bad)
         assert result.code == 2 and "eval.threshold" in result.err, bad
 
 
-def test_a_youden_run_stores_and_uses_its_threshold(tmp_path: Path) -> None:
+def test_a_youden_run_stores_and_uses_its_threshold(zoo, tmp_path: Path) -> None:
     text = TINY.replace("EPOCHS", "2").replace("target: stage", "target: binary")
     text = text.replace("early_stopping: {monitor: val_class_normalised_accuracy, patience: 5}", "")
     text = text.replace("eval: {bootstrap: 20}", "eval: {bootstrap: 20, threshold: youden}")
-    result = run_zoo("run", str(write(tmp_path / "b.yaml", text)), "--runs-dir", str(tmp_path / "runs"))
+    result = zoo("run", str(write(tmp_path / "b.yaml", text)), "--runs-dir", str(tmp_path / "runs"))
     assert result.code == 0, result.err[-1500:]
     folder = only_run(tmp_path / "runs")
     metrics = json.loads((folder / "metrics.json").read_text())
@@ -61,15 +60,15 @@ def test_a_youden_run_stores_and_uses_its_threshold(tmp_path: Path) -> None:
     assert json.loads((folder / "config.json").read_text())["threshold"] == point["value"]
     test = pd.read_csv(folder / "predictions-test.csv")
     assert (test["y_pred"] == (test["p_1"] >= point["value"]).astype(float)).all()
-    again = run_zoo(
+    again = zoo(
         "evaluate", str(folder / "predictions-test.csv"), "--target", "binary", "--json",
         "--bootstrap", "20", "--seed", "3", "--threshold", str(point["value"]),
     )
     assert json.loads(again.out) == metrics["splits"]["test"], "evaluate --threshold reproduces the run"
-    crops = sorted(next((cache_root() / "phantom").glob("phantom-*/images")).glob("*.jpg"))[:8]
-    joints = json.loads(run_zoo("predict", str(folder), *map(str, crops), "--format", "json").out)["joints"]
+    crops = phantom_crops(8)
+    joints = json.loads(zoo("predict", str(folder), *map(str, crops), "--format", "json").out)["joints"]
     assert all(j["eroded"] == float(j["p_eroded"] >= point["value"]) for j in joints), "predict uses it too"
-    exported = run_zoo("export", str(folder), "--out", str(tmp_path / "m.onnx"))
+    exported = zoo("export", str(folder), "--out", str(tmp_path / "m.onnx"))
     assert exported.code == 0, exported.err[-800:]
     import onnxruntime
 

@@ -8,33 +8,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import needs_real_data, run_zoo, write
+from conftest import TrainedRun, needs_real_data, phantom_crops, write
 
 from zoo.paths import cache_root
 from zoo.using.predict import rau_by_visit
 
-RECIPE = """\
-name: tiny_cdf
-data:
-  dataset: {name: phantom, params: {patients: 40, visits: 2, size: 48}}
-  target: percent
-  image_size: 64
-model:
-  backbone: {name: thesis_vgg, params: {filters: [8, 8, 16, 16, 32, 32]}}
-  head: {name: cdf, params: {hidden: [32]}}
-loss: crps
-train: {batch_size: 32, stages: [{epochs: 1}]}
-eval: {bootstrap: 10}
-"""
 
-
-@pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny trained CDF model."""
-    folder = tmp_path_factory.mktemp("trained")
-    result = run_zoo("run", str(write(folder / "r.yaml", RECIPE)), "--runs-dir", str(folder / "runs"))
-    assert result.code == 0, result.err
-    return next(p for p in (folder / "runs").iterdir() if p.is_dir())
+@pytest.fixture
+def run(tiny_cdf_run: TrainedRun) -> Path:
+    """A tiny trained CDF model (trained once for the session; tests only read it, or copy it)."""
+    return tiny_cdf_run.folder
 
 
 def test_rau_score_worked_example() -> None:
@@ -54,14 +37,14 @@ def test_rau_score_worked_example() -> None:
     ]  # (1 + 2 + 3) * 38 / 10
 
 
-def test_predict_scores_joints_and_visits_and_lists_errors(run: Path, tmp_path: Path) -> None:
-    crops = sorted(next((cache_root() / "phantom").glob("phantom-*/images")).glob("*.jpg"))[:20]
+def test_predict_scores_joints_and_visits_and_lists_errors(zoo, run: Path, tmp_path: Path) -> None:
+    crops = phantom_crops(20)
     rows = [f"{p},P{i // 10},{p.stem.split('_')[-1]},2020-01-01" for i, p in enumerate(crops)]
     manifest = write(
         tmp_path / "m.csv", "path,patient_id,joint,date\n" + "\n".join(rows) + "\nmissing.jpg,P9,mcp1,2020-01-01\n"
     )
     out = tmp_path / "scores.csv"
-    result = run_zoo("predict", str(run), str(manifest), "--out", str(out))
+    result = zoo("predict", str(run), str(manifest), "--out", str(out))
     assert result.code == 2, "one input could not be read"
     assert "1 of 21 inputs could not be read" in result.err
     joints = pd.read_csv(out)
@@ -76,28 +59,28 @@ def test_predict_scores_joints_and_visits_and_lists_errors(run: Path, tmp_path: 
     visits = pd.read_csv(tmp_path / "scores-visits.csv")
     assert list(visits["patient_id"]) == ["P0", "P1"] and list(visits["joints_scored"]) == [10, 10]
     assert (visits["rau_low80"] <= visits["rau_high80"]).all()
-    as_json = run_zoo("predict", str(run), str(crops[0]), "--format", "json")
+    as_json = zoo("predict", str(run), str(crops[0]), "--format", "json")
     assert as_json.code == 0 and json.loads(as_json.out)["joints"][0]["status"] == "ok"
 
 
-def test_predict_on_real_crops(run: Path) -> None:
+def test_predict_on_real_crops(zoo, run: Path) -> None:
     real = needs_real_data("rsna-finger-crops")
-    result = run_zoo("predict", str(run), str(real), "--format", "json")
+    result = zoo("predict", str(run), str(real), "--format", "json")
     assert result.code == 0, result.err
     joints = json.loads(result.out)["joints"]
     assert len(joints) == 30 and all(j["status"] == "ok" for j in joints)
 
 
-def test_predict_bad_run_folder_and_only_unreadable_inputs(run: Path, tmp_path: Path) -> None:
-    result = run_zoo("predict", str(tmp_path), str(tmp_path))
+def test_predict_bad_run_folder_and_only_unreadable_inputs(zoo, run: Path, tmp_path: Path) -> None:
+    result = zoo("predict", str(tmp_path), str(tmp_path))
     assert result.code == 2 and "is not a finished run" in result.err
-    nothing = run_zoo("predict", str(run), str(tmp_path / "nope.png"))
+    nothing = zoo("predict", str(run), str(tmp_path / "nope.png"))
     assert nothing.code == 2 and "1 of 1 inputs could not be read" in nothing.err
     assert "missing file" in nothing.out and "Traceback" not in nothing.err
 
 
-def test_analyze_writes_a_self_contained_report(run: Path, tmp_path: Path) -> None:
-    result = run_zoo("analyze", str(run), "--out", str(tmp_path / "report"))
+def test_analyze_writes_a_self_contained_report(zoo, run: Path, tmp_path: Path) -> None:
+    result = zoo("analyze", str(run), "--out", str(tmp_path / "report"))
     assert result.code == 0, result.err
     page = (tmp_path / "report" / "report.html").read_text()
     for section in (
@@ -114,8 +97,8 @@ def test_analyze_writes_a_self_contained_report(run: Path, tmp_path: Path) -> No
         assert (tmp_path / "report" / f"{name}.png").stat().st_size > 1000
 
 
-def test_export_to_onnx_matches_pytorch(run: Path, tmp_path: Path) -> None:
-    result = run_zoo("export", str(run), "--format", "onnx", "--out", str(tmp_path / "m.onnx"))
+def test_export_to_onnx_matches_pytorch(zoo, run: Path, tmp_path: Path) -> None:
+    result = zoo("export", str(run), "--format", "onnx", "--out", str(tmp_path / "m.onnx"))
     assert result.code == 0, result.err
     assert "outputs outputs, cdf, lower, median, pred, probs, stage, upper" in result.out
     import onnxruntime
@@ -134,44 +117,44 @@ def test_export_to_onnx_matches_pytorch(run: Path, tmp_path: Path) -> None:
     assert (np.diff(cdf, axis=1) >= 0).all(), "the exported CDF is repaired too"
 
 
-def test_predict_lists_a_dangling_link_in_a_folder(run: Path, tmp_path: Path) -> None:
-    crops = sorted(next((cache_root() / "phantom").glob("phantom-*/images")).glob("*.jpg"))[:2]
+def test_predict_lists_a_dangling_link_in_a_folder(zoo, run: Path, tmp_path: Path) -> None:
+    crops = phantom_crops(2)
     folder = tmp_path / "crops"
     folder.mkdir()
     for crop in crops:
         (folder / crop.name).write_bytes(crop.read_bytes())
     (folder / "gone.jpg").symlink_to(tmp_path / "nowhere.jpg")
-    result = run_zoo("predict", str(run), str(folder), "--out", str(tmp_path / "s.csv"))
+    result = zoo("predict", str(run), str(folder), "--out", str(tmp_path / "s.csv"))
     assert result.code == 2 and "1 of 3 inputs could not be read" in result.err
     joints = pd.read_csv(tmp_path / "s.csv")
     assert "error: broken link" in set(joints["status"])
 
 
-def test_damaged_run_files_are_named_in_one_clear_error(run: Path, tmp_path: Path) -> None:
+def test_damaged_run_files_are_named_in_one_clear_error(zoo, run: Path, tmp_path: Path) -> None:
     import shutil
 
     copy = tmp_path / "copy"
     shutil.copytree(run, copy)
     weights = (copy / "model.safetensors").read_bytes()
     (copy / "model.safetensors").write_bytes(weights[: len(weights) // 3])
-    truncated = run_zoo("predict", str(copy), str(tmp_path))
+    truncated = zoo("predict", str(copy), str(tmp_path))
     assert truncated.code == 2 and "model.safetensors' is damaged" in truncated.err and "unexpected" not in truncated.err
     (copy / "model.safetensors").write_bytes(weights)
     (copy / "config.json").write_text("{not json")
-    config = run_zoo("export", str(copy))
+    config = zoo("export", str(copy))
     assert config.code == 2 and "config.json' is not a readable model config" in config.err
     state = sorted((copy / "checkpoint").glob("state-*.safetensors"))[0]
     state.write_bytes(state.read_bytes()[:100])
     (copy / "checkpoint" / ".state-0009-0.safetensors.abc123").write_bytes(b"left by kill -9")
     (copy / ".history.csv.xyz").write_text("left by kill -9")
-    resumed = run_zoo("run", "--resume", str(copy))
+    resumed = zoo("run", "--resume", str(copy))
     assert resumed.code == 2 and "checkpoint" in resumed.err and "is damaged" in resumed.err
     assert not list(copy.glob(".history.csv.*")) and not list((copy / "checkpoint").glob(".*")), "stale temporaries go"
 
 
-def test_predict_reads_what_training_read(run: Path, tmp_path: Path) -> None:
+def test_predict_reads_what_training_read(zoo, run: Path, tmp_path: Path) -> None:
     phantom = next((cache_root() / "phantom").glob("phantom-*"))
-    scores = run_zoo("predict", str(run), str(phantom / "scores.csv"), "--out", str(tmp_path / "p.csv"))
+    scores = zoo("predict", str(run), str(phantom / "scores.csv"), "--out", str(tmp_path / "p.csv"))
     assert scores.code == 0, scores.err[-800:]
     joints = pd.read_csv(tmp_path / "p.csv")
     assert (joints["status"] == "ok").all() and len(pd.read_csv(tmp_path / "p-visits.csv")) > 0
@@ -185,17 +168,17 @@ def test_predict_reads_what_training_read(run: Path, tmp_path: Path) -> None:
     recipe.write_text(text[:start] + dataset + text[end:])
     for name in ("config.json", "model.safetensors"):
         (tmp_path / "manifest-run" / name).write_bytes((run / name).read_bytes())
-    own = run_zoo("predict", str(tmp_path / "manifest-run"), str(manifest), "--format", "json")
+    own = zoo("predict", str(tmp_path / "manifest-run"), str(manifest), "--format", "json")
     assert own.code == 0, own.err[-800:]
     assert [j["patient_id"] for j in json.loads(own.out)["joints"]] == ["P0", "P1", "P2"], "the recipe's column names"
 
 
-def test_predict_says_so_when_nothing_was_scored(run: Path, tmp_path: Path) -> None:
-    result = run_zoo("predict", str(run), str(tmp_path / "a.jpg"), str(tmp_path / "b.jpg"))
+def test_predict_says_so_when_nothing_was_scored(zoo, run: Path, tmp_path: Path) -> None:
+    result = zoo("predict", str(run), str(tmp_path / "a.jpg"), str(tmp_path / "b.jpg"))
     assert result.code == 2 and "none was scored" in result.err and "the other inputs were scored" not in result.err
 
 
-def test_a_model_with_nan_weights_is_never_ok(run: Path, tmp_path: Path) -> None:
+def test_a_model_with_nan_weights_is_never_ok(zoo, run: Path, tmp_path: Path) -> None:
     import shutil
 
     from safetensors.torch import load_file, save_file
@@ -205,10 +188,10 @@ def test_a_model_with_nan_weights_is_never_ok(run: Path, tmp_path: Path) -> None
     weights = load_file(str(copy / "model.safetensors"))
     weights = {k: v.float().fill_(float("nan")) if v.is_floating_point() else v for k, v in weights.items()}
     save_file(weights, str(copy / "model.safetensors"))
-    crop = sorted(next((cache_root() / "phantom").glob("phantom-*/images")).glob("*.jpg"))[0]
-    predicted = run_zoo("predict", str(copy), str(crop))
+    crop = phantom_crops(1)[0]
+    predicted = zoo("predict", str(copy), str(crop))
     assert predicted.code == 1 and "NaN or infinite outputs" in predicted.err
-    exported = run_zoo("export", str(copy))
+    exported = zoo("export", str(copy))
     assert exported.code == 1 and "not finite" in exported.err
 
 

@@ -58,7 +58,7 @@ def only_run(runs: Path) -> Path:
     return folders[0]
 
 
-def test_run_leaves_a_complete_folder_and_is_seeded(tmp_path: Path) -> None:
+def test_run_leaves_a_complete_folder_and_is_seeded(zoo, tmp_path: Path) -> None:
     recipe = tiny(tmp_path)
     first = run_zoo("run", str(recipe), "--runs-dir", str(tmp_path / "a"))
     assert first.code == 0, first.err
@@ -76,7 +76,7 @@ def test_run_leaves_a_complete_folder_and_is_seeded(tmp_path: Path) -> None:
     config = json.loads((folder / "config.json").read_text())
     assert config["backbone"]["name"] == "thesis_vgg" and config["image_size"] == 64
     assert (folder / "recipe.yaml").read_text() == recipe.read_text(), "the recipe as given"
-    rescored = run_zoo(
+    rescored = zoo(
         "evaluate",
         str(folder / "predictions-test.csv"),
         "--target",
@@ -91,7 +91,7 @@ def test_run_leaves_a_complete_folder_and_is_seeded(tmp_path: Path) -> None:
     board = [json.loads(line) for line in (tmp_path / "a" / "leaderboard.jsonl").read_text().splitlines()]
     assert {(r["run_id"], r["split"]) for r in board} == {(folder.name, "val"), (folder.name, "test")}
     assert board[0]["weights_sha256"] == metrics["training"]["weights_sha256"] and board[0]["recipe"] == "tiny"
-    second = run_zoo("run", str(recipe), "--runs-dir", str(tmp_path / "b"))
+    second = zoo("run", str(recipe), "--runs-dir", str(tmp_path / "b"))  # in this process: the same numbers
     assert second.code == 0
     again = json.loads((only_run(tmp_path / "b") / "metrics.json").read_text())
     assert again["splits"] == metrics["splits"], "same recipe and seed, same numbers"
@@ -119,17 +119,17 @@ def _wait_for_epochs(runs: Path, epochs: int, process: subprocess.Popen[str]) ->
     raise AssertionError("the run did not reach the epoch in time")
 
 
-def test_resume_after_sigkill_matches_an_uninterrupted_run(tmp_path: Path) -> None:
+def test_resume_after_sigkill_matches_an_uninterrupted_run(zoo, tmp_path: Path) -> None:
     recipe = tiny(tmp_path, epochs=4)
     process = _start(recipe, tmp_path / "killed")
     folder = _wait_for_epochs(tmp_path / "killed", 2, process)
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert not (folder / "metrics.json").exists()
-    resumed = run_zoo("run", "--resume", str(folder))
+    resumed = zoo("run", "--resume", str(folder))
     assert resumed.code == 0, resumed.err
     assert {p.name for p in folder.iterdir()} >= RUN_FILES
-    whole = run_zoo("run", str(recipe), "--runs-dir", str(tmp_path / "whole"))
+    whole = zoo("run", str(recipe), "--runs-dir", str(tmp_path / "whole"))
     assert whole.code == 0
     a = json.loads((folder / "metrics.json").read_text())
     b = json.loads((only_run(tmp_path / "whole") / "metrics.json").read_text())
@@ -151,14 +151,14 @@ def test_ctrl_c_or_sigterm_saves_and_says_how_to_resume(tmp_path: Path, stop: si
     assert (folder / "checkpoint" / "latest.json").is_file()
 
 
-def test_bad_monitor_and_resume_usage(tmp_path: Path) -> None:
+def test_bad_monitor_and_resume_usage(zoo, tmp_path: Path) -> None:
     recipe = tiny(tmp_path).read_text().replace("val_class_normalised_accuracy", "val_mae")
-    result = run_zoo("run", str(write(tmp_path / "bad.yaml", recipe)), "--runs-dir", str(tmp_path / "r"))
+    result = zoo("run", str(write(tmp_path / "bad.yaml", recipe)), "--runs-dir", str(tmp_path / "r"))
     assert result.code == 2
     assert "'val_mae' is not measured for this recipe" in result.err and "val_quadratic_weighted_kappa" in result.err
     assert not any((tmp_path / "r").iterdir()), "a run that never started leaves no half-made folder"
-    assert run_zoo("run").code == 2
-    nothing = run_zoo("run", "--resume", str(tmp_path))
+    assert zoo("run").code == 2
+    nothing = zoo("run", "--resume", str(tmp_path))
     assert nothing.code == 2 and "is not a run folder" in nothing.err
 
 
@@ -200,7 +200,7 @@ RECIPES = sorted(p for p in (ROOT / "recipes").rglob("*.yaml") if "real" not in 
 
 
 @pytest.mark.parametrize("path", [p for p in RECIPES if p.parent.name == "recipes"], ids=lambda p: p.name)
-def test_gpu_sized_recipes_start_on_cpu(path: Path, tmp_path: Path) -> None:
+def test_gpu_sized_recipes_start_on_cpu(zoo, path: Path, tmp_path: Path) -> None:
     from zoo.compose.plugins import get_registry
     from zoo.compose.recipe import load_recipe
 
@@ -220,25 +220,25 @@ def test_gpu_sized_recipes_start_on_cpu(path: Path, tmp_path: Path) -> None:
     if recipe.imbalance is not None and "per_class" in recipe.imbalance.params:
         overrides.append("imbalance.params.per_class=8")
     args = [a for o in overrides for a in ("--set", o)]
-    result = run_zoo("run", str(path), "--runs-dir", str(tmp_path), *args)
+    result = zoo("run", str(path), "--runs-dir", str(tmp_path), *args)
     assert result.code == 0, result.err[-2000:]
     assert (only_run(tmp_path) / "metrics.json").is_file()
 
 
-def test_a_run_whose_splits_cannot_be_filled_is_refused(tmp_path: Path) -> None:
+def test_a_run_whose_splits_cannot_be_filled_is_refused(zoo, tmp_path: Path) -> None:
     one_patient = tiny(tmp_path).read_text().replace("patients: 40, visits: 1", "patients: 1, visits: 1")
-    result = run_zoo("run", str(write(tmp_path / "one.yaml", one_patient)), "--runs-dir", str(tmp_path / "r"))
+    result = zoo("run", str(write(tmp_path / "one.yaml", one_patient)), "--runs-dir", str(tmp_path / "r"))
     assert result.code == 2
     assert "has no patients" in result.err and result.err.count("Error:") == 1
     assert not any((tmp_path / "r").iterdir()), "nothing half-made"
 
 
-def test_analyze_reports_the_split_a_recipe_evaluated(tmp_path: Path) -> None:
+def test_analyze_reports_the_split_a_recipe_evaluated(zoo, tmp_path: Path) -> None:
     text = tiny(tmp_path, epochs=1).read_text().replace("eval: {bootstrap: 20}", "eval: {bootstrap: 5, splits: [val]}")
-    result = run_zoo("run", str(write(tmp_path / "val.yaml", text)), "--runs-dir", str(tmp_path / "r"))
+    result = zoo("run", str(write(tmp_path / "val.yaml", text)), "--runs-dir", str(tmp_path / "r"))
     assert result.code == 0, result.err[-1500:]
     folder = only_run(tmp_path / "r")
     assert not (folder / "predictions-test.csv").exists()
-    analyzed = run_zoo("analyze", str(folder))
+    analyzed = zoo("analyze", str(folder))
     assert analyzed.code == 0, analyzed.err[-1500:]
     assert "random val crops" in (folder / "report" / "report.html").read_text()

@@ -71,10 +71,10 @@ def test_cosine_schedule_decays_to_zero_over_the_stage() -> None:
     assert first(0.5) == pytest.approx(0.05 * (1 + math.cos(math.pi / 4)))
 
 
-def test_run_reports_the_reader_ceiling_of_the_phantom(tmp_path: Path) -> None:
+def test_run_reports_the_reader_ceiling_of_the_phantom(zoo, tmp_path: Path) -> None:
     recipe = tiny(tmp_path, epochs=1).read_text().replace("stages: [{epochs: 1}]", "stages: [{epochs: 1}]\n  schedule: cosine")
     (tmp_path / "tiny.yaml").write_text(recipe)
-    result = run_zoo("run", str(tmp_path / "tiny.yaml"), "--runs-dir", str(tmp_path / "runs"))
+    result = zoo("run", str(tmp_path / "tiny.yaml"), "--runs-dir", str(tmp_path / "runs"))
     assert result.code == 0, result.err[-2000:]
     assert "reader ceiling" in result.out
     folder = only_run(tmp_path / "runs")
