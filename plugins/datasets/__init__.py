@@ -91,7 +91,8 @@ def zoo_register_datasets(register: Any) -> None:
 
 @hookimpl
 def zoo_register_commands(commands: Any) -> None:
-    """Add `zoo data phantom`."""
-    from zoo_plugins.datasets.commands import phantom_command
+    """Add `zoo data phantom` and `zoo data realism`."""
+    from zoo_plugins.datasets.commands import phantom_command, realism_command
 
     commands.data.command("phantom")(phantom_command)
+    commands.data.command("realism")(realism_command)

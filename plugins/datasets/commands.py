@@ -1,14 +1,25 @@
-"""`zoo data phantom`: write a phantom dataset where the user asks."""
+"""`zoo data phantom` writes a phantom where the user asks; `zoo data realism` measures it against real crops."""
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
+from zoo.cli.output import (
+    Column,
+    FormatOption,
+    OutputFormat,
+    output_format,
+    print_json,
+    print_rows,
+    warn,
+    writable_folder,
+)
 from zoo.errors import UsageError
 
 
@@ -35,3 +46,100 @@ def phantom_command(
     start = time.perf_counter()
     info = write_phantom(out, patients, visits, size, seed, workers)
     sys.stdout.write(describe(info) + f"\nwritten to {out} in {time.perf_counter() - start:.1f} s\n")
+
+
+REALISM_COLUMNS = (
+    Column("measure"),
+    Column("phantom", numeric=True),
+    Column("real", numeric=True),
+    Column("distance", numeric=True),
+)
+
+
+def realism_command(
+    real: Annotated[
+        list[Path],
+        typer.Option(
+            "--real",
+            help="Folder of real healthy joint crops (repeatable); a crops.csv in it names joints and radiographs.",
+        ),
+    ],
+    runs: Annotated[
+        list[Path] | None,
+        typer.Option("--run", help="A trained run whose scores of the real crops to report too (repeatable)."),
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Folder for report.json and the matched-crops figure.")
+    ] = None,
+    patients: Annotated[
+        int, typer.Option("--patients", min=20, max=20_000, help="Phantom patients to measure (10 crops each).")
+    ] = 600,
+    size: Annotated[int, typer.Option("--size", min=32, max=256, help="Crop size the measures use, in pixels.")] = 64,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same report).")] = 0,
+    workers: Annotated[
+        int | None, typer.Option("--workers", min=1, help="Processes for the phantom (default: all cores).")
+    ] = None,
+    output: FormatOption = None,
+) -> None:
+    """Measure how far the phantom is from real healthy joint crops: transfer, two-sample AUC, image statistics."""
+    from zoo_plugins.datasets.realism import measure, read_real, require_enough
+
+    shown = output_format(output)
+    for run in runs or []:
+        if not (run / "config.json").is_file():
+            raise UsageError(f"--run '{run}' is not a finished run folder", hint="give a folder that 'zoo run' wrote")
+    if out is not None:
+        writable_folder(out, "--out")
+    crops = read_real(real, size)
+    for path, problem in crops.unreadable:
+        warn(f"unreadable real crop '{path}': {problem}")
+    require_enough(crops, real)
+    report = measure(crops, runs or [], patients, size, seed, workers, out)
+    report["real"]["folders"] = [str(folder) for folder in real]
+    if out is not None:
+        (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    if shown is OutputFormat.json:
+        print_json(report)
+        return
+    print_rows(
+        shown,
+        REALISM_COLUMNS,
+        realism_rows(report),
+        title="phantom against real healthy crops",
+        notes=realism_notes(report),
+    )
+
+
+def realism_rows(report: dict[str, Any]) -> list[list[str]]:
+    """The report as rows of measure, phantom, real, distance."""
+    rows = []
+    for name, scores in report["transfer"].items():
+        rows.append([f"transfer {name}: real crops scored stage 0", "", f"{100 * scores['stage0_share']:.1f} %", ""])
+        rows.append([f"transfer {name}: mean predicted percent", "", f"{scores['mean_percent']:.1f}", ""])
+    test = report["two_sample"]
+    rows.append(["two-sample AUC, small CNN (0.5: indistinguishable)", "", "", f"{test['cnn_auc']:.3f}"])
+    rows.append(["two-sample AUC, image statistics", "", "", f"{test['statistics_auc']:.3f}"])
+    for row in report["statistics"]:
+        distance = "" if row["distance"] is None else f"{row['distance']:.2f}"
+        rows.append([
+            row["measure"],
+            f"{row['phantom']['mean']:.3f} ± {row['phantom']['sd']:.3f}",
+            f"{row['real']['mean']:.3f} ± {row['real']['sd']:.3f}",
+            distance,
+        ])  # fmt: skip
+    speed = report["speed"]
+    rows.append(["phantom writing time / plain JPEG writing time", f"{speed['ratio']:.2f}", "", ""])
+    return rows
+
+
+def realism_notes(report: dict[str, Any]) -> list[str]:
+    """What the numbers were measured on."""
+    phantom, real, test = report["phantom"], report["real"], report["two_sample"]
+    return [
+        f"phantom: {phantom['crops']} crops of {phantom['patients']} patients at {phantom['size']} px, "
+        f"seed {phantom['seed']}; "
+        f"real: {real['crops']} crops of {real['radiographs']} radiographs",
+        f"two-sample test: {test['crops']['phantom']} phantom stage-0 crops (same joints) against the real ones, "
+        f"{test['folds']} folds grouped by radiograph and patient",
+        "distances: earth mover's distance in grey levels (intensity) and grey levels per pixel (gradient)",
+    ]

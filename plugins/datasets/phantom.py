@@ -28,33 +28,16 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from PIL import Image
 from zoo_plugins.datasets import scqm
 from zoo_plugins.datasets.phantom_population import JOINTS, sample_population
-from zoo_plugins.datasets.phantom_render import JointCrop, render, texture_bank
+from zoo_plugins.datasets.phantom_render import IMAGE_PATTERN, render_chunk
 
 from zoo.clinical import ratingen_stages, rau_score
 from zoo.paths import build_once, cache_root
 from zoo.progress import task
 
-GENERATOR_VERSION = 1
-IMAGE_PATTERN = "{sop_iuid}_{joint}.jpg"
+GENERATOR_VERSION = 2  # bump whenever the rendered crops change: it keys the cache
 CHUNK = 400
-TEXTURES = 16
-
-
-def _render_chunk(
-    job: tuple[int, int, list[tuple[int, str, str, float, float, float]], str],
-) -> None:
-    """Render and save one chunk of crops (runs in a worker process)."""
-    seed, size, crops, folder = job
-    textures = texture_bank(np.random.default_rng([seed, 2]), TEXTURES, 256)
-    for index, sop_iuid, joint, percent, activity, bone_scale in crops:
-        rng = np.random.default_rng([seed, 3, index])
-        pixels = render(JointCrop(joint, percent, activity, bone_scale), size, rng, textures)
-        quality = int(rng.integers(70, 96))
-        path = Path(folder) / IMAGE_PATTERN.format(sop_iuid=sop_iuid, joint=joint)
-        Image.fromarray(pixels).save(path, format="JPEG", quality=quality)
 
 
 def _summary(truth: pd.DataFrame) -> dict[str, Any]:
@@ -115,7 +98,7 @@ def write_phantom(
     workers = workers or min(len(jobs), os.cpu_count() or 1)
     pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) if workers > 1 else None
     with task("rendering phantom crops", len(crops)) as step, pool or nullcontext():
-        rendered = pool.map(_render_chunk, jobs) if pool is not None else map(_render_chunk, jobs)
+        rendered = pool.map(render_chunk, jobs) if pool is not None else map(render_chunk, jobs)
         for start, _ in zip(range(0, len(crops), CHUNK), rendered, strict=True):
             step.advance(min(CHUNK, len(crops) - start))
 

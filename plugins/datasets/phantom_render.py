@@ -1,38 +1,41 @@
 """Render one synthetic finger-joint radiograph crop.
 
-Geometry lives in a joint frame: `u` across the finger, `v` along it (down, towards the distal
-bone), the joint space at `v = 0`, the crop spanning [-1, 1] before rotation, scale and shift.
-Shapes are signed distance fields, so rotation, scale and shift move the sampling grid instead of
-resampling an image. Intensities follow an X-ray negative: bone bright, soft tissue grey, air dark.
+Geometry lives in a joint frame: `u` across the finger, `v` along it (towards the proximal bone),
+the joint space at `v = 0`, the crop spanning [-1, 1] before rotation, scale and shift. The
+image is flipped at the end so that, as in a hand radiograph, the finger points up: the
+proximal bone's head below, the distal bone's base above. Shapes are signed distance fields, so
+pose moves the sampling grid instead of resampling an image.
 
-What is drawn (docs/data.md shows examples beside real crops):
-- the proximal bone's head above (MCP: large and round; PIP: flatter, two condyles), the distal
-  bone's base below with a cupped surface, a dark joint space between, shafts leaving the crop;
-- a bright cortical rim, a subchondral plate, trabecular texture streaked along the bone;
-- soft tissue around the finger, neighbouring fingers at the sides, dark background;
-- erosions: dark bites that break the cortical line at the articular surfaces, marginal first,
-  more and larger with the eroded percentage, the surfaces destroyed near 100 %; joint-space
-  narrowing with damage; periarticular osteopenia with disease activity;
-- nuisance: exposure, noise, blur, rotation, shift, scale, mirroring, black borders.
+Intensities are projections, as an X-ray forms them: each bone is a tube whose cortical shell
+and marrow cavity add up along the beam, so shafts show bright cortical walls and a darker
+medulla while the heads are thin-shelled and trabecular; soft tissue is a tube too. The summed
+attenuation goes through a film's exposure curve (`1 - exp(-k A)`) with a heel effect across
+the crop, then blur, gain, gamma and noise.
+
+Every parameter is in `RenderParams` (docs/data.md explains each). They were set by looking at
+anatomy and at the thesis's reference crops; they are never fitted to the real crops that
+`zoo data realism` measures the phantom against.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
+from PIL import Image
 from scipy import ndimage
 
-BACKGROUND = 0.04  # air
-SOFT_TISSUE = 0.30  # added by the finger's soft tissue
-BONE = 0.2  # added by bone
-CORTEX = 0.2  # added by the cortical rim and the subchondral plate
+THUMB = ("mcp1", "pip1")
+IMAGE_PATTERN = "{sop_iuid}_{joint}.jpg"
+TEXTURES = 16
 
 
 @dataclass(frozen=True)
 class JointCrop:
-    """Everything that decides how one crop looks."""
+    """Everything about the patient's joint that decides how one crop looks."""
 
     joint: str  # "mcp1".."mcp5", "pip1".."pip5"
     percent: float  # true eroded percentage of the joint surface
@@ -40,10 +43,42 @@ class JointCrop:
     bone_scale: float  # the patient's bone size
 
 
+@dataclass(frozen=True)
+class RenderParams:
+    """The renderer's parameters: what varies from crop to crop, and by how much."""
+
+    tilt_sd: float = 12.0  # degrees: the finger axis's tilt (fingers 2-5)
+    thumb_tilt: float = 28.0  # degrees: the thumb's mean outward tilt
+    thumb_tilt_sd: float = 14.0  # degrees
+    curvature_sd: float = 0.07  # bend of the finger axis (1/crop half-widths)
+    deviation_sd: float = 6.0  # degrees between the two bones at the joint (flexion, ulnar drift)
+    shift_sd: float = 0.08  # the joint's offset from the crop centre (crop half-widths)
+    scale_jitter: float = 0.1  # detector and crop-size spread around the patient's bone size
+    mirror_share: float = 0.5  # right hands (mirrored)
+    neighbour_share: float = 0.6  # per side: a neighbouring finger in view
+    young_share: float = 0.3  # open growth plates (young patients)
+    cyst_share: float = 0.1  # a subchondral cyst (not an erosion: the cortex is intact)
+    osteophyte_share: float = 0.08  # a marginal osteophyte
+    channel_share: float = 0.2  # a nutrient (vascular) channel through a shaft
+    sesamoid_share: float = 0.8  # the thumb's MP joint: sesamoid bones over the head
+    soft_tissue: float = 0.35  # attenuation of a finger's full soft-tissue thickness
+    cortex: float = 1.0  # attenuation of a full cortical wall
+    marrow: float = 0.22  # attenuation of trabecular bone across a full bone
+    texture: float = 0.25  # trabecular texture contrast (share of the marrow's attenuation)
+    exposure: tuple[float, float] = (0.9, 1.4)  # film speed k of 1 - exp(-k A)
+    heel: float = 0.15  # largest exposure change across the crop (heel effect, uneven exposure)
+    blur_px: tuple[float, float] = (0.3, 0.9)  # detector blur sigma, pixels at 64 px
+    noise: tuple[float, float] = (0.003, 0.012)  # detector noise sd
+    border_share: float = 0.12  # the crop runs past the radiograph's edge (black band)
+
+
+DEFAULTS = RenderParams()
+
+
 def texture_bank(rng: np.random.Generator, count: int, size: int) -> np.ndarray:
     """Trabecular textures: band-passed noise streaked along the bone axis, unit variance."""
     noise = rng.standard_normal((count, size, size)).astype(np.float32)
-    fine = ndimage.gaussian_filter(noise, sigma=(0, 2.0, 0.55))
+    fine = ndimage.gaussian_filter(noise, sigma=(0, 2.0, 0.7))
     coarse = ndimage.gaussian_filter(noise, sigma=(0, 6.0, 3.0))
     bank = fine - 0.6 * coarse
     bank /= bank.std(axis=(1, 2), keepdims=True)
@@ -57,14 +92,34 @@ def _ellipse_sdf(u: np.ndarray, v: np.ndarray, rx: float, ry: float) -> np.ndarr
     return (k - 1.0) / (np.sqrt(gx * gx + gy * gy) + 1e-6)
 
 
+def _clamp(x: np.ndarray, low: float, high: float | np.ndarray) -> np.ndarray:
+    """`np.clip` without its Python-level dispatch (this runs dozens of times per crop)."""
+    return np.minimum(np.maximum(x, low), high)
+
+
 def _smooth_min(a: np.ndarray, b: np.ndarray, k: float) -> np.ndarray:
-    h = np.clip(0.5 + 0.5 * (b - a) / k, 0.0, 1.0)
+    h = _clamp(0.5 + 0.5 * (b - a) / k, 0.0, 1.0)
     return b * (1 - h) + a * h - k * h * (1 - h)
 
 
 def _fill(d: np.ndarray, pixel: float) -> np.ndarray:
     """Anti-aliased inside mask of a signed distance field."""
-    return np.clip(0.5 - d / pixel, 0.0, 1.0)
+    return _clamp(0.5 - d / pixel, 0.0, 1.0)
+
+
+def _chord(depth: np.ndarray, radius: np.ndarray | float) -> np.ndarray:
+    """Path length through a tube of `radius` at `depth` inside its edge, as a share of its diameter."""
+    s = _clamp(depth, 0.0, radius)
+    return np.sqrt(s * (2.0 * radius - s)) / radius
+
+
+def _tube(d: np.ndarray, radius: np.ndarray, wall: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Cortical and marrow path lengths through a bone with signed distance `d`, local radius and wall."""
+    depth = -d
+    outer = _chord(depth, radius)
+    inner_radius = radius - wall
+    inner = _chord(depth - wall, inner_radius) * (inner_radius / radius)
+    return outer - inner, inner
 
 
 def _erosions(rng: np.random.Generator, percent: float) -> list[tuple[int, float, float, float]]:
@@ -96,86 +151,176 @@ def _erosions(rng: np.random.Generator, percent: float) -> list[tuple[int, float
     return [(bone, float(p), float(h), float(d)) for bone, p, h, d in bites]
 
 
-def render(crop: JointCrop, size: int, rng: np.random.Generator, textures: np.ndarray) -> np.ndarray:
+def _near(offset: np.ndarray, reach: float) -> np.ndarray:
+    """1 at `offset` 0 (a bone's joint end), falling to 0 along its shaft (`reach` crop half-widths)."""
+    return np.exp(np.abs(offset) * (-1.0 / reach))
+
+
+@lru_cache(maxsize=4)
+def _grid(size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel centres of a `size`-pixel crop in [-1, 1] (y down, x right), shared by every crop."""
+    axis = (np.arange(size, dtype=np.float32) + 0.5) * (2.0 / size) - 1.0
+    y, x = np.meshgrid(axis, axis, indexing="ij")
+    y.flags.writeable = x.flags.writeable = False
+    return y, x
+
+
+def render(
+    crop: JointCrop, size: int, rng: np.random.Generator, textures: np.ndarray, params: RenderParams = DEFAULTS
+) -> np.ndarray:
     """Render one crop as a `size x size` uint8 grayscale array."""
+    p = params
     mcp = crop.joint.startswith("mcp")
+    thumb = crop.joint in THUMB
     share = crop.percent / 100.0
     pixel = 2.0 / size
 
-    # Pose of the joint in the crop: rotation, scale (patient and detector), shift, mirroring.
+    # Pose: tilt (the thumb leans outwards), scale, shift, mirroring (right hands), bend.
     # Scalars are Python floats so that the float32 grids stay float32.
-    angle = float(np.deg2rad(np.clip(rng.normal(0.0, 11.0), -32.0, 32.0)))
-    scale = float(crop.bone_scale * rng.uniform(0.9, 1.1))
-    shift_u, shift_v = (float(s) for s in rng.normal(0.0, 0.09, 2))
-    mirror = -1.0 if rng.random() < 0.5 else 1.0
-    axis = (np.arange(size, dtype=np.float32) + 0.5) * pixel - 1.0
-    y, x = np.meshgrid(axis, axis, indexing="ij")
+    mirror = -1.0 if rng.random() < p.mirror_share else 1.0
+    mean_tilt, tilt_sd = (p.thumb_tilt, p.thumb_tilt_sd) if thumb else (0.0, p.tilt_sd)
+    angle = float(np.deg2rad(np.clip(rng.normal(mean_tilt, tilt_sd), -60.0, 60.0)))
+    scale = float(crop.bone_scale * rng.uniform(1.0 - p.scale_jitter, 1.0 + p.scale_jitter))
+    shift_u, shift_v = (float(s) for s in rng.normal(0.0, p.shift_sd, 2))
+    bend = float(rng.normal(0.0, p.curvature_sd))
+    y, x = _grid(size)
     x, y = x - shift_u, y - shift_v
     cos, sin = math.cos(angle), math.sin(angle)
     u = (cos * x + sin * y) / scale * mirror
     v = (-sin * x + cos * y) / scale
+    u = u - bend * v * v
+
+    # Joint-specific anatomy: (head rx, head ry, shaft, base rx, base shaft, base ry, gap).
+    if crop.joint == "mcp1":  # the thumb's MP: a smaller, flatter metacarpal head
+        rx, ry, shaft, base_rx, base_shaft, base_ry, space = 0.44, 0.34, 0.27, 0.46, 0.26, 0.45, 0.08
+    elif mcp:  # MCP 2-5: a large round metacarpal head under a cupped phalanx base
+        rx, ry, shaft, base_rx, base_shaft, base_ry, space = 0.48, 0.44, 0.27, 0.48, 0.27, 0.5, 0.09
+    elif thumb:  # the thumb's IP: broad, short phalanges
+        rx, ry, shaft, base_rx, base_shaft, base_ry, space = 0.44, 0.2, 0.29, 0.46, 0.28, 0.4, 0.07
+    else:  # PIP 2-5: a flat proximal phalanx head with two condyles
+        rx, ry, shaft, base_rx, base_shaft, base_ry, space = 0.38, 0.17, 0.25, 0.4, 0.24, 0.38, 0.065
+    rx, ry = rx * float(rng.uniform(0.92, 1.08)), ry * float(rng.uniform(0.92, 1.08))
+    gap = space * (1.0 - 0.6 * share) + 0.012
+
+    # The distal bone may sit at an angle to the proximal one (flexion, ulnar drift).
+    deviation = float(np.deg2rad(rng.normal(0.0, p.deviation_sd)))
+    dc, ds = math.cos(deviation), math.sin(deviation)
+    ud = dc * u - ds * (v - gap / 2)
+    vd = ds * u + dc * (v - gap / 2) + gap / 2
 
     # Bone outlines (signed distances, negative inside).
-    if mcp:
-        rx, ry, shaft, base_rx, base_shaft = 0.52, 0.46, 0.31, 0.54, 0.33
-    else:
-        rx, ry, shaft, base_rx, base_shaft = 0.44, 0.26, 0.23, 0.46, 0.25
-    gap = (0.09 if mcp else 0.075) * (1.0 - 0.6 * share) + 0.012
     head = _ellipse_sdf(u, v + ry, rx, ry)
     if not mcp:  # two condyles with a shallow notch between them
-        head = np.maximum(head, -_ellipse_sdf(u, v - 0.012, 0.07, 0.045))
-    shaft_up = np.maximum(np.abs(u) - shaft, v + ry)
-    proximal = _smooth_min(head, shaft_up, 0.2)
-    base_ry = 0.36 if mcp else 0.3
-    base_top = gap - 0.14  # the base reaches into the head's curve, then is cupped by it
-    base = _ellipse_sdf(u, v - base_top - base_ry, base_rx, base_ry)
-    shaft_down = np.maximum(np.abs(u) - base_shaft, base_top + base_ry - v)
-    distal = np.maximum(_smooth_min(base, shaft_down, 0.2), gap - head)
+        head = np.maximum(head, -_ellipse_sdf(u, v - 0.012, 0.06, 0.04))
+    proximal = _smooth_min(head, np.maximum(np.abs(u) - shaft, v + ry), 0.2)
+    base_top = gap - 0.1  # the base reaches into the head's curve, then is cupped by it
+    base = _ellipse_sdf(ud, vd - base_top - base_ry, base_rx, base_ry)
+    distal = _smooth_min(base, np.maximum(np.abs(ud) - base_shaft, base_top + base_ry - vd), 0.2)
+    distal = np.maximum(distal, gap - head)
+    if rng.random() < p.osteophyte_share:  # a small spur at one margin of the head
+        side = float(rng.choice([-1.0, 1.0]))
+        spur = _ellipse_sdf(u - side * rx * 0.97, v + 0.06, 0.05, 0.035)
+        proximal = np.minimum(proximal, spur)
 
-    # Erosions: bites centred on the articular surfaces, half inside the bone.
-    bitten = np.zeros_like(u)
-    for bone, position, half, depth in _erosions(rng, crop.percent):
+    # Trabecular texture, streaked along the bones (it also roughens the erosions' borders).
+    tex_size = textures.shape[1]
+    index = int(rng.integers(0, textures.shape[0]))
+    tu = (u * (size / 2) + float(rng.integers(0, tex_size))).astype(np.int32) % tex_size
+    tv = (v * (size / 2) + float(rng.integers(0, tex_size))).astype(np.int32) % tex_size
+    texture = textures[index][tv, tu]
+    # Erosions: bites centred on the articular surfaces, half inside the bone, with borders
+    # made irregular by the texture.
+    kept = np.ones_like(u)  # 0 where an erosion took the bone away
+    erosion_rng = np.random.default_rng(int(rng.integers(2**62)))  # the rest of the crop does not depend on it
+    for bone, position, half, depth in _erosions(erosion_rng, crop.percent):
         pu = position * rx * 0.95
         surface = -ry + ry * math.sqrt(max(0.0, 1.0 - (pu / rx) ** 2))
         pv = surface - 0.3 * depth * rx if bone == 0 else surface + gap + 0.3 * depth * rx
-        bite = _ellipse_sdf(u - pu, v - pv, half * rx, depth * rx)
-        bitten = np.maximum(bitten, _fill(bite, pixel * 1.5))
+        du, dv = (u - pu, v - pv) if bone == 0 else (ud - pu, vd - pv)
+        bite = _ellipse_sdf(du, dv, half * rx, depth * rx) + (0.12 * half * rx) * texture
+        kept = np.minimum(kept, 1.0 - _fill(bite, pixel * 1.5))
 
-    # Intensities.
-    finger = (0.95 if mcp else 0.72) + 0.05 * np.sin(2.3 * v + crop.bone_scale)
-    tissue = SOFT_TISSUE * _fill(np.abs(u) - finger, pixel * 4)
-    for side in (-1.0, 1.0):  # neighbouring fingers at the sides
-        if rng.random() < 0.55:
-            centre = side * float(rng.uniform(1.6, 2.0))
-            tissue = np.maximum(tissue, SOFT_TISSUE * _fill(np.abs(u - centre) - 0.65, pixel * 4))
-            tissue += BONE * _fill(np.abs(u - centre) - 0.27, pixel * 2)
+    # Bone: cortical walls thick along the shafts, thin at the joint ends; marrow with texture.
+    osteopenia = 1.0 - 0.3 * crop.activity * np.exp(-np.abs(v) / 0.35)
+    young = rng.random() < p.young_share
+    # Both bones in one pass: they never overlap, so each pixel belongs to the nearer one.
+    distal_side = distal < proximal
+    outline = np.where(distal_side, distal, proximal)
+    end = _near(np.where(distal_side, vd - (gap + base_ry), v + ry), 0.3)
+    end_radius = np.where(distal_side, np.float32(base_rx), np.float32(rx))
+    shaft_radius = np.where(distal_side, np.float32(base_shaft), np.float32(shaft))
+    radius = shaft_radius + (end_radius - shaft_radius) * end
+    cortical, marrow = _tube(outline, radius, radius * (0.3 - 0.22 * end))
+    density = p.marrow * (1.0 + p.texture * texture) * marrow * osteopenia + p.cortex * cortical
+    subchondral = 0.5 * np.exp(np.minimum(outline, 0.0) / 0.025) * end  # the subchondral plates
+    attenuation = (density + subchondral) * _fill(outline, pixel) * kept
 
-    index = int(rng.integers(0, textures.shape[0]))
-    tex_size = textures.shape[1]
-    tu = ((u * 0.5 + 0.5) * size + rng.integers(0, tex_size)).astype(np.int32)
-    tv = ((v * 0.5 + 0.5) * size + rng.integers(0, tex_size)).astype(np.int32)
-    texture = textures[index, tv % tex_size, tu % tex_size]
+    if young:  # open growth plates: a lucent line across the phalanx base (and metacarpal head)
+        lines = [(vd, gap + 0.17)] + ([(v, -0.22)] if mcp and not thumb else [])
+        for along, at in lines:
+            attenuation *= 1.0 - 0.55 * np.exp(-(((along - at) / 0.024) ** 2))
+    if rng.random() < p.cyst_share:  # a round lucency under an intact cortex
+        cu, cv = float(rng.uniform(-0.5, 0.5)) * rx, float(rng.choice([-1.0, 1.0])) * float(rng.uniform(0.08, 0.16))
+        cyst = _ellipse_sdf(u - cu, v - cv, *(float(r) for r in rng.uniform(0.025, 0.05, 2)))
+        attenuation *= 1.0 - 0.45 * _fill(cyst, pixel * 2)
+    if rng.random() < p.channel_share:  # a thin oblique lucent line through a shaft's cortex
+        at, slope = float(rng.choice([-1.0, 1.0])) * float(rng.uniform(0.5, 0.8)), float(rng.uniform(-0.6, 0.6))
+        attenuation *= 1.0 - 0.3 * np.exp(-(((u - slope * (v - at)) / 0.012) ** 2)) * _near(v - at, 0.12)
+    if crop.joint == "mcp1" and rng.random() < p.sesamoid_share:  # sesamoids over the thumb's MP head
+        for side in (-1.0, 1.0):
+            sesamoid = _ellipse_sdf(u - side * rx * 0.55, v + 0.12, 0.07, 0.06)
+            cortical, marrow = _tube(sesamoid, np.float32(0.065), np.float32(0.015))
+            attenuation += (p.cortex * cortical + p.marrow * marrow) * _fill(sesamoid, pixel)
 
-    osteopenia = 1.0 - 0.25 * crop.activity * np.exp(-np.abs(v) / 0.35)
-    image = BACKGROUND + tissue
-    for outline in (proximal, distal):
-        inside = _fill(outline, pixel) * (1.0 - bitten)
-        rim = np.exp(np.minimum(outline, 0.0) / 0.035)
-        bone = (BONE + 0.04 * texture) * osteopenia + CORTEX * rim
-        image = image + bone * inside
+    # Soft tissue: the finger (MCP: the palm), and neighbouring fingers with their bones.
+    finger = (rx + 0.3) * (1.0 + 0.05 * np.sin(2.3 * v + crop.bone_scale))
+    tissue = _chord(finger - np.abs(u), finger)
+    if mcp and not thumb:
+        tissue = np.maximum(tissue, 0.75)  # the palm covers the metacarpal heads
+    for side in (-1.0, 1.0):
+        if rng.random() < p.neighbour_share:
+            centre = side * float(rng.uniform(1.55, 2.1))
+            width = float(rng.uniform(0.55, 0.75))
+            tissue = np.maximum(tissue, _chord(width - np.abs(u - centre), width))
+            tube = np.abs(u - centre) - shaft * 1.1
+            cortical, marrow = _tube(tube, np.float32(shaft * 1.1), np.float32(shaft * 0.3))
+            attenuation += (p.cortex * cortical + p.marrow * marrow) * _fill(tube, pixel)
+    attenuation += p.soft_tissue * tissue
+    image = np.flipud(attenuation)  # fingers point up, as in a hand radiograph
 
-    # Acquisition: blur, exposure, noise, borders.
-    image = ndimage.gaussian_filter(image, sigma=float(rng.uniform(0.4, 1.3)))
-    gamma = float(np.exp(rng.normal(0.0, 0.28)))
-    gain = float(rng.uniform(0.7, 1.15))
-    image = float(rng.uniform(0.0, 0.08)) + gain * np.clip(image, 0.0, 1.0) ** gamma
-    noise = rng.standard_normal(image.shape, dtype=np.float32)
-    image += float(rng.uniform(0.006, 0.03)) * noise
-    if rng.random() < 0.12:  # the crop runs past the radiograph's edge
+    # Acquisition: blur, heel effect, exposure curve, gain and gamma, noise, borders.
+    image = ndimage.gaussian_filter(image, sigma=float(rng.uniform(*p.blur_px)) * size / 64.0)
+    heading = float(rng.uniform(0.0, 2 * math.pi))
+    heel = 1.0 + float(rng.uniform(-p.heel, p.heel)) * (math.cos(heading) * x + math.sin(heading) * y)
+    image = 1.0 - np.exp(-float(rng.uniform(*p.exposure)) * heel * image)
+    gamma = float(np.exp(rng.normal(0.0, 0.2)))
+    image = float(rng.uniform(0.0, 0.06)) + float(rng.uniform(0.6, 0.95)) * image**gamma
+    image += float(rng.uniform(*p.noise)) * rng.standard_normal(image.shape, dtype=np.float32)
+    if rng.random() < p.border_share:  # the crop runs past the radiograph's edge
         width = int(rng.uniform(0.05, 0.25) * size)
         edge = int(rng.integers(0, 4))
         band = (slice(None), slice(0, width)) if edge == 0 else (slice(None), slice(size - width, None))
         if edge >= 2:
             band = (slice(0, width), slice(None)) if edge == 2 else (slice(size - width, None), slice(None))
         image[band] = 0.0
-    return (np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    return (_clamp(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
+@lru_cache(maxsize=2)
+def _textures(seed: int) -> np.ndarray:
+    """The phantom's texture bank, made once per worker process (it depends on the seed only)."""
+    return texture_bank(np.random.default_rng([seed, 2]), TEXTURES, 256)
+
+
+def render_chunk(
+    job: tuple[int, int, list[tuple[int, str, str, float, float, float]], str],
+) -> None:
+    """Render and save one chunk of crops (runs in a worker process, which imports only this module)."""
+    seed, size, crops, folder = job
+    textures = _textures(seed)
+    for index, sop_iuid, joint, percent, activity, bone_scale in crops:
+        rng = np.random.default_rng([seed, 3, index])
+        pixels = render(JointCrop(joint, percent, activity, bone_scale), size, rng, textures)
+        quality = int(rng.integers(70, 96))
+        path = Path(folder) / IMAGE_PATTERN.format(sop_iuid=sop_iuid, joint=joint)
+        Image.fromarray(pixels).save(path, format="JPEG", quality=quality)

@@ -1,0 +1,66 @@
+"""How far the phantom is from real healthy finger-joint crops: `zoo data realism` on the shared
+real radiographs, printed as the table of docs/data.md, with the matched-crops figure.
+
+The real crops are the 30 of `rsna-finger-crops` and the 120 finger-joint crops that
+`zoo data crop` cuts from the 12 radiographs of `rsna-hands` (72 px, as the first set; its wrist
+points go to wrists.csv and are left out). `--run RUN` adds the scores of a trained run (the
+quickstart's, for instance). The figure is written to docs/figures/phantom-matched-real.png.
+
+Usage: python benchmarks/realism.py [--run RUN ...] [--patients 600] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from common import arguments, machine
+
+ROOT = Path(__file__).resolve().parent.parent
+REAL = ROOT.parent / "shared" / "data" / "real"
+FIGURE = ROOT / "docs" / "figures" / "phantom-matched-real.png"
+
+
+def zoo(*args: str) -> str:
+    """Run `python -m zoo ARGS` and return its stdout (stops the benchmark on failure)."""
+    done = subprocess.run([sys.executable, "-m", "zoo", *args], capture_output=True, text=True, cwd=ROOT)
+    if done.returncode != 0:
+        sys.exit(f"zoo {' '.join(args)} failed:\n{done.stderr}")
+    return done.stdout
+
+
+def main() -> None:
+    """Cut the hands' crops, measure, print the table, keep the figure."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--run", action="append", default=[], help="a trained run to score the real crops too")
+    parser.add_argument("--patients", type=int, default=600, help="phantom patients (10 crops each)")
+    parser.add_argument("--size", type=int, default=64, help="crop size of the measures")
+    args = arguments(parser, patients=60, size=32)
+    print(machine())
+    if not REAL.is_dir():
+        print(f"\n| measure | value |\n|---|---|\n| skipped | the real radiographs are absent ({REAL}) |")
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        hands = Path(tmp) / "hands"
+        zoo("data", "crop", "--images", str(REAL / "rsna-hands"), "--joints", str(REAL / "rsna-hands" / "joints.csv"),
+            "--out", str(hands), "--size", "72", "--format", "json")  # fmt: skip
+        out = Path(tmp) / "report"
+        runs = [option for run in args.run for option in ("--run", run)]
+        print(zoo("data", "realism", "--real", str(REAL / "rsna-finger-crops"), "--real", str(hands), *runs,
+                  "--patients", str(args.patients), "--size", str(args.size), "--out", str(out),
+                  "--format", "markdown"))  # fmt: skip
+        report = json.loads((out / "report.json").read_text())
+        if not args.quick:
+            shutil.copyfile(out / "phantom-matched-real.png", FIGURE)
+            print(f"figure: {FIGURE.relative_to(ROOT)}")
+    speed = report["speed"]
+    print(f"phantom writing {speed['phantom_seconds']} s, plain JPEGs {speed['plain_jpeg_seconds']} s")
+
+
+if __name__ == "__main__":
+    main()

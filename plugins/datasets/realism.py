@@ -1,0 +1,404 @@
+"""How far the phantom is from real radiographs: `zoo data realism`.
+
+Real healthy finger-joint crops are measured against phantom crops three ways:
+
+- **Transfer.** A fixed small CNN (`SmallCnn`) is trained on the phantom's Ratingen stages and
+  scores the real crops; a realistic phantom gives stage 0 for healthy joints. Trained runs
+  given with `--run` score them too.
+- **Two-sample test.** A fixed small CNN and a logistic regression on image statistics try to
+  tell phantom stage-0 crops from real crops; the cross-validated AUC (folds grouped by source
+  radiograph, and by patient for the phantom) is 0.5 when they cannot.
+- **Image statistics** side by side (`image_statistics`).
+
+Real crops are only measured here: nothing in this module feeds them to the phantom's
+generator or fits anything of the phantom to them.
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from PIL import Image
+from scipy.stats import wasserstein_distance
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import StratifiedGroupKFold
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from torch import nn
+from zoo_plugins.datasets import image_statistics
+from zoo_plugins.datasets.phantom import write_phantom
+from zoo_plugins.datasets.phantom_population import JOINTS
+
+from zoo.clinical import ratingen_stages
+from zoo.data.augment import BatchAugment
+from zoo.data.images import UnreadableImage, load_prepared
+from zoo.errors import UsageError
+from zoo.progress import track
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
+MIN_REAL = 10
+STAGE_MIDPOINTS = np.array([0.0, 10.0, 30.0, 50.0, 70.0, 90.0])  # a stage's percent range, centred
+# Real joint names (IP, MP, PIP2, MCP3, ...) as the phantom calls them (thesis Fig. 1).
+JOINT_NAMES = {"ip": "pip1", "mp": "mcp1", **{j: j for j in JOINTS}}
+FOLDS = 5
+TRANSFER_EPOCHS = 6
+TRANSFER_PER_CLASS = 400
+TWO_SAMPLE_EPOCHS = 25
+
+
+@dataclass
+class RealCrops:
+    """Real crops as the models see them, with their source radiograph and joint."""
+
+    pixels: np.ndarray  # (N, size, size) uint8
+    paths: list[str]
+    groups: list[str]
+    joints: list[str | None]
+    unreadable: list[tuple[str, str]] = field(default_factory=list)
+
+
+def _phantom_joint(name: object) -> str | None:
+    text = str(name).strip().lower() if isinstance(name, str) else ""
+    return JOINT_NAMES.get(text)
+
+
+def _listed(folder: Path) -> pd.DataFrame:
+    """The folder's crops: from its crops.csv when there is one, else every image file in it."""
+    listing = folder / "crops.csv"
+    if listing.is_file():
+        table = pd.read_csv(listing, dtype=str)
+        column = next((c for c in ("path", "image") if c in table.columns), None)
+        if column is None:
+            raise UsageError(f"'{listing}' has no 'path' or 'image' column", hint="list the crops' file names")
+        group = next((c for c in ("source_radiograph", "patient_id") if c in table.columns), column)
+        return pd.DataFrame({
+            "path": [str(folder / name) for name in table[column]],
+            "group": [f"{folder.name}/{g}" for g in table[group]],
+            "joint": [_phantom_joint(j) for j in table["joint"]] if "joint" in table.columns else None,
+        })  # fmt: skip
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    return pd.DataFrame({"path": [str(p) for p in files], "group": [str(p) for p in files], "joint": None})
+
+
+def read_real(folders: list[Path], size: int) -> RealCrops:
+    """Load the real crops of every folder; unreadable ones are kept in `unreadable`, not dropped silently."""
+    if not folders:
+        raise UsageError("no real crops given", hint="give --real DIR, a folder of real healthy joint crops")
+    tables = []
+    for folder in folders:
+        if not folder.is_dir():
+            raise UsageError(f"--real '{folder}' is not a folder", hint="give a folder of real healthy joint crops")
+        tables.append(_listed(folder))
+    table = pd.concat(tables, ignore_index=True)
+    pixels, unreadable, keep = [], [], []
+    for row in table.itertuples(index=False):
+        try:
+            pixels.append(load_prepared(row.path, size))
+            keep.append(row)
+        except UnreadableImage as exc:
+            unreadable.append((str(row.path), str(exc)))
+    return RealCrops(
+        pixels=np.stack(pixels) if pixels else np.zeros((0, size, size), np.uint8),
+        paths=[r.path for r in keep],
+        groups=[r.group for r in keep],
+        joints=[r.joint for r in keep],
+        unreadable=unreadable,
+    )
+
+
+def require_enough(real: RealCrops, folders: list[Path]) -> None:
+    """At least `MIN_REAL` readable crops, or a `UsageError`."""
+    if len(real.paths) < MIN_REAL:
+        raise UsageError(
+            f"only {len(real.paths)} readable real crop(s) in {', '.join(map(str, folders))}; "
+            f"the measures need at least {MIN_REAL}",
+            hint="give folders of real joint crops (png, jpg or tif); unreadable files are listed above",
+        )
+
+
+class SmallCnn(nn.Module):
+    """The fixed small CNN of the transfer and two-sample measures: four conv blocks, then linear."""
+
+    def __init__(self, outputs: int) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        channels = 1
+        for width in (16, 32, 64, 64):
+            layers += [nn.Conv2d(channels, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU(), nn.MaxPool2d(2)]
+            channels = width
+        self.features = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.out = nn.Linear(channels, outputs)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits for a (B, 1, H, W) batch in [0, 1]."""
+        return self.out(self.features(x))
+
+
+def _as_batch(pixels: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(pixels).unsqueeze(1).float().div_(255.0)
+
+
+def _train(
+    model: SmallCnn, batches: list[tuple[np.ndarray, np.ndarray]], seed: int, binary: bool, what: str
+) -> SmallCnn:
+    """Train with Adam and the thesis's augmentation (plus flips) over the given batches."""
+    generator = torch.Generator().manual_seed(seed)
+    augment = BatchAugment(flip=True)
+    optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
+    model.train()
+    for pixels, labels in track(batches, what):
+        x = augment(_as_batch(pixels), generator)
+        logits = model(x)
+        if binary:
+            loss = nn.functional.binary_cross_entropy_with_logits(logits[:, 0], torch.from_numpy(labels).float())
+        else:
+            loss = nn.functional.cross_entropy(logits, torch.from_numpy(labels).long())
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return model.eval()
+
+
+def _balanced_batches(
+    labels: np.ndarray, pixels: np.ndarray, rng: np.random.Generator, epochs: int, per_class: int, batch: int = 64
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Epochs that draw every present class `per_class` times (with replacement), in batches."""
+    batches = []
+    classes = np.unique(labels)
+    for _ in range(epochs):
+        draw = np.concatenate([rng.choice(np.flatnonzero(labels == c), per_class) for c in classes])
+        rng.shuffle(draw)
+        batches += [(pixels[draw[s : s + batch]], labels[draw[s : s + batch]]) for s in range(0, len(draw), batch)]
+    return batches
+
+
+@torch.inference_mode()
+def _logits(model: SmallCnn, pixels: np.ndarray) -> np.ndarray:
+    return np.concatenate([model(_as_batch(pixels[s : s + 256])).numpy() for s in range(0, len(pixels), 256)])
+
+
+@dataclass
+class Phantom:
+    """A phantom written for the measures, read back as the models see it."""
+
+    pixels: np.ndarray
+    truth: pd.DataFrame  # ground_truth.csv rows, in `pixels` order
+    seconds: float  # time to write it
+    plain_seconds: float  # time to write as many plain JPEGs of the same size
+
+
+def _plain_jpegs(folder: Path, count: int, size: int, seed: int) -> float:
+    """Seconds to write `count` JPEGs of noise of the same size: the floor any generator pays."""
+    folder.mkdir()
+    noise = np.random.default_rng(seed).integers(0, 256, (size, size), dtype=np.uint8)
+    start = time.perf_counter()
+    for i in range(count):
+        Image.fromarray(np.roll(noise, i)).save(folder / f"{i}.jpg", format="JPEG", quality=85)
+    return time.perf_counter() - start
+
+
+def make_phantom(patients: int, size: int, seed: int, workers: int | None) -> Phantom:
+    """Write a one-visit phantom into a temporary folder, timed against plain JPEGs, and read it back."""
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        write_phantom(Path(tmp) / "phantom", patients, 1, size, seed, workers)
+        seconds = time.perf_counter() - start
+        truth = pd.read_csv(Path(tmp) / "phantom" / "ground_truth.csv", dtype={"sop_iuid": str})
+        plain = _plain_jpegs(Path(tmp) / "plain", len(truth), size, seed)
+        images = Path(tmp) / "phantom" / "images"
+        pixels = np.stack([
+            load_prepared(images / f"{row.sop_iuid}_{row.joint}.jpg", size) for row in truth.itertuples()
+        ])  # fmt: skip
+    return Phantom(pixels=pixels, truth=truth, seconds=seconds, plain_seconds=plain)
+
+
+def transfer(phantom: Phantom, real: RealCrops, seed: int) -> dict[str, Any]:
+    """Train the fixed CNN on the phantom's reader stages; how it scores the real healthy crops."""
+    scored = phantom.truth["reader_percent"].notna().to_numpy()
+    stages = ratingen_stages(phantom.truth["reader_percent"].to_numpy(float)[scored])
+    torch.manual_seed(seed)
+    model = SmallCnn(len(STAGE_MIDPOINTS))
+    per_class = min(TRANSFER_PER_CLASS, len(stages) // len(STAGE_MIDPOINTS))
+    batches = _balanced_batches(stages, phantom.pixels[scored], np.random.default_rng(seed), TRANSFER_EPOCHS, per_class)
+    _train(model, batches, seed, binary=False, what="training the transfer model")
+    probs = torch.softmax(torch.from_numpy(_logits(model, real.pixels)), dim=1).numpy()
+    return stage_summary(probs.argmax(axis=1), probs @ STAGE_MIDPOINTS)
+
+
+def stage_summary(stages: np.ndarray, percents: np.ndarray) -> dict[str, Any]:
+    """Share of crops scored stage 0, the mean predicted percentage, and the count per stage."""
+    return {
+        "stage0_share": round(float(np.mean(stages == 0)), 4),
+        "mean_percent": round(float(np.mean(percents)), 2),
+        "stages": {str(k): int(np.sum(stages == k)) for k in range(len(STAGE_MIDPOINTS))},
+    }
+
+
+def score_run(run: Path, real: RealCrops) -> dict[str, Any]:
+    """How a trained run scores the real crops (through `zoo predict`'s own path)."""
+    from zoo.compose.plugins import get_registry
+    from zoo.using.predict import predict
+
+    joints = predict(run, [Path(p) for p in real.paths], get_registry(), torch.device("cpu")).joints
+    joints = joints[joints["status"] == "ok"]
+    if "stage" not in joints.columns:
+        raise UsageError(
+            f"run '{run}' does not predict Ratingen stages", hint="give a run with a stage or percent target"
+        )
+    probability = [c for c in joints.columns if c.startswith("p_stage_")]
+    if "percent" in joints.columns:
+        percents = joints["percent"].to_numpy(float)
+    else:
+        percents = joints[probability].to_numpy(float) @ STAGE_MIDPOINTS
+    return stage_summary(joints["stage"].to_numpy(int), percents)
+
+
+def matched_phantom(phantom: Phantom, real: RealCrops, seed: int) -> np.ndarray:
+    """Indices of phantom crops with no erosion (true and read), one per real crop, of the same joint."""
+    truth = phantom.truth
+    healthy = (truth["true_percent"] == 0) & (truth["reader_percent"] == 0)
+    rng = np.random.default_rng(seed)
+    chosen: list[int] = []
+    for joint in real.joints:
+        pool = np.flatnonzero(healthy & ((truth["joint"] == joint) if joint else True))
+        pool = np.setdiff1d(pool, chosen)
+        if len(pool) == 0:
+            raise UsageError(
+                "the phantom has too few healthy crops to match the real ones", hint="give more --patients"
+            )
+        chosen.append(int(rng.choice(pool)))
+    return np.array(chosen)
+
+
+def two_sample(phantom: Phantom, chosen: np.ndarray, real: RealCrops, seed: int) -> dict[str, Any]:
+    """Cross-validated AUC of a CNN and of a linear model on image statistics, phantom vs real."""
+    pixels = np.concatenate([phantom.pixels[chosen], real.pixels])
+    labels = np.concatenate([np.zeros(len(chosen), int), np.ones(len(real.pixels), int)])
+    groups = [f"phantom/{p}" for p in phantom.truth["patient_id"].to_numpy()[chosen]] + real.groups
+    stats = np.stack([image_statistics.features(p.astype(np.float64) / 255.0) for p in pixels])
+    folds = list(StratifiedGroupKFold(FOLDS, shuffle=True, random_state=seed).split(pixels, labels, groups))
+    cnn, linear = np.zeros(len(labels)), np.zeros(len(labels))
+    rng = np.random.default_rng(seed)
+    for fold, (train, test) in enumerate(folds):
+        torch.manual_seed(seed + fold)
+        batches = _balanced_batches(labels[train], pixels[train], rng, TWO_SAMPLE_EPOCHS, len(train) // 4, 32)
+        model = _train(SmallCnn(1), batches, seed + fold, binary=True, what=f"two-sample test, fold {fold + 1}/{FOLDS}")
+        cnn[test] = _logits(model, pixels[test])[:, 0]
+        classifier = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=2000))
+        linear[test] = classifier.fit(stats[train], labels[train]).decision_function(stats[test])
+    return {
+        "cnn_auc": round(float(roc_auc_score(labels, cnn)), 4),
+        "statistics_auc": round(float(roc_auc_score(labels, linear)), 4),
+        "crops": {"phantom": len(chosen), "real": len(real.pixels)},
+        "folds": FOLDS,
+    }
+
+
+def _spread(values: np.ndarray) -> dict[str, float]:
+    return {"mean": round(float(np.mean(values)), 4), "sd": round(float(np.std(values)), 4)}
+
+
+def side_by_side(phantom_pixels: np.ndarray, real_pixels: np.ndarray) -> list[dict[str, Any]]:
+    """The image statistics of both sets, with a distance between them where one is defined."""
+    sets = {"phantom": phantom_pixels.astype(np.float64) / 255.0, "real": real_pixels.astype(np.float64) / 255.0}
+
+    def each(statistic: Any) -> dict[str, dict[str, float]]:
+        return {name: _spread(np.array([statistic(i) for i in images])) for name, images in sets.items()}
+
+    pooled = {name: images.ravel()[:: max(1, images.size // 200_000)] for name, images in sets.items()}
+    gradients = {
+        name: np.concatenate([image_statistics.gradient_magnitude(i).ravel() for i in images])[::7]
+        for name, images in sets.items()
+    }
+    return [
+        {
+            "measure": "intensity (crop means)",
+            **each(np.mean),
+            "distance": round(255 * wasserstein_distance(pooled["phantom"], pooled["real"]), 2),
+            "distance_kind": "earth mover's distance of the intensity histograms, grey levels",
+        },
+        {"measure": "power spectrum slope", **each(image_statistics.spectrum_slope), "distance": None},
+        {
+            "measure": "gradient magnitude (per pixel)",
+            **{name: _spread(values) for name, values in gradients.items()},
+            "distance": round(255 * wasserstein_distance(gradients["phantom"], gradients["real"]), 2),
+            "distance_kind": "earth mover's distance of the gradient distributions, grey levels per pixel",
+        },
+        {"measure": "bone area fraction", **each(image_statistics.bone_fraction), "distance": None},
+        {
+            "measure": "finger axis angle from vertical (degrees)",
+            **each(lambda image: image_statistics.axis_angle(image)[0]),
+            "distance": None,
+        },
+    ]
+
+
+def figure(phantom: Phantom, chosen: np.ndarray, real: RealCrops, path: Path, per_row: int = 10) -> None:
+    """Real crops (top row of each pair) above phantom crops of the same joint, for a reader to compare."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    order = sorted(range(len(real.paths)), key=lambda i: (real.joints[i] or "", real.paths[i]))
+    picks = (
+        [order[round(k * (len(order) - 1) / (2 * per_row - 1))] for k in range(2 * per_row)]
+        if len(order) >= 2 * per_row
+        else order
+    )
+    rows = 2 * ((len(picks) + per_row - 1) // per_row)
+    fig, axes = plt.subplots(rows, per_row, figsize=(per_row * 1.2, rows * 1.3), squeeze=False)
+    for k, index in enumerate(picks):
+        top, column = 2 * (k // per_row), k % per_row
+        label = real.joints[index] or "?"
+        axes[top][column].imshow(real.pixels[index], cmap="gray", vmin=0, vmax=255)
+        axes[top][column].set_title(f"real {label}", fontsize=7)
+        axes[top + 1][column].imshow(phantom.pixels[chosen[index]], cmap="gray", vmin=0, vmax=255)
+        axes[top + 1][column].set_title(f"phantom {phantom.truth['joint'].iloc[chosen[index]]}", fontsize=7)
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def safe_name(text: str) -> str:
+    """A file-name-safe form of a run's folder name."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text)
+
+
+def measure(
+    real: RealCrops, runs: list[Path], patients: int, size: int, seed: int, workers: int | None, out: Path | None
+) -> dict[str, Any]:
+    """The whole realism report (and, with `out`, the matched-crops figure there)."""
+    phantom = make_phantom(patients, size, seed, workers)
+    chosen = matched_phantom(phantom, real, seed)
+    report: dict[str, Any] = {
+        "phantom": {"patients": patients, "crops": len(phantom.truth), "size": size, "seed": seed},
+        "real": {"crops": len(real.paths), "radiographs": len(set(real.groups))},
+        "unreadable": [{"path": path, "problem": problem} for path, problem in real.unreadable],
+        "transfer": {"small_cnn": transfer(phantom, real, seed)},
+        "two_sample": two_sample(phantom, chosen, real, seed),
+        "statistics": side_by_side(phantom.pixels[chosen], real.pixels),
+        "speed": {
+            "phantom_seconds": round(phantom.seconds, 2),
+            "plain_jpeg_seconds": round(phantom.plain_seconds, 2),
+            "ratio": round(phantom.seconds / phantom.plain_seconds, 2),
+        },
+    }
+    for run in runs:
+        report["transfer"][safe_name(run.name)] = score_run(run, real)
+    if out is not None:
+        figure(phantom, chosen, real, out / "phantom-matched-real.png")
+    return report

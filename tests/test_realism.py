@@ -1,0 +1,151 @@
+"""`zoo data realism`: the image statistics it reports, its report, its bad input; the renderer's realism."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from zoo_plugins.datasets import image_statistics
+from zoo_plugins.datasets.phantom_render import JointCrop, RenderParams, render, texture_bank
+from zoo_plugins.datasets.realism import MIN_REAL, read_real
+
+from tests.conftest import needs_real_data, write
+
+
+def _bar(angle: float, size: int = 64) -> np.ndarray:
+    """A bright bar through the centre, tilted `angle` degrees from vertical, on a dark background."""
+    y, x = np.mgrid[0:size, 0:size] - (size - 1) / 2.0
+    rad = math.radians(angle)
+    across = x * math.cos(rad) - y * math.sin(rad)
+    return np.where(np.abs(across) < size / 8, 0.8, 0.1)
+
+
+def _noise_with_slope(exponent: float, size: int = 64) -> np.ndarray:
+    """Gaussian noise whose power spectrum falls as frequency ** exponent."""
+    rng = np.random.default_rng(0)
+    fy, fx = np.meshgrid(np.fft.fftfreq(size), np.fft.fftfreq(size), indexing="ij")
+    radius = np.hypot(fy, fx)
+    radius[0, 0] = 1.0
+    spectrum = np.fft.fft2(rng.standard_normal((size, size))) * radius ** (exponent / 2)
+    return np.real(np.fft.ifft2(spectrum))
+
+
+@pytest.mark.parametrize("angle", [0.0, 20.0, -35.0])
+def test_the_axis_angle_of_a_tilted_bar(angle: float) -> None:
+    measured, anisotropy = image_statistics.axis_angle(_bar(angle))
+    assert abs(abs(measured) - abs(angle)) < 3.0
+    assert anisotropy > 0.5
+    assert np.sign(measured) == np.sign(image_statistics.axis_angle(_bar(angle + 10.0))[0]) or angle == 0.0
+
+
+def test_spectrum_slope_of_white_and_brown_noise() -> None:
+    assert abs(image_statistics.spectrum_slope(_noise_with_slope(0.0))) < 0.4
+    assert image_statistics.spectrum_slope(_noise_with_slope(-2.0)) == pytest.approx(-2.0, abs=0.4)
+
+
+def test_bone_fraction_and_otsu_split_a_two_level_image() -> None:
+    image = np.full((40, 40), 0.1)
+    image[:, :12] = 0.7  # 30 % bright
+    image += np.random.default_rng(1).normal(0, 0.02, image.shape)
+    assert 0.1 < image_statistics.otsu_threshold(image) < 0.7
+    assert image_statistics.bone_fraction(image) == pytest.approx(0.3, abs=0.01)
+    assert image_statistics.bone_fraction(np.zeros((8, 8))) == 0.0
+    assert image_statistics.features(image).shape == (len(image_statistics.FEATURE_NAMES),)
+
+
+def _crop_folder(folder: Path, count: int, broken: int = 0) -> Path:
+    """`count` crops with a crops.csv naming joints and radiographs, plus `broken` unreadable files."""
+    folder.mkdir(parents=True)
+    textures = texture_bank(np.random.default_rng(3), 2, 64)
+    joints = ["IP", "MP", "PIP2", "MCP3"]
+    rows = ["image,source_radiograph,joint"]
+    for i in range(count):
+        joint = joints[i % len(joints)]
+        name = f"crop{i}.png"
+        phantom_joint = {"IP": "pip1", "MP": "mcp1"}.get(joint, joint.lower())
+        pixels = render(JointCrop(phantom_joint, 0.0, 0.2, 1.0), 48, np.random.default_rng([9, i]), textures)
+        Image.fromarray(pixels).save(folder / name)
+        rows.append(f"{name},radiograph{i // 4},{joint}")
+    for i in range(broken):
+        (folder / f"broken{i}.png").write_bytes(b"not an image")
+        rows.append(f"broken{i}.png,radiograph9,PIP3")
+    write(folder / "crops.csv", "\n".join(rows) + "\n")
+    return folder
+
+
+def test_realism_reports_every_measure_and_lists_unreadable_crops(zoo, tmp_path: Path) -> None:
+    real = _crop_folder(tmp_path / "real", 16, broken=1)
+    result = zoo(
+        "data", "realism", "--real", str(real), "--patients", "20", "--size", "32", "--workers", "1",
+        "--out", str(tmp_path / "out"), "--format", "json",
+    )  # fmt: skip
+    assert result.code == 0, result.err
+    report = json.loads(result.out)
+    assert "broken0.png" in result.err and "unreadable" in result.err
+    assert [Path(item["path"]).name for item in report["unreadable"]] == ["broken0.png"]
+    assert report["real"] == {"crops": 16, "radiographs": 4, "folders": [str(real)]}
+    transfer = report["transfer"]["small_cnn"]
+    assert 0.0 <= transfer["stage0_share"] <= 1.0 and sum(transfer["stages"].values()) == 16
+    assert 0.0 <= transfer["mean_percent"] <= 100.0
+    for key in ("cnn_auc", "statistics_auc"):
+        assert 0.0 <= report["two_sample"][key] <= 1.0
+    assert report["two_sample"]["crops"] == {"phantom": 16, "real": 16}
+    measures = [row["measure"] for row in report["statistics"]]
+    assert any("intensity" in m for m in measures) and any("spectrum" in m for m in measures)
+    assert any("gradient" in m for m in measures) and any("bone area" in m for m in measures)
+    assert any("axis angle" in m for m in measures)
+    assert report["speed"]["ratio"] > 0
+    assert json.loads((tmp_path / "out" / "report.json").read_text()) == report
+    assert (tmp_path / "out" / "phantom-matched-real.png").stat().st_size > 1000
+
+
+def test_realism_refuses_a_missing_folder_or_too_few_readable_crops(zoo, tmp_path: Path) -> None:
+    missing = zoo("data", "realism", "--real", str(tmp_path / "nowhere"))
+    assert missing.code == 2 and "is not a folder" in missing.err
+    assert "Traceback" not in missing.err
+
+    few = _crop_folder(tmp_path / "few", MIN_REAL - 1, broken=2)
+    result = zoo("data", "realism", "--real", str(few), "--patients", "20", "--size", "32")
+    assert result.code == 2
+    assert f"only {MIN_REAL - 1} readable real crop(s)" in result.err
+    assert "broken0.png" in result.err and "broken1.png" in result.err  # listed, not dropped silently
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert zoo("data", "realism", "--real", str(empty)).code == 2
+
+    not_a_run = zoo("data", "realism", "--real", str(few), "--run", str(tmp_path))
+    assert not_a_run.code == 2 and "not a finished run folder" in not_a_run.err
+
+
+def test_real_crops_keep_their_radiograph_and_joint() -> None:
+    folder = needs_real_data("rsna-finger-crops")
+    real = read_real([folder], 64)
+    assert len(real.paths) == 30 and not real.unreadable
+    assert len(set(real.groups)) == 3
+    assert {"pip1", "mcp1", "pip2", "mcp5"} <= set(real.joints)
+
+
+def test_erosions_darken_the_joint_of_the_same_crop_and_confounders_are_seeded() -> None:
+    textures = texture_bank(np.random.default_rng(0), 4, 128)
+    params = RenderParams(shift_sd=0.0, border_share=0.0)
+    for i in range(6):
+        healthy, eroded = (
+            render(JointCrop("mcp2", percent, 0.0, 1.0), 64, np.random.default_rng([1, i]), textures, params)
+            for percent in (0.0, 60.0)
+        )
+        centre, edge = np.s_[24:40, 16:48], np.s_[:6, :]
+        assert healthy[centre].mean() - eroded[centre].mean() > 3.0, "the same joint, eroded, is darker"
+        assert abs(healthy[edge].astype(float) - eroded[edge]).mean() < 2.0, "far from the joint, nothing changes"
+
+    crop = JointCrop("pip3", 0.0, 0.0, 1.0)
+    plain = RenderParams(young_share=0.0, cyst_share=0.0, channel_share=0.0, osteophyte_share=0.0)
+    confounded = RenderParams(young_share=1.0, cyst_share=1.0, channel_share=1.0, osteophyte_share=1.0)
+    a = render(crop, 64, np.random.default_rng(5), textures, plain)
+    b = render(crop, 64, np.random.default_rng(5), textures, confounded)
+    again = render(crop, 64, np.random.default_rng(5), textures, confounded)
+    assert not np.array_equal(a, b) and np.array_equal(b, again)
