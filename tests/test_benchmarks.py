@@ -33,6 +33,6 @@ def test_benchmark_runs_quick(script: Path) -> None:
     assert done.returncode == 0, done.stderr[-4000:]
     table = [line for line in done.stdout.splitlines() if line.startswith("|")]
     assert len(table) >= 3, done.stdout  # header, separator, at least one row
-    assert set(table[1]) <= set("|-"), done.stdout
+    assert set(table[1]) <= set("|-:"), done.stdout  # a markdown separator, alignment colons allowed
     columns = table[0].count("|")
     assert all(line.count("|") == columns for line in table), done.stdout
