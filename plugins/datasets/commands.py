@@ -61,12 +61,15 @@ def realism_command(
         list[Path],
         typer.Option(
             "--real",
+            metavar="DIR",
             help="Folder of real healthy joint crops (repeatable); a crops.csv in it names joints and radiographs.",
         ),
     ],
     runs: Annotated[
         list[Path] | None,
-        typer.Option("--run", help="A trained run whose scores of the real crops to report too (repeatable)."),
+        typer.Option(
+            "--run", metavar="RUN", help="A trained run whose scores of the real crops to report too (repeatable)."
+        ),
     ] = None,
     out: Annotated[
         Path | None, typer.Option("--out", help="Folder for report.json and the matched-crops figure.")
