@@ -1,6 +1,6 @@
 """Render one synthetic finger-joint radiograph crop.
 
-Geometry lives in a joint frame: `u` across the finger, `v` along it (towards the proximal bone),
+Geometry lives in a joint frame: `u` across the finger, `v` along it (towards the distal bone),
 the joint space at `v = 0`, the crop spanning [-1, 1] before rotation, scale and shift. The
 image is flipped at the end so that, as in a hand radiograph, the finger points up: the
 proximal bone's head below, the distal bone's base above. Shapes are signed distance fields, so
