@@ -8,12 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import needs_real_data, write
 from PIL import Image
 from zoo_plugins.datasets import image_statistics
 from zoo_plugins.datasets.phantom_render import JointCrop, RenderParams, render, texture_bank
 from zoo_plugins.datasets.realism import MIN_REAL, read_real
-
-from tests.conftest import needs_real_data, write
 
 
 def _bar(angle: float, size: int = 64) -> np.ndarray:

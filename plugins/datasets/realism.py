@@ -16,7 +16,6 @@ generator or fits anything of the phantom to them.
 
 from __future__ import annotations
 
-import re
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -40,11 +39,12 @@ from zoo_plugins.datasets.phantom_population import JOINTS
 
 from zoo.clinical import ratingen_stages
 from zoo.data.augment import BatchAugment
+from zoo.data.crop import safe_name
 from zoo.data.images import UnreadableImage, load_prepared
 from zoo.errors import UsageError
 from zoo.progress import track
+from zoo.using.predict import images_in, predict
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 MIN_REAL = 10
 STAGE_MIDPOINTS = np.array([0.0, 10.0, 30.0, 50.0, 70.0, 90.0])  # a stage's percent range, centred
 # Real joint names (IP, MP, PIP2, MCP3, ...) as the phantom calls them (thesis Fig. 1).
@@ -72,7 +72,7 @@ def _phantom_joint(name: object) -> str | None:
 
 
 def _listed(folder: Path) -> pd.DataFrame:
-    """The folder's crops: from its crops.csv when there is one, else every image file in it."""
+    """The folder's crops: from its crops.csv when there is one, else every image file under it."""
     listing = folder / "crops.csv"
     if listing.is_file():
         table = pd.read_csv(listing, dtype=str)
@@ -85,7 +85,7 @@ def _listed(folder: Path) -> pd.DataFrame:
             "group": [f"{folder.name}/{g}" for g in table[group]],
             "joint": [_phantom_joint(j) for j in table["joint"]] if "joint" in table.columns else None,
         })  # fmt: skip
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    files = images_in(folder)
     return pd.DataFrame({"path": [str(p) for p in files], "group": [str(p) for p in files], "joint": None})
 
 
@@ -246,7 +246,6 @@ def stage_summary(stages: np.ndarray, percents: np.ndarray) -> dict[str, Any]:
 def score_run(run: Path, real: RealCrops) -> dict[str, Any]:
     """How a trained run scores the real crops (through `zoo predict`'s own path)."""
     from zoo.compose.plugins import get_registry
-    from zoo.using.predict import predict
 
     joints = predict(run, [Path(p) for p in real.paths], get_registry(), torch.device("cpu")).joints
     joints = joints[joints["status"] == "ok"]
@@ -371,11 +370,6 @@ def figure(phantom: Phantom, chosen: np.ndarray, real: RealCrops, path: Path, pe
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=90)
     plt.close(fig)
-
-
-def safe_name(text: str) -> str:
-    """A file-name-safe form of a run's folder name."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", text)
 
 
 def measure(

@@ -49,7 +49,7 @@ class Scored:
     visits: pd.DataFrame
 
 
-def _images_in(folder: Path) -> list[Path]:
+def images_in(folder: Path) -> list[Path]:
     """The images under a folder, dangling links included: they become error rows, not silence."""
     return sorted(
         p for p in folder.rglob("*") if (p.is_file() or p.is_symlink()) and p.suffix.lower() in IMAGE_SUFFIXES
@@ -89,7 +89,7 @@ def gather(inputs: list[Path], registry: Registry, trained_on: Any = None) -> pd
     frames = []
     for item in inputs:
         if item.is_dir():
-            frames.append(pd.DataFrame({"image": [str(p) for p in _images_in(item)]}))
+            frames.append(pd.DataFrame({"image": [str(p) for p in images_in(item)]}))
         elif item.suffix.lower() == ".csv" and item.is_file():
             frames.append(_from_csv(item, registry, trained_on))
         else:  # an image; a missing one becomes an error row when it is read
