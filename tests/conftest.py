@@ -3,6 +3,7 @@ tests read (trained once per session, shared by the xdist workers)."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -128,6 +129,15 @@ def phantom_crops(count: int) -> list[Path]:
         if len(crops) >= count:
             return crops[:count]
     raise AssertionError(f"no cached phantom dataset has {count} crops")
+
+
+def folder_digest(folder: Path) -> str:
+    """One hash of every file's name and bytes under a folder: equal digests, equal files."""
+    digest = hashlib.sha256()
+    for path in sorted(folder.rglob("*")):
+        if path.is_file():
+            digest.update(path.name.encode() + path.read_bytes())
+    return digest.hexdigest()
 
 
 def write(path: Path, text: str) -> Path:

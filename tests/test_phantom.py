@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import folder_digest
 from scipy.stats import spearmanr
 from zoo_plugins.datasets import PhantomParams
 from zoo_plugins.datasets.phantom import write_phantom
@@ -78,20 +78,12 @@ def test_das28_follows_the_formulas_and_weakly_tracks_erosion(population) -> Non
     assert 0.0 < rho < 0.35, f"weak correlation expected, got {rho:.2f}"
 
 
-def _digest(folder: Path) -> str:
-    digest = hashlib.sha256()
-    for path in sorted(folder.rglob("*")):
-        if path.is_file():
-            digest.update(path.name.encode() + path.read_bytes())
-    return digest.hexdigest()
-
-
 def test_same_seed_same_files_other_seed_other_files(tmp_path: Path) -> None:
     a = write_phantom(tmp_path / "a", patients=4, visits=2, size=48, seed=5)
     write_phantom(tmp_path / "b", patients=4, visits=2, size=48, seed=5, workers=2)
     write_phantom(tmp_path / "c", patients=4, visits=2, size=48, seed=6)
-    assert _digest(tmp_path / "a") == _digest(tmp_path / "b"), "the worker count changes nothing"
-    assert _digest(tmp_path / "a") != _digest(tmp_path / "c")
+    assert folder_digest(tmp_path / "a") == folder_digest(tmp_path / "b"), "the worker count changes nothing"
+    assert folder_digest(tmp_path / "a") != folder_digest(tmp_path / "c")
     main = pd.read_csv(tmp_path / "a" / "scores.csv")
     assert list(main.columns[:6]) == [
         "id_x",

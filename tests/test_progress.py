@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import subprocess
 import sys
@@ -11,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ROOT, run_zoo, write
+from conftest import ROOT, folder_digest, run_zoo, write
 from PIL import Image
 
 from zoo import progress
@@ -52,14 +51,6 @@ def stage_predictions() -> Predictions:
     true = rng.choice(6, 200).astype(float)
     pred = np.clip(true + rng.choice([-1, 0, 1], 200), 0, 5)
     return Predictions("stage", true, pred, np.array([f"p{i % 30}" for i in range(200)]))
-
-
-def _digest(folder: Path) -> str:
-    digest = hashlib.sha256()
-    for path in sorted(folder.rglob("*")):
-        if path.is_file():
-            digest.update(path.name.encode() + path.read_bytes())
-    return digest.hexdigest()
 
 
 # The helper
@@ -127,7 +118,7 @@ def test_decoding_and_the_phantom_are_the_same_with_and_without_progress(
     monkeypatch.setenv("ZOO_CACHE_DIR", str(tmp_path / "cache-quiet"))
     quiet = decode(paths, 32)
     assert capsys.readouterr().err == ""
-    assert _digest(tmp_path / "shown") == _digest(tmp_path / "quiet")
+    assert folder_digest(tmp_path / "shown") == folder_digest(tmp_path / "quiet")
     assert np.array_equal(shown.pixels, quiet.pixels) and shown.errors == quiet.errors
     assert shown.folder != quiet.folder, "both were decoded, neither read from the other's cache"
 
