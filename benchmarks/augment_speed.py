@@ -3,8 +3,9 @@ a training step.
 
 - Per-sample (the zoo's path before): torchvision's RandomAffine on each uint8 image of a batch,
   one call per image, then the float conversion. Kept here only as the baseline.
-- Batched (the trainer now): the float conversion, then one affine_grid + grid_sample for the
-  whole batch with per-sample draws (zoo.data.augment.BatchAugment).
+- Batched (the trainer now): the float conversion, then the whole batch warped with per-sample
+  draws (zoo.data.augment.BatchAugment); and its parts: the sampling grids (torch's affine_grid
+  against the zoo's two multiply-adds) and grid_sample alone, on the CPU 16 images at a time.
 - In training: thesis_vgg training steps (forward, backward, Adam) with and without the batched
   augmentation of each batch, in the same run.
 
@@ -23,7 +24,7 @@ from torchvision.transforms import v2
 
 from zoo.compose.plugins import get_registry
 from zoo.compose.recipe import ComponentRef
-from zoo.data.augment import BatchAugment
+from zoo.data.augment import CPU_CHUNK, BatchAugment, sampling_grid
 from zoo.training.model import build_model
 
 
@@ -52,6 +53,18 @@ def main() -> None:
     old = args.batch / median_seconds(lambda: per_sample(images), args.repeats)
     new = args.batch / median_seconds(lambda: batched(images, augment, rng), args.repeats)
 
+    theta = augment.matrices(augment.draw(args.batch, rng))
+    shape = [args.batch, 1, args.size, args.size]
+    torch_grids = args.batch / median_seconds(lambda: F.affine_grid(theta, shape, align_corners=False), args.repeats)
+    zoo_grids = args.batch / median_seconds(lambda: sampling_grid(theta, args.size, args.size), args.repeats)
+    x, grid = images.float().div_(255.0), sampling_grid(theta, args.size, args.size)
+
+    def sample_only() -> None:
+        for begin in range(0, args.batch, CPU_CHUNK):
+            F.grid_sample(x[begin : begin + CPU_CHUNK], grid[begin : begin + CPU_CHUNK], align_corners=False)
+
+    sampled = args.batch / median_seconds(sample_only, args.repeats)
+
     model = build_model(get_registry(), ComponentRef(name="thesis_vgg"), ComponentRef(name="softmax"), "stage")
     model = model.to(memory_format=torch.channels_last).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
@@ -74,6 +87,9 @@ def main() -> None:
     print("|---|---|---|")
     print(f"| augmentation, per sample (replaced) | {old:.0f} | 1.0 |")
     print(f"| augmentation, batched (the trainer's) | {new:.0f} | {new / old:.1f}x |")
+    print(f"| part: sampling grids, torch's affine_grid | {torch_grids:.0f} | |")
+    print(f"| part: sampling grids, the zoo's multiply-adds | {zoo_grids:.0f} | {zoo_grids / torch_grids:.1f}x |")
+    print(f"| part: grid_sample alone, {CPU_CHUNK} at a time | {sampled:.0f} | {sampled / old:.1f}x per sample |")
     print(f"| thesis_vgg training step, no augmentation | {plain:.0f} | 1.0 |")
     print(f"| thesis_vgg training step, batched augmentation | {augmented:.0f} | {augmented / plain:.3f} |")
 

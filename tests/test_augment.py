@@ -12,7 +12,7 @@ from torchvision.transforms import InterpolationMode, RandomAffine
 from torchvision.transforms.v2 import functional as TF
 
 from zoo.compose.recipe import AugmentConfig
-from zoo.data.augment import AffineDraws, BatchAugment, make_augment
+from zoo.data.augment import CPU_CHUNK, AffineDraws, BatchAugment, make_augment, sampling_grid, warp
 
 DRAWS = 20_000
 
@@ -44,8 +44,7 @@ def test_no_flip_unless_asked() -> None:
 def test_each_draw_warps_as_torchvision_affine_does(angle: float, shear: float, scale: float) -> None:
     image = torch.rand(1, 1, 64, 64, generator=torch.Generator().manual_seed(2))
     draws = AffineDraws(torch.tensor([angle]), torch.tensor([shear]), torch.tensor([scale]), torch.tensor([False]))
-    grid = torch.nn.functional.affine_grid(BatchAugment.matrices(draws), [1, 1, 64, 64], align_corners=False)
-    ours = torch.nn.functional.grid_sample(image, grid, align_corners=False)[0]
+    ours = warp(image, BatchAugment.matrices(draws))[0]
     theirs = TF.affine(
         image[0], angle=angle, translate=[0, 0], scale=scale, shear=[math.degrees(shear), 0.0],
         interpolation=InterpolationMode.BILINEAR, fill=0,
@@ -56,8 +55,7 @@ def test_each_draw_warps_as_torchvision_affine_does(angle: float, shear: float, 
 def test_flip_mirrors_and_identity_keeps() -> None:
     image = torch.rand(2, 1, 16, 16)
     draws = AffineDraws(torch.zeros(2), torch.zeros(2), torch.ones(2), torch.tensor([False, True]))
-    grid = torch.nn.functional.affine_grid(BatchAugment.matrices(draws), [2, 1, 16, 16], align_corners=False)
-    out = torch.nn.functional.grid_sample(image, grid, align_corners=False)
+    out = warp(image, BatchAugment.matrices(draws))
     assert torch.allclose(out[0], image[0], atol=1e-5)
     assert torch.allclose(out[1], image[1].flip(-1), atol=1e-5)
 
@@ -71,3 +69,17 @@ def test_same_seed_same_batch_and_each_sample_its_own_draw() -> None:
     assert torch.equal(first, again) and not torch.equal(first, other)
     assert len({tuple(image.flatten()[:64].tolist()) for image in first}) == 8, "every sample is warped differently"
     assert augment(images[:0], torch.Generator()).shape == (0, 1, 32, 32)
+
+
+def test_sampling_grid_is_affine_grid() -> None:
+    theta = BatchAugment(flip=True).matrices(BatchAugment(flip=True).draw(5, torch.Generator().manual_seed(3)))
+    theta[:, :, 2] = torch.rand(5, 2) - 0.5  # a translation too
+    expected = torch.nn.functional.affine_grid(theta, [5, 1, 24, 40], align_corners=False)
+    assert torch.allclose(sampling_grid(theta, 24, 40), expected, atol=1e-6)
+
+
+def test_a_batch_warped_in_chunks_equals_one_warp() -> None:
+    images = torch.rand(CPU_CHUNK * 2 + 3, 1, 32, 32)
+    augment = BatchAugment(flip=True)
+    theta = augment.matrices(augment.draw(len(images), torch.Generator().manual_seed(4)))
+    assert torch.equal(augment(images, torch.Generator().manual_seed(4)), warp(images, theta))
