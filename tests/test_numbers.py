@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from zoo.compose.plugins import get_registry
 from zoo.errors import UsageError
@@ -113,3 +114,12 @@ def test_a_loss_that_becomes_nan_stops_the_run_and_keeps_the_checkpoint(zoo, tmp
     folder = only_run(runs)
     assert (folder / "checkpoint" / "latest.json").is_file(), "the last finite checkpoint is kept"
     assert not (folder / "metrics.json").exists() and not (runs / "leaderboard.jsonl").exists()
+
+
+def test_losses_read_in_a_block_name_the_first_non_finite_step(tmp_path: Path) -> None:
+    from zoo.training.trainer import NonFiniteLoss, read_losses
+
+    assert read_losses([torch.tensor(2.0), torch.tensor(3.5)], 0, "epoch 1", tmp_path) == 5.5
+    block = [torch.tensor(1.0), torch.tensor(float("nan")), torch.tensor(float("inf"))]
+    with pytest.raises(NonFiniteLoss, match="became nan at step 6 of epoch 2"):
+        read_losses(block, 4, "epoch 2", tmp_path)
