@@ -1,36 +1,42 @@
 """All GPU checks in one run, one table: the zoo trainer against a plain loop, per model and setting.
 
-For each model (thesis_vgg 150 px, inception_v3 150 and 299 px, resnet50 150 px,
-tf_efficientnet_lite0 224 px) and setting (AMP bf16 on/off, torch.compile on/off; channels_last
-and the batched device augmentation always on, as the trainer runs): images/s of a plain
-hand-written loop and of the zoo's `Trainer.train_epoch` in the same run, their ratio, the ratio
-to the thesis's Titan X Pascal (485 crops/s VGG, 367 InceptionV3), the model FLOP utilisation
-against the card's peak, and the share of the zoo's epoch spent waiting for the loader. With two
-or more cards, a `torchrun --nproc-per-node 2` line follows.
+First a line on augmentation: the per-sample host path the trainer replaced against the batched
+device path, at 128 px. Then, for each model (thesis_vgg 150 px, inception_v3 150 and 299 px,
+resnet50 150 px, tf_efficientnet_lite0 224 px) and setting (AMP bf16 on/off, torch.compile on/off;
+channels_last and the batched device augmentation always on, as the trainer runs): images/s of a
+plain hand-written loop and of the zoo's `Trainer.train_epoch` in the same run, their ratio, the
+ratio to the thesis's Titan X Pascal (485 crops/s VGG, 367 InceptionV3), the model FLOP utilisation
+against the card's peak, and the share of the zoo's epoch spent waiting for the loader. Rows run
+in order of importance, and those that would start after `--budget` seconds are listed as skipped,
+so that the script fits one call of a lent GPU. With two or more cards, a
+`torchrun --nproc-per-node 2` line follows.
 
 Without a GPU it runs the same measurement for thesis_vgg at 64 px on the CPU and says that the
 GPU part was skipped.
 
-Usage: python benchmarks/gpu.py [--patients N] [--rounds R] [--only NAME] [--quick]
+Usage: python benchmarks/gpu.py [--patients N] [--rounds R] [--only NAME] [--budget SECONDS] [--quick]
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from common import arguments, bench_recipe, machine, plain_epoch
+from augment_speed import batched, per_sample
+from common import arguments, bench_recipe, machine, median_seconds, plain_epoch
 from torch.utils.flop_counter import FlopCounterMode
 
 from zoo.compose.recipe import AugmentConfig
-from zoo.data.augment import make_augment
+from zoo.data.augment import BatchAugment, make_augment
 from zoo.progress import EpochProgress
 from zoo.training.device import Distributed
 from zoo.training.model import build_model
@@ -38,8 +44,17 @@ from zoo.training.runs import RunFolder
 from zoo.training.trainer import Trainer
 
 THESIS = {"thesis_vgg": 485.0, "inception_v3": 367.0}  # crops/s on the thesis's Titan X Pascal
-MODELS = [("thesis_vgg", 150), ("inception_v3", 150), ("inception_v3", 299), ("resnet50", 150),
-          ("tf_efficientnet_lite0", 224)]  # fmt: skip
+PATIENTS = {150: 600, 224: 300, 299: 150}  # phantom patients per size: epochs of a few seconds each
+# (backbone, px, batch, AMP, compile), most important first
+GPU_ROWS = [
+    ("inception_v3", 150, 100, True, False), ("thesis_vgg", 150, 100, True, False),
+    ("inception_v3", 150, 256, True, False), ("resnet50", 150, 100, True, False),
+    ("tf_efficientnet_lite0", 224, 100, True, False), ("inception_v3", 299, 100, True, False),
+    ("thesis_vgg", 150, 100, False, False), ("inception_v3", 150, 100, False, False),
+    ("resnet50", 150, 100, False, False), ("tf_efficientnet_lite0", 224, 100, False, False),
+    ("inception_v3", 299, 100, False, False),
+    ("thesis_vgg", 150, 100, True, True), ("inception_v3", 150, 100, True, True),
+]  # fmt: skip
 PEAKS = {  # dense tensor-core TFLOP/s: (bf16, tf32)
     "H200": (989.0, 494.0),
     "H100 PCIe": (756.0, 378.0),
@@ -55,6 +70,7 @@ class Row:
 
     backbone: str
     size: int
+    batch: int
     amp: bool
     compiled: bool
     plain: float
@@ -80,9 +96,12 @@ def step_flops(model: torch.nn.Module, x: torch.Tensor) -> float:
     return counter.get_total_flops() / len(x)
 
 
-def measure(backbone: str, size: int, amp: bool, compiled: bool, args: argparse.Namespace, device: str) -> Row:
+def measure(
+    backbone: str, size: int, batch: int, amp: bool, compiled: bool, args: argparse.Namespace, device: str
+) -> Row:
     """Plain loop and zoo trainer, alternating epochs, on the same data and model."""
-    recipe, registry, prepared = bench_recipe(args.patients, size, args.batch, backbone, device, amp)
+    patients = args.patients or PATIENTS.get(size, 300)
+    recipe, registry, prepared = bench_recipe(patients, size, batch, backbone, device, amp)
     recipe = recipe.model_copy(update={
         "data": recipe.data.model_copy(update={"augment": AugmentConfig()}),
         "train": recipe.train.model_copy(update={"compile": compiled}),
@@ -100,7 +119,7 @@ def measure(backbone: str, size: int, amp: bool, compiled: bool, args: argparse.
         plain_optimizer = torch.optim.Adam(plain_model.parameters(), lr=1e-4)
         rows = prepared.table["pixel_row"].to_numpy()[trainer.rows["train"]]
         targets = prepared.table["target"].to_numpy()[trainer.rows["train"]]
-        x = torch.rand(min(args.batch, 8), 1, size, size, device=dev).contiguous(memory_format=torch.channels_last)
+        x = torch.rand(min(batch, 8), 1, size, size, device=dev).contiguous(memory_format=torch.channels_last)
         with torch.autocast(dev.type, dtype=trainer.amp_dtype, enabled=trainer.amp_dtype is not None):
             flops = step_flops(plain_model, x)
         plain, zoo, waits = [], [], []
@@ -111,7 +130,7 @@ def measure(backbone: str, size: int, amp: bool, compiled: bool, args: argparse.
                 prepared.pixels,
                 rows,
                 targets,
-                batch=args.batch,
+                batch=batch,
                 seed=round_,
                 device=dev,
                 amp_dtype=trainer.amp_dtype,
@@ -123,14 +142,18 @@ def measure(backbone: str, size: int, amp: bool, compiled: bool, args: argparse.
                 plain.append(speed)
                 zoo.append(zoo_speed)
                 waits.append(trainer.loader_wait)
-    return Row(backbone, size, amp, compiled, statistics.median(plain), statistics.median(zoo),
+        del trainer, net, plain_net  # the loader's workers and the models go before the next row
+        gc.collect()
+        if dev.type == "cuda":
+            torch.cuda.empty_cache()
+    return Row(backbone, size, batch, amp, compiled, statistics.median(plain), statistics.median(zoo),
                statistics.median(waits), flops)  # fmt: skip
 
 
-def two_gpus(args: argparse.Namespace) -> str:
+def two_gpus() -> str:
     """images/s of `zoo run` under torchrun on two cards (thesis_vgg, 150 px), from its history."""
     with tempfile.TemporaryDirectory() as tmp:
-        recipe, _, _ = bench_recipe(args.patients, 150, args.batch, "thesis_vgg", "cuda", True)
+        recipe, _, _ = bench_recipe(PATIENTS[150], 150, 100, "thesis_vgg", "cuda", True)
         path = Path(tmp) / "bench.yaml"
         path.write_text(recipe.to_yaml())
         command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "-m", "zoo", "run",
@@ -143,40 +166,66 @@ def two_gpus(args: argparse.Namespace) -> str:
         return f"2-GPU torchrun (thesis_vgg 150 px, bf16): {speed:.0f} images/s over both cards"
 
 
+def augmentation_line(device: str) -> str:
+    """images/s of the per-sample host augmentation the trainer replaced, and of the batched path on
+    `device`, for 100 images of 128 px (see augment_speed.py for the CPU table)."""
+    images = torch.randint(0, 256, (100, 1, 128, 128), dtype=torch.uint8)
+    old = len(images) / median_seconds(lambda: per_sample(images), 3)
+    on_device, rng = images.to(device), torch.Generator(device=device).manual_seed(0)
+
+    def step() -> None:
+        batched(on_device, BatchAugment(), rng)
+        if device == "cuda":
+            torch.cuda.synchronize()
+
+    new = len(images) / median_seconds(step, 10)
+    return (
+        f"augmentation at 128 px: per sample on the host {old:.0f} images/s, batched on {device} "
+        f"{new:.0f} images/s ({new / old:.0f}x)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--patients", type=int, help="phantom patients (default: 1500 on a GPU, 300 on CPU)")
-    parser.add_argument("--batch", type=int, default=100)
+    parser.add_argument("--patients", type=int, help="phantom patients (default: by crop size on a GPU, 300 on CPU)")
+    parser.add_argument("--batch", type=int, default=100, help="batch size of the CPU part")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--only", help="measure only this backbone")
+    parser.add_argument("--budget", type=float, default=420.0, help="start no row after this many seconds")
     args = arguments(parser, patients=6, batch=8, rounds=1)
-    print(f"machine: {machine()}")
-    compiles = (False,) if args.quick else (False, True)  # compiling takes minutes: not in the smoke test
-    args.patients = args.patients or (1500 if torch.cuda.is_available() else 300)
+    begun = time.perf_counter()
+    print(f"machine: {machine()}", flush=True)
     if torch.cuda.is_available():
         card = torch.cuda.get_device_name(0)
-        print(f"card: {card}, {torch.cuda.device_count()} visible")
-        configs = [(b, s, amp, c) for b, s in MODELS for amp in (True, False) for c in compiles]
-        device = "cuda"
+        print(f"card: {card}, {torch.cuda.device_count()} visible", flush=True)
+        rows, device = GPU_ROWS, "cuda"
     else:
         card = "cpu"
-        print("no CUDA GPU: the GPU part was skipped; the CPU part measures thesis_vgg at 64 px")
-        configs = [("thesis_vgg", 64, False, c) for c in compiles]
-        device = "cpu"
-    configs = [c for c in configs if args.only in (None, c[0])]
-    print("| backbone | px | AMP | compile | plain img/s | zoo img/s | zoo/plain | zoo/thesis | MFU | loader wait |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
-    for backbone, size, amp, compiled in configs:
-        row = measure(backbone, size, amp, compiled, args, device)
+        print("no CUDA GPU: the GPU part was skipped; the CPU part measures thesis_vgg at 64 px", flush=True)
+        compiles = (False,) if args.quick else (False, True)  # compiling takes minutes: not in the smoke test
+        rows, device = [("thesis_vgg", 64, args.batch, False, c) for c in compiles], "cpu"
+        args.patients = args.patients or 300
+    if not args.quick:
+        print(augmentation_line(device), flush=True)
+    rows = [row for row in rows if args.only in (None, row[0])]
+    print("| backbone | px | batch | AMP | compile | plain img/s | zoo img/s | zoo/plain | zoo/thesis | MFU "
+          "| loader wait |\n|---|---|---|---|---|---|---|---|---|---|---|", flush=True)  # fmt: skip
+    for backbone, size, batch, amp, compiled in rows:
+        precision = "bf16" if amp and device == "cuda" else "off"
+        settings = [backbone, size, batch, precision, "on" if compiled else "off"]
+        if time.perf_counter() - begun > args.budget:
+            print("| " + " | ".join(map(str, settings)) + " | skipped: over the time budget |", flush=True)
+            continue
+        row = measure(backbone, size, batch, amp, compiled, args, device)
         top = peak(card, amp)
         mfu = f"{row.zoo * row.flops / top:.1%}" if top else "-"
         thesis = f"{row.zoo / THESIS[backbone]:.1f}x" if backbone in THESIS else "-"
-        precision = "bf16" if amp and device == "cuda" else "off"
-        cells = [backbone, size, precision, "on" if compiled else "off", f"{row.plain:.0f}", f"{row.zoo:.0f}",
-                 f"{row.zoo / row.plain:.3f}", thesis, mfu, f"{row.wait:.1%}"]  # fmt: skip
-        print("| " + " | ".join(map(str, cells)) + " |")
+        cells = [*settings, f"{row.plain:.0f}", f"{row.zoo:.0f}", f"{row.zoo / row.plain:.3f}", thesis, mfu,
+                 f"{row.wait:.1%}"]  # fmt: skip
+        print("| " + " | ".join(map(str, cells)) + " |", flush=True)
+    print(f"total time: {time.perf_counter() - begun:.0f} s", flush=True)
     if torch.cuda.device_count() > 1:
-        print(two_gpus(args))
+        print(two_gpus())
 
 
 if __name__ == "__main__":
