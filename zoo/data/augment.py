@@ -5,16 +5,17 @@ radians, zoom up to `zoom` (a fraction), and optionally a horizontal flip (left/
 Each sample gets its own uniform draw of every parameter, as torchvision's `RandomAffine` draws
 them; the whole batch is then warped by one `grid_sample` call (bilinear; what moves in from
 outside the crop is black, as at a radiograph's edge). The sampling grid is two broadcast
-multiply-adds per sample, not `affine_grid`'s batched matrix product (4x faster on a CPU). On a
-CPU the batch is warped in chunks of `CPU_CHUNK` images, whose grids stay in the cache: about
-3x faster than one call over 100 images of 128 px (docs/benchmarks.md). Draws come from a
+multiply-adds per sample, not `affine_grid`'s batched matrix product (several times faster on a
+CPU). On a CPU the batch is warped in chunks of `CPU_CHUNK` images, whose grids are written into
+one buffer that is kept between batches, so the grid stays in the cache and its memory is not
+mapped anew for every chunk (docs/benchmarks.md). Draws come from a
 `torch.Generator` on the batch's device that the caller seeds, so the same seed gives the same
 batches.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import torch
@@ -44,6 +45,9 @@ class BatchAugment:
     shear: float = 0.1
     zoom: float = 0.1
     flip: bool = False
+    grid_buffers: dict[tuple[int, int, torch.dtype], torch.Tensor] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )  # CPU: one chunk's sampling grid per image size, reused by every batch
 
     def draw(self, count: int, generator: torch.Generator) -> AffineDraws:
         """Every sample's parameters, uniform in the configured ranges (on the generator's device)."""
@@ -90,28 +94,36 @@ class BatchAugment:
         theta = self.matrices(self.draw(len(images), generator)).to(images.dtype)
         if images.device.type != "cpu":
             return warp(images, theta)
+        height, width = images.shape[2], images.shape[3]
+        key = (height, width, images.dtype)
+        if key not in self.grid_buffers:
+            self.grid_buffers[key] = torch.empty(CPU_CHUNK, height, width, 2, dtype=images.dtype)
         out = torch.empty_like(images)
         for begin in range(0, len(images), CPU_CHUNK):
             chunk = slice(begin, begin + CPU_CHUNK)
-            out[chunk] = warp(images[chunk], theta[chunk])
+            out[chunk] = warp(images[chunk], theta[chunk], self.grid_buffers[key])
         return out
 
 
-def sampling_grid(theta: torch.Tensor, height: int, width: int) -> torch.Tensor:
+def sampling_grid(theta: torch.Tensor, height: int, width: int, buffer: torch.Tensor | None = None) -> torch.Tensor:
     """(B, H, W, 2) input coordinates of every output pixel: `affine_grid(theta)` with
-    align_corners=False, as two broadcast multiply-adds."""
+    align_corners=False, as two broadcast multiply-adds; written into `buffer[:B]` when given."""
     xs = (torch.arange(width, device=theta.device, dtype=theta.dtype) * 2 + 1) / width - 1
     ys = (torch.arange(height, device=theta.device, dtype=theta.dtype) * 2 + 1) / height - 1
-    grid = torch.empty(len(theta), height, width, 2, device=theta.device, dtype=theta.dtype)
+    if buffer is None:
+        grid = torch.empty(len(theta), height, width, 2, device=theta.device, dtype=theta.dtype)
+    else:
+        grid = buffer[: len(theta)]
     for axis in (0, 1):
         a, b, c = (theta[:, axis, column, None, None] for column in range(3))
-        grid[..., axis] = a * xs[None, None, :] + b * ys[None, :, None] + c
+        torch.add(a * xs[None, None, :], b * ys[None, :, None] + c, out=grid[..., axis])
     return grid
 
 
-def warp(images: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
-    """(B, C, H, W) images, each warped bilinearly by its (2, 3) output-to-input matrix."""
-    grid = sampling_grid(theta, images.shape[2], images.shape[3])
+def warp(images: torch.Tensor, theta: torch.Tensor, grid_buffer: torch.Tensor | None = None) -> torch.Tensor:
+    """(B, C, H, W) images, each warped bilinearly by its (2, 3) output-to-input matrix (the grid
+    written into `grid_buffer` when given)."""
+    grid = sampling_grid(theta, images.shape[2], images.shape[3], grid_buffer)
     return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
