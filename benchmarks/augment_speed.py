@@ -5,7 +5,7 @@ a training step.
   one call per image, then the float conversion. Kept here only as the baseline.
 - Batched (the trainer now): the float conversion, then the whole batch warped with per-sample
   draws (zoo.data.augment.BatchAugment); and its parts: the sampling grids (torch's affine_grid
-  against the zoo's two multiply-adds) and grid_sample alone, on the CPU 16 images at a time.
+  against the zoo's two multiply-adds) and grid_sample alone, on the CPU `CPU_CHUNK` images at a time.
 - In training: thesis_vgg training steps (forward, backward, Adam) with and without the batched
   augmentation of each batch, in the same run.
 

@@ -63,9 +63,9 @@ def test_flip_mirrors_and_identity_keeps() -> None:
 def test_same_seed_same_batch_and_each_sample_its_own_draw() -> None:
     augment = BatchAugment()
     images = torch.rand(1, 1, 32, 32).repeat(8, 1, 1, 1)
-    first = augment(images, torch.Generator().manual_seed(5))
-    again = augment(images, torch.Generator().manual_seed(5))
-    other = augment(images, torch.Generator().manual_seed(6))
+    first = augment(images.clone(), torch.Generator().manual_seed(5))
+    again = augment(images.clone(), torch.Generator().manual_seed(5))
+    other = augment(images.clone(), torch.Generator().manual_seed(6))
     assert torch.equal(first, again) and not torch.equal(first, other)
     assert len({tuple(image.flatten()[:64].tolist()) for image in first}) == 8, "every sample is warped differently"
     assert augment(images[:0], torch.Generator()).shape == (0, 1, 32, 32)
@@ -78,8 +78,12 @@ def test_sampling_grid_is_affine_grid() -> None:
     assert torch.allclose(sampling_grid(theta, 24, 40), expected, atol=1e-6)
 
 
-def test_a_batch_warped_in_chunks_equals_one_warp() -> None:
+def test_a_batch_warped_in_place_in_chunks_equals_one_warp() -> None:
     images = torch.rand(CPU_CHUNK * 2 + 3, 1, 32, 32)
     augment = BatchAugment(flip=True)
     theta = augment.matrices(augment.draw(len(images), torch.Generator().manual_seed(4)))
-    assert torch.equal(augment(images, torch.Generator().manual_seed(4)), warp(images, theta))
+    expected = warp(images, theta)
+    batch = images.clone()
+    warped = augment(batch, torch.Generator().manual_seed(4))
+    assert warped is batch, "the batch is warped in place"
+    assert torch.equal(warped, expected)

@@ -8,7 +8,8 @@ outside the crop is black, as at a radiograph's edge). The sampling grid is two 
 multiply-adds per sample, not `affine_grid`'s batched matrix product (several times faster on a
 CPU). On a CPU the batch is warped in chunks of `CPU_CHUNK` images, whose grids are written into
 one buffer that is kept between batches, so the grid stays in the cache and its memory is not
-mapped anew for every chunk (docs/benchmarks.md). Draws come from a
+mapped anew for every chunk, and each warped chunk is written back over the batch
+(docs/benchmarks.md). Draws come from a
 `torch.Generator` on the batch's device that the caller seeds, so the same seed gives the same
 batches.
 """
@@ -24,7 +25,7 @@ import torch.nn.functional as F
 if TYPE_CHECKING:
     from zoo.compose.recipe import AugmentConfig
 
-CPU_CHUNK = 16  # images warped per grid_sample call on a CPU
+CPU_CHUNK = 32  # images warped per grid_sample call on a CPU: small enough for the cache
 
 
 @dataclass(frozen=True)
@@ -88,21 +89,22 @@ class BatchAugment:
         return torch.cat([inverse, torch.zeros(len(angle), 2, 1, device=angle.device)], dim=2)
 
     def __call__(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        """The batch, each image warped by its own draw."""
+        """Each image of the batch warped by its own draw, in place: `images` (a fresh float batch
+        that the caller gives up) is overwritten and returned. On a CPU, allocating a second batch
+        for the result cost about as much as the warp itself."""
         if len(images) == 0:
             return images
         theta = self.matrices(self.draw(len(images), generator)).to(images.dtype)
         if images.device.type != "cpu":
-            return warp(images, theta)
+            return images.copy_(warp(images, theta))
         height, width = images.shape[2], images.shape[3]
         key = (height, width, images.dtype)
         if key not in self.grid_buffers:
             self.grid_buffers[key] = torch.empty(CPU_CHUNK, height, width, 2, dtype=images.dtype)
-        out = torch.empty_like(images)
         for begin in range(0, len(images), CPU_CHUNK):
             chunk = slice(begin, begin + CPU_CHUNK)
-            out[chunk] = warp(images[chunk], theta[chunk], self.grid_buffers[key])
-        return out
+            images[chunk] = warp(images[chunk], theta[chunk], self.grid_buffers[key])
+        return images
 
 
 def sampling_grid(theta: torch.Tensor, height: int, width: int, buffer: torch.Tensor | None = None) -> torch.Tensor:
