@@ -14,7 +14,11 @@ so that the script fits one call of a lent GPU. With two or more cards, a
 Without a GPU it runs the same measurement for thesis_vgg at 64 px on the CPU and says that the
 GPU part was skipped.
 
-Usage: python benchmarks/gpu.py [--patients N] [--rounds R] [--only NAME] [--budget SECONDS] [--quick]
+Usage: python benchmarks/gpu.py [--patients N] [--rounds R] [--only NAME] [--amp on|off]
+                                [--compile on|off] [--budget SECONDS] [--quick]
+
+`--only`, `--amp` and `--compile` keep the rows that match, to measure in a later call what an
+earlier one left as skipped (for instance `--amp off`, or `--compile on`).
 """
 
 from __future__ import annotations
@@ -191,6 +195,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=100, help="batch size of the CPU part")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--only", help="measure only this backbone")
+    parser.add_argument("--amp", choices=["on", "off"], help="measure only the rows with AMP on (or off)")
+    parser.add_argument("--compile", choices=["on", "off"], help="measure only the rows compiled (or not)")
     parser.add_argument("--budget", type=float, default=420.0, help="start no row after this many seconds")
     args = arguments(parser, patients=6, batch=8, rounds=1)
     begun = time.perf_counter()
@@ -207,7 +213,13 @@ def main() -> None:
         args.patients = args.patients or 300
     if not args.quick:
         print(augmentation_line(device), flush=True)
-    rows = [row for row in rows if args.only in (None, row[0])]
+    rows = [
+        row
+        for row in rows
+        if args.only in (None, row[0])
+        and args.amp in (None, "on" if row[3] else "off")
+        and args.compile in (None, "on" if row[4] else "off")
+    ]
     print("| backbone | px | batch | AMP | compile | plain img/s | zoo img/s | zoo/plain | zoo/thesis | MFU "
           "| loader wait |\n|---|---|---|---|---|---|---|---|---|---|---|", flush=True)  # fmt: skip
     for backbone, size, batch, amp, compiled in rows:
