@@ -12,7 +12,7 @@ from conftest import needs_real_data, write
 from PIL import Image
 from zoo_plugins.datasets import image_statistics
 from zoo_plugins.datasets.phantom_render import JointCrop, RenderParams, render, texture_bank
-from zoo_plugins.datasets.realism import MIN_REAL, read_real
+from zoo_plugins.datasets.realism import MIN_REAL, TRANSFER_SEEDS, read_real
 
 
 def _bar(angle: float, size: int = 64) -> np.ndarray:
@@ -88,8 +88,10 @@ def test_realism_reports_every_measure_and_lists_unreadable_crops(zoo, tmp_path:
     assert [Path(item["path"]).name for item in report["unreadable"]] == ["broken0.png"]
     assert report["real"] == {"crops": 16, "radiographs": 4, "folders": [str(real)]}
     transfer = report["transfer"]["small_cnn"]
-    assert 0.0 <= transfer["stage0_share"] <= 1.0 and sum(transfer["stages"].values()) == 16
+    assert 0.0 <= transfer["stage0_share"] <= 1.0 and sum(transfer["stages"].values()) == 16 * TRANSFER_SEEDS
     assert 0.0 <= transfer["mean_percent"] <= 100.0
+    shares = [one["stage0_share"] for one in transfer["seeds"]]
+    assert len(shares) == TRANSFER_SEEDS and transfer["stage0_share"] == pytest.approx(np.mean(shares), abs=1e-3)
     for key in ("cnn_auc", "statistics_auc"):
         assert 0.0 <= report["two_sample"][key] <= 1.0
     assert report["two_sample"]["crops"] == {"phantom": 16, "real": 16}

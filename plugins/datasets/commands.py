@@ -117,8 +117,14 @@ def realism_rows(report: dict[str, Any]) -> list[list[str]]:
     """The report as rows of measure, phantom, real, distance."""
     rows = []
     for name, scores in report["transfer"].items():
-        rows.append([f"transfer {name}: real crops scored stage 0", "", f"{100 * scores['stage0_share']:.1f} %", ""])
-        rows.append([f"transfer {name}: mean predicted percent", "", f"{scores['mean_percent']:.1f}", ""])
+        share, percent = f"{100 * scores['stage0_share']:.1f} %", f"{scores['mean_percent']:.1f}"
+        if "seeds" in scores:  # the fixed model's trainings: their mean, and the range from seed to seed
+            shares = [100 * one["stage0_share"] for one in scores["seeds"]]
+            percents = [one["mean_percent"] for one in scores["seeds"]]
+            share += f" ({min(shares):.1f} to {max(shares):.1f})"
+            percent += f" ({min(percents):.1f} to {max(percents):.1f})"
+        rows.append([f"transfer {name}: real crops scored stage 0", "", share, ""])
+        rows.append([f"transfer {name}: mean predicted percent", "", percent, ""])
     test = report["two_sample"]
     rows.append(["two-sample AUC, small CNN (0.5: indistinguishable)", "", "", f"{test['cnn_auc']:.3f}"])
     rows.append(["two-sample AUC, image statistics", "", "", f"{test['statistics_auc']:.3f}"])
@@ -142,6 +148,8 @@ def realism_notes(report: dict[str, Any]) -> list[str]:
         f"phantom: {phantom['crops']} crops of {phantom['patients']} patients at {phantom['size']} px, "
         f"seed {phantom['seed']}; "
         f"real: {real['crops']} crops of {real['radiographs']} radiographs",
+        f"transfer small_cnn: {len(report['transfer']['small_cnn']['seeds'])} trainings with seeds from "
+        f"{phantom['seed']}, pooled (in brackets: the lowest and highest training)",
         f"two-sample test: {test['crops']['phantom']} phantom stage-0 crops (same joints) against the real ones, "
         f"{test['folds']} folds grouped by radiograph and patient",
         "distances: earth mover's distance in grey levels (intensity) and grey levels per pixel (gradient)",

@@ -52,6 +52,7 @@ JOINT_NAMES = {"ip": "pip1", "mp": "mcp1", **{j: j for j in JOINTS}}
 FOLDS = 5
 TRANSFER_EPOCHS = 6
 TRANSFER_PER_CLASS = 400
+TRANSFER_SEEDS = 5  # one training's transfer swings from 0 % to over 60 % stage 0 with its seed
 TWO_SAMPLE_EPOCHS = 25
 
 
@@ -222,16 +223,26 @@ def make_phantom(patients: int, size: int, seed: int, workers: int | None) -> Ph
 
 
 def transfer(phantom: Phantom, real: RealCrops, seed: int) -> dict[str, Any]:
-    """Train the fixed CNN on the phantom's reader stages; how it scores the real healthy crops."""
+    """Train the fixed CNN on the phantom's reader stages, `TRANSFER_SEEDS` times with seeds
+    `seed`, `seed + 1`, ...; how the trainings score the real healthy crops, pooled, and each one."""
     scored = phantom.truth["reader_percent"].notna().to_numpy()
     stages = ratingen_stages(phantom.truth["reader_percent"].to_numpy(float)[scored])
-    torch.manual_seed(seed)
-    model = SmallCnn(len(STAGE_MIDPOINTS))
     per_class = min(TRANSFER_PER_CLASS, len(stages) // len(STAGE_MIDPOINTS))
-    batches = _balanced_batches(stages, phantom.pixels[scored], np.random.default_rng(seed), TRANSFER_EPOCHS, per_class)
-    _train(model, batches, seed, binary=False, what="training the transfer model")
-    probs = torch.softmax(torch.from_numpy(_logits(model, real.pixels)), dim=1).numpy()
-    return stage_summary(probs.argmax(axis=1), probs @ STAGE_MIDPOINTS)
+    predicted, percents = [], []
+    for run in range(TRANSFER_SEEDS):
+        torch.manual_seed(seed + run)
+        model = SmallCnn(len(STAGE_MIDPOINTS))
+        rng = np.random.default_rng(seed + run)
+        batches = _balanced_batches(stages, phantom.pixels[scored], rng, TRANSFER_EPOCHS, per_class)
+        what = f"training the transfer model, seed {run + 1}/{TRANSFER_SEEDS}"
+        _train(model, batches, seed + run, binary=False, what=what)
+        probs = torch.softmax(torch.from_numpy(_logits(model, real.pixels)), dim=1).numpy()
+        predicted.append(probs.argmax(axis=1))
+        percents.append(probs @ STAGE_MIDPOINTS)
+    each = [stage_summary(s, p) for s, p in zip(predicted, percents, strict=True)]
+    pooled = stage_summary(np.concatenate(predicted), np.concatenate(percents))
+    pooled["seeds"] = [{key: one[key] for key in ("stage0_share", "mean_percent")} for one in each]
+    return pooled
 
 
 def stage_summary(stages: np.ndarray, percents: np.ndarray) -> dict[str, Any]:
