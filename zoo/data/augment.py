@@ -4,14 +4,14 @@ The thesis's transforms: rotation up to `rotation` degrees, shear (along x) up t
 radians, zoom up to `zoom` (a fraction), and optionally a horizontal flip (left/right hands).
 Each sample gets its own uniform draw of every parameter, as torchvision's `RandomAffine` draws
 them; the whole batch is then warped by one `grid_sample` call (bilinear; what moves in from
-outside the crop is black, as at a radiograph's edge). The sampling grid is two broadcast
-multiply-adds per sample, not `affine_grid`'s batched matrix product (several times faster on a
-CPU). On a CPU the batch is warped in chunks of `CPU_CHUNK` images, whose grids are written into
-one buffer that is kept between batches, so the grid stays in the cache and its memory is not
-mapped anew for every chunk, and each warped chunk is written back over the batch
-(docs/benchmarks.md). Draws come from a
-`torch.Generator` on the batch's device that the caller seeds, so the same seed gives the same
-batches.
+outside the crop is black, as at a radiograph's edge). Draws come from a `torch.Generator` on the
+batch's device that the caller seeds, so the same seed gives the same batches.
+
+Speed (docs/benchmarks.md): the sampling grid is two broadcast multiply-adds per sample, not
+`affine_grid`'s batched matrix product (several times faster on a CPU). On a CPU the batch is
+warped in chunks of `CPU_CHUNK` images whose grids go into one buffer kept between batches, so a
+grid stays in the cache and its memory is not mapped anew for every chunk; each warped chunk is
+written back over the batch.
 """
 
 from __future__ import annotations
