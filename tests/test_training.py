@@ -14,6 +14,8 @@ import pandas as pd
 import pytest
 from conftest import ROOT, run_zoo, write
 
+from zoo.training import trainer as trainer_module
+
 TINY = """\
 name: tiny
 seed: 3
@@ -58,7 +60,7 @@ def only_run(runs: Path) -> Path:
     return folders[0]
 
 
-def test_run_leaves_a_complete_folder_and_is_seeded(zoo, tmp_path: Path) -> None:
+def test_run_leaves_a_complete_folder_and_is_seeded(zoo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     recipe = tiny(tmp_path)
     first = run_zoo("run", str(recipe), "--runs-dir", str(tmp_path / "a"))
     assert first.code == 0, first.err
@@ -91,11 +93,15 @@ def test_run_leaves_a_complete_folder_and_is_seeded(zoo, tmp_path: Path) -> None
     board = [json.loads(line) for line in (tmp_path / "a" / "leaderboard.jsonl").read_text().splitlines()]
     assert {(r["run_id"], r["split"]) for r in board} == {(folder.name, "val"), (folder.name, "test")}
     assert board[0]["weights_sha256"] == metrics["training"]["weights_sha256"] and board[0]["recipe"] == "tiny"
-    # in this process, batches from a loader worker that lives through both epochs: the same numbers
+    # In this process, batches from a loader worker that lives through both epochs, and the losses
+    # read in blocks of 5 steps as on a GPU (each epoch's last block is partial).
+    monkeypatch.setitem(trainer_module.LOSS_READS_EVERY, "cpu", 5)
     second = zoo("run", str(recipe), "--runs-dir", str(tmp_path / "b"), "--set", "train.num_workers=1")
     assert second.code == 0
     again = json.loads((only_run(tmp_path / "b") / "metrics.json").read_text())
     assert again["splits"] == metrics["splits"], "same recipe and seed, same numbers, with or without workers"
+    losses = pd.read_csv(only_run(tmp_path / "b") / "history.csv")["train_loss"].tolist()
+    assert losses == pytest.approx(history["train_loss"].tolist(), rel=1e-9), "every block of losses is counted"
     assert again["training"]["weights_sha256"] == metrics["training"]["weights_sha256"]
 
 

@@ -40,7 +40,8 @@ class AffineDraws:
 
 @dataclass(frozen=True)
 class BatchAugment:
-    """The thesis's augmentation for (B, C, H, W) float batches on any device."""
+    """The thesis's augmentation for (B, C, H, W) float batches on any device. An instance keeps
+    a CPU grid buffer: use one instance per thread (each trainer makes its own)."""
 
     rotation: float = 25.0
     shear: float = 0.1
@@ -48,7 +49,7 @@ class BatchAugment:
     flip: bool = False
     grid_buffers: dict[tuple[int, int, torch.dtype], torch.Tensor] = field(
         default_factory=dict, init=False, repr=False, compare=False
-    )  # CPU: one chunk's sampling grid per image size, reused by every batch
+    )  # CPU: one chunk's sampling grid per image size, reused by every batch (one thread at a time)
 
     def draw(self, count: int, generator: torch.Generator) -> AffineDraws:
         """Every sample's parameters, uniform in the configured ranges (on the generator's device)."""
@@ -89,14 +90,14 @@ class BatchAugment:
         return torch.cat([inverse, torch.zeros(len(angle), 2, 1, device=angle.device)], dim=2)
 
     def __call__(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        """Each image of the batch warped by its own draw, in place: `images` (a fresh float batch
-        that the caller gives up) is overwritten and returned. On a CPU, allocating a second batch
-        for the result cost about as much as the warp itself."""
+        """Each image of the batch warped by its own draw. `images` is a fresh float batch that
+        the caller gives up: on a CPU it is overwritten and returned (allocating a second batch
+        there cost about as much as the warp itself); on a GPU the result is a new tensor."""
         if len(images) == 0:
             return images
         theta = self.matrices(self.draw(len(images), generator)).to(images.dtype)
         if images.device.type != "cpu":
-            return images.copy_(warp(images, theta))
+            return warp(images, theta)
         height, width = images.shape[2], images.shape[3]
         key = (height, width, images.dtype)
         if key not in self.grid_buffers:

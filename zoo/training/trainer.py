@@ -5,7 +5,7 @@
   end of each stage.
 - channels_last everywhere; on CUDA: mixed precision (bfloat16 where supported, else float16 with
   loss scaling), pinned memory and non-blocking copies, cuDNN's autotuner, TF32 matmuls, and the
-  step's loss read back only every `CUDA_LOSS_READS` steps, so the host never waits for the GPU
+  step's loss read back only every `LOSS_READS_EVERY` steps, so the host never waits for the GPU
   within an epoch. Loaders are made once per run: their workers persist across epochs.
 - Under DDP (zoo.training.device) each process takes its share of every epoch; rank 0 writes the files.
 - Seeded: every epoch reseeds torch from (seed, epoch) and draws its sample order from
@@ -56,7 +56,9 @@ from zoo.training.device import Distributed, check_compile, loader_workers
 from zoo.training.runs import RunFolder
 
 THESIS_AUGMENT = AugmentConfig()
-CUDA_LOSS_READS = 32  # on CUDA, losses are read back every this many steps: each read waits for the GPU
+# Training losses are read back to the host every this many steps (device type; others: every
+# step). Each read waits for the GPU, so on CUDA the host reads in blocks and queues steps ahead.
+LOSS_READS_EVERY: dict[str, int] = {"cuda": 32}
 OptimizerState = tuple[dict[str, torch.Tensor], dict[str, Any]]  # tensors and settings, as checkpointed
 
 
@@ -286,7 +288,7 @@ class Trainer:
         epoch_seed = np.random.SeedSequence([self.recipe.seed, 17, self.sampler.epoch, self.dist.rank])
         self.augment_rng.manual_seed(int(epoch_seed.generate_state(1)[0]))
         progress.start(title, len(loader))
-        read_every = CUDA_LOSS_READS if self.cuda else 1
+        read_every = LOSS_READS_EVERY.get(self.device.type, 1)
         unread: list[torch.Tensor] = []  # losses x batch sizes still on the device
         total, seen, counted, start = 0.0, 0, 0, time.perf_counter()  # counted: images whose loss was read
         waited, ready = 0.0, start
@@ -307,11 +309,13 @@ class Trainer:
             self.scaler.update()
             unread.append(loss.detach().float() * len(y))
             seen += len(y)
-            if len(unread) == read_every or step == len(loader) - 1:
+            if len(unread) == read_every or step == 0:  # the first step at once: the bar shows a loss
                 total += read_losses(unread, step + 1 - len(unread), title, self.run.path)
                 unread, counted = [], seen
             progress.step(total / max(counted, 1), seen / (time.perf_counter() - start))
             ready = time.perf_counter()
+        if unread:  # the last block (the loop ran, so `step` is its last step)
+            total += read_losses(unread, step + 1 - len(unread), title, self.run.path)
         if self.dist.world > 1:  # BatchNorm statistics saw each rank's own batches: take rank 0's
             for buffer in self.model.buffers():
                 torch.distributed.broadcast(buffer, src=0)
