@@ -146,10 +146,6 @@ def measure(
                 plain.append(speed)
                 zoo.append(zoo_speed)
                 waits.append(trainer.loader_wait)
-        del trainer, net, plain_net  # the loader's workers and the models go before the next row
-        gc.collect()
-        if dev.type == "cuda":
-            torch.cuda.empty_cache()
     return Row(backbone, size, batch, amp, compiled, statistics.median(plain), statistics.median(zoo),
                statistics.median(waits), flops)  # fmt: skip
 
@@ -176,9 +172,10 @@ def augmentation_line(device: str) -> str:
     images = torch.randint(0, 256, (100, 1, 128, 128), dtype=torch.uint8)
     old = len(images) / median_seconds(lambda: per_sample(images), 3)
     on_device, rng = images.to(device), torch.Generator(device=device).manual_seed(0)
+    augment = BatchAugment()
 
     def step() -> None:
-        batched(on_device, BatchAugment(), rng)
+        batched(on_device, augment, rng)
         if device == "cuda":
             torch.cuda.synchronize()
 
@@ -204,7 +201,7 @@ def main() -> None:
     if torch.cuda.is_available():
         card = torch.cuda.get_device_name(0)
         print(f"card: {card}, {torch.cuda.device_count()} visible", flush=True)
-        rows, device = GPU_ROWS, "cuda"
+        rows, device = [row for row in GPU_ROWS if not (args.quick and row[4])], "cuda"  # no compiling when quick
     else:
         card = "cpu"
         print("no CUDA GPU: the GPU part was skipped; the CPU part measures thesis_vgg at 64 px", flush=True)
@@ -229,6 +226,9 @@ def main() -> None:
             print("| " + " | ".join(map(str, settings)) + " | skipped: over the time budget |", flush=True)
             continue
         row = measure(backbone, size, batch, amp, compiled, args, device)
+        gc.collect()  # the row's trainer (and its loader workers) and models go before the next row
+        if device == "cuda":
+            torch.cuda.empty_cache()
         top = peak(card, amp)
         mfu = f"{row.zoo * row.flops / top:.1%}" if top else "-"
         thesis = f"{row.zoo / THESIS[backbone]:.1f}x" if backbone in THESIS else "-"

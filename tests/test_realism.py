@@ -90,7 +90,8 @@ def test_realism_reports_every_measure_and_lists_unreadable_crops(zoo, tmp_path:
     transfer = report["transfer"]["small_cnn"]
     assert 0.0 <= transfer["stage0_share"] <= 1.0 and sum(transfer["stages"].values()) == 16 * TRANSFER_SEEDS
     assert 0.0 <= transfer["mean_percent"] <= 100.0
-    shares = [one["stage0_share"] for one in transfer["seeds"]]
+    assert [one["seed"] for one in transfer["trainings"]] == list(range(TRANSFER_SEEDS)), "seeds from --seed 0"
+    shares = [one["stage0_share"] for one in transfer["trainings"]]
     assert len(shares) == TRANSFER_SEEDS and transfer["stage0_share"] == pytest.approx(np.mean(shares), abs=1e-3)
     for key in ("cnn_auc", "statistics_auc"):
         assert 0.0 <= report["two_sample"][key] <= 1.0

@@ -118,9 +118,9 @@ def realism_rows(report: dict[str, Any]) -> list[list[str]]:
     rows = []
     for name, scores in report["transfer"].items():
         share, percent = f"{100 * scores['stage0_share']:.1f} %", f"{scores['mean_percent']:.1f}"
-        if "seeds" in scores:  # the fixed model's trainings: their mean, and the range from seed to seed
-            shares = [100 * one["stage0_share"] for one in scores["seeds"]]
-            percents = [one["mean_percent"] for one in scores["seeds"]]
+        if "trainings" in scores:  # the fixed model's trainings: pooled, and the range from seed to seed
+            shares = [100 * one["stage0_share"] for one in scores["trainings"]]
+            percents = [one["mean_percent"] for one in scores["trainings"]]
             share += f" ({min(shares):.1f} to {max(shares):.1f})"
             percent += f" ({min(percents):.1f} to {max(percents):.1f})"
         rows.append([f"transfer {name}: real crops scored stage 0", "", share, ""])
@@ -148,7 +148,7 @@ def realism_notes(report: dict[str, Any]) -> list[str]:
         f"phantom: {phantom['crops']} crops of {phantom['patients']} patients at {phantom['size']} px, "
         f"seed {phantom['seed']}; "
         f"real: {real['crops']} crops of {real['radiographs']} radiographs",
-        f"transfer small_cnn: {len(report['transfer']['small_cnn']['seeds'])} trainings with seeds from "
+        f"transfer small_cnn: {len(report['transfer']['small_cnn']['trainings'])} trainings with seeds from "
         f"{phantom['seed']}, pooled (in brackets: the lowest and highest training)",
         f"two-sample test: {test['crops']['phantom']} phantom stage-0 crops (same joints) against the real ones, "
         f"{test['folds']} folds grouped by radiograph and patient",

@@ -224,7 +224,8 @@ def make_phantom(patients: int, size: int, seed: int, workers: int | None) -> Ph
 
 def transfer(phantom: Phantom, real: RealCrops, seed: int) -> dict[str, Any]:
     """Train the fixed CNN on the phantom's reader stages, `TRANSFER_SEEDS` times with seeds
-    `seed`, `seed + 1`, ...; how the trainings score the real healthy crops, pooled, and each one."""
+    `seed`, `seed + 1`, ...; how the trainings score the real healthy crops: pooled (its `stages`
+    count every training's answers, `TRANSFER_SEEDS` per crop) and each training."""
     scored = phantom.truth["reader_percent"].notna().to_numpy()
     stages = ratingen_stages(phantom.truth["reader_percent"].to_numpy(float)[scored])
     per_class = min(TRANSFER_PER_CLASS, len(stages) // len(STAGE_MIDPOINTS))
@@ -241,7 +242,10 @@ def transfer(phantom: Phantom, real: RealCrops, seed: int) -> dict[str, Any]:
         percents.append(probs @ STAGE_MIDPOINTS)
     each = [stage_summary(s, p) for s, p in zip(predicted, percents, strict=True)]
     pooled = stage_summary(np.concatenate(predicted), np.concatenate(percents))
-    pooled["seeds"] = [{key: one[key] for key in ("stage0_share", "mean_percent")} for one in each]
+    pooled["trainings"] = [
+        {"seed": seed + run, "stage0_share": one["stage0_share"], "mean_percent": one["mean_percent"]}
+        for run, one in enumerate(each)
+    ]
     return pooled
 
 
