@@ -36,6 +36,7 @@ from torch import nn
 from zoo_plugins.datasets import image_statistics
 from zoo_plugins.datasets.phantom import write_phantom
 from zoo_plugins.datasets.phantom_population import JOINTS
+from zoo_plugins.datasets.phantom_render import IMAGE_PATTERN
 
 from zoo.clinical import ratingen_stages
 from zoo.data.augment import BatchAugment
@@ -217,7 +218,8 @@ def make_phantom(patients: int, size: int, seed: int, workers: int | None) -> Ph
         plain = _plain_jpegs(Path(tmp) / "plain", len(truth), size, seed)
         images = Path(tmp) / "phantom" / "images"
         pixels = np.stack([
-            load_prepared(images / f"{row.sop_iuid}_{row.joint}.jpg", size) for row in truth.itertuples()
+            load_prepared(images / IMAGE_PATTERN.format(sop_iuid=row.sop_iuid, joint=row.joint), size)
+            for row in truth.itertuples()
         ])  # fmt: skip
     return Phantom(pixels=pixels, truth=truth, seconds=seconds, plain_seconds=plain)
 
