@@ -127,6 +127,7 @@ def measure(
         with torch.autocast(dev.type, dtype=trainer.amp_dtype, enabled=trainer.amp_dtype is not None):
             flops = step_flops(plain_model, x)
         plain, zoo, waits = [], [], []
+        plain_augment = make_augment(AugmentConfig())
         for round_ in range(args.rounds + 1):  # the first round warms up (and compiles)
             speed = plain_epoch(
                 plain_net,
@@ -138,7 +139,7 @@ def measure(
                 seed=round_,
                 device=dev,
                 amp_dtype=trainer.amp_dtype,
-                augment=make_augment(AugmentConfig()),
+                augment=plain_augment,
             )
             trainer.sampler.epoch = round_
             zoo_speed = trainer.train_epoch(net, optimizer, EpochProgress(enabled=False), "bench")[1]
