@@ -2,7 +2,8 @@
 
 First a line on augmentation: the per-sample host path the trainer replaced against the batched
 device path, at 128 px. Then, for each model (thesis_vgg 150 px, inception_v3 150 and 299 px,
-resnet50 150 px, tf_efficientnet_lite0 224 px) and setting (AMP bf16 on/off, torch.compile on/off;
+resnet50 150 px, tf_efficientnet_lite0 224 px) and setting (AMP bf16 on/off, torch.compile off, in
+its default mode, or in reduce-overhead mode, whose CUDA graphs launch a step's kernels at once;
 channels_last and the batched device augmentation always on, as the trainer runs): images/s of a
 plain hand-written loop and of the zoo's `Trainer.train_epoch` in the same run, their ratio, the
 ratio to the thesis's Titan X Pascal (485 crops/s VGG, 367 InceptionV3), the model FLOP utilisation
@@ -15,7 +16,8 @@ Without a GPU it runs the same measurement for thesis_vgg at 64 px on the CPU an
 GPU part was skipped.
 
 Usage: python benchmarks/gpu.py [--patients N] [--rounds R] [--only NAME] [--amp on|off]
-                                [--compile on|off] [--budget SECONDS] [--quick]
+                                [--compile on|off|default|reduce-overhead] [--budget SECONDS]
+                                [--quick]
 
 `--only`, `--amp` and `--compile` keep the rows that match, to measure in a later call what an
 earlier one left as skipped (for instance `--amp off`, or `--compile on`).
@@ -49,15 +51,16 @@ from zoo.training.trainer import Trainer
 
 THESIS = {"thesis_vgg": 485.0, "inception_v3": 367.0}  # crops/s on the thesis's Titan X Pascal
 PATIENTS = {150: 600, 224: 300, 299: 150}  # phantom patients per size: epochs of a few seconds each
-# (backbone, px, batch, AMP, compile), most important first
+GRAPHS = "reduce-overhead"  # torch.compile's mode that replays a step's kernels as CUDA graphs
+# (backbone, px, batch, AMP, compile mode or None), most important first
 GPU_ROWS = [
-    ("inception_v3", 150, 100, True, False), ("thesis_vgg", 150, 100, True, False),
-    ("inception_v3", 150, 256, True, False), ("resnet50", 150, 100, True, False),
-    ("tf_efficientnet_lite0", 224, 100, True, False), ("inception_v3", 299, 100, True, False),
-    ("thesis_vgg", 150, 100, False, False), ("inception_v3", 150, 100, False, False),
-    ("resnet50", 150, 100, False, False), ("tf_efficientnet_lite0", 224, 100, False, False),
-    ("inception_v3", 299, 100, False, False),
-    ("thesis_vgg", 150, 100, True, True), ("inception_v3", 150, 100, True, True),
+    ("inception_v3", 150, 100, True, None), ("inception_v3", 150, 100, True, GRAPHS),
+    ("thesis_vgg", 150, 100, True, None), ("inception_v3", 150, 256, True, None),
+    ("resnet50", 150, 100, True, None), ("tf_efficientnet_lite0", 224, 100, True, None),
+    ("inception_v3", 299, 100, True, None), ("thesis_vgg", 150, 100, False, None),
+    ("inception_v3", 150, 100, False, None), ("resnet50", 150, 100, False, None),
+    ("tf_efficientnet_lite0", 224, 100, False, None), ("inception_v3", 299, 100, False, None),
+    ("thesis_vgg", 150, 100, True, "default"), ("inception_v3", 150, 100, True, "default"),
 ]  # fmt: skip
 PEAKS = {  # dense tensor-core TFLOP/s: (bf16, tf32)
     "H200": (989.0, 494.0),
@@ -76,7 +79,7 @@ class Row:
     size: int
     batch: int
     amp: bool
-    compiled: bool
+    compiled: str | None
     plain: float
     zoo: float
     wait: float
@@ -101,14 +104,14 @@ def step_flops(model: torch.nn.Module, x: torch.Tensor) -> float:
 
 
 def measure(
-    backbone: str, size: int, batch: int, amp: bool, compiled: bool, args: argparse.Namespace, device: str
+    backbone: str, size: int, batch: int, amp: bool, compiled: str | None, args: argparse.Namespace, device: str
 ) -> Row:
     """Plain loop and zoo trainer, alternating epochs, on the same data and model."""
     patients = args.patients or PATIENTS.get(size, 300)
     recipe, registry, prepared = bench_recipe(patients, size, batch, backbone, device, amp)
     recipe = recipe.model_copy(update={
         "data": recipe.data.model_copy(update={"augment": AugmentConfig()}),
-        "train": recipe.train.model_copy(update={"compile": compiled}),
+        "train": recipe.train.model_copy(update={"compile": compiled or False}),
     })  # fmt: skip
     dev = torch.device(device)
     with tempfile.TemporaryDirectory() as tmp:
@@ -119,7 +122,7 @@ def measure(
         torch.manual_seed(0)
         plain_model = build_model(registry, recipe.model.backbone, recipe.model.head, "stage")
         plain_model = plain_model.to(dev, memory_format=torch.channels_last)
-        plain_net = torch.compile(plain_model) if compiled else plain_model
+        plain_net = torch.compile(plain_model, mode=compiled) if compiled else plain_model
         plain_optimizer = torch.optim.Adam(plain_model.parameters(), lr=1e-4)
         rows = prepared.table["pixel_row"].to_numpy()[trainer.rows["train"]]
         targets = prepared.table["target"].to_numpy()[trainer.rows["train"]]
@@ -194,7 +197,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--only", help="measure only this backbone")
     parser.add_argument("--amp", choices=["on", "off"], help="measure only the rows with AMP on (or off)")
-    parser.add_argument("--compile", choices=["on", "off"], help="measure only the rows compiled (or not)")
+    parser.add_argument("--compile", choices=["on", "off", "default", GRAPHS],
+                        help="measure only the rows compiled (in any mode, or this one), or not compiled")
     parser.add_argument("--budget", type=float, default=420.0, help="start no row after this many seconds")
     args = arguments(parser, patients=6, batch=8, rounds=1)
     begun = time.perf_counter()
@@ -206,7 +210,7 @@ def main() -> None:
     else:
         card = "cpu"
         print("no CUDA GPU: the GPU part was skipped; the CPU part measures thesis_vgg at 64 px", flush=True)
-        compiles = (False,) if args.quick else (False, True)  # compiling takes minutes: not in the smoke test
+        compiles = (None,) if args.quick else (None, "default")  # compiling takes minutes: not in the smoke test
         rows, device = [("thesis_vgg", 64, args.batch, False, c) for c in compiles], "cpu"
         args.patients = args.patients or 300
     if not args.quick:
@@ -216,13 +220,13 @@ def main() -> None:
         for row in rows
         if args.only in (None, row[0])
         and args.amp in (None, "on" if row[3] else "off")
-        and args.compile in (None, "on" if row[4] else "off")
+        and args.compile in (None, "on" if row[4] else "off", row[4])
     ]
     print("| backbone | px | batch | AMP | compile | plain img/s | zoo img/s | zoo/plain | zoo/thesis | MFU "
           "| loader wait |\n|---|---|---|---|---|---|---|---|---|---|---|", flush=True)  # fmt: skip
     for backbone, size, batch, amp, compiled in rows:
         precision = "bf16" if amp and device == "cuda" else "off"
-        settings = [backbone, size, batch, precision, "on" if compiled else "off"]
+        settings = [backbone, size, batch, precision, compiled or "off"]
         if time.perf_counter() - begun > args.budget:
             print("| " + " | ".join(map(str, settings)) + " | skipped: over the time budget |", flush=True)
             continue

@@ -249,3 +249,20 @@ def test_analyze_reports_the_split_a_recipe_evaluated(zoo, tmp_path: Path) -> No
     analyzed = zoo("analyze", str(folder))
     assert analyzed.code == 0, analyzed.err[-1500:]
     assert "random val crops" in (folder / "report" / "report.html").read_text()
+
+
+def test_compile_mode_reaches_torch_compile(zoo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    modes: list[str | None] = []
+
+    def recording(model: object, mode: str | None = None) -> object:  # compiles nothing: records the mode
+        modes.append(mode)
+        return model
+
+    monkeypatch.setattr(trainer_module.torch, "compile", recording)
+    result = zoo("run", str(tiny(tmp_path, epochs=1)), "--runs-dir", str(tmp_path / "r"),
+                 "--set", "train.compile=reduce-overhead", "--set", "eval.bootstrap=5")  # fmt: skip
+    assert result.code == 0, result.err[-1500:]
+    assert modes[-1] == "reduce-overhead", "the training network is compiled in the recipe's mode"
+    refused = zoo("validate", str(tiny(tmp_path)), "--set", "train.compile=fast")
+    assert refused.code == 2
+    assert "train.compile: compile is true, false or a torch.compile mode: default, reduce-overhead" in refused.err

@@ -30,6 +30,7 @@ from zoo.targets import TARGETS
 
 MAX_RECIPE_BYTES = 1024 * 1024
 MAX_WORKERS = 64
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")  # torch.compile modes `train.compile` accepts
 Target = Literal["percent", "stage", "binary"]  # the names of the target table (zoo.targets; a test keeps them equal)
 
 
@@ -145,7 +146,12 @@ class TrainConfig(Strict):
         description="loader worker processes: auto (none on CPU, where the model needs the cores; "
         "on CUDA, one per core but one, at most 8) or a number up to the machine's cores",
     )
-    compile: bool = Field(False, description="compile the model with torch.compile (needs a C++ compiler on CPU)")
+    compile: bool | str = Field(
+        False,
+        json_schema_extra={"anyOf": [{"type": "boolean"}, {"enum": list(COMPILE_MODES)}]},
+        description="compile the model with torch.compile: true (its default mode) or a mode; "
+        "reduce-overhead replays each step's kernels as CUDA graphs (needs a C++ compiler on CPU)",
+    )
 
     @field_validator("num_workers")
     @classmethod
@@ -153,6 +159,20 @@ class TrainConfig(Strict):
         if value == "auto" or (isinstance(value, int) and 0 <= value <= MAX_WORKERS):
             return value
         raise ValueError(f"num_workers is auto or a whole number from 0 to {MAX_WORKERS}")
+
+    @field_validator("compile")
+    @classmethod
+    def _compile(cls, value: bool | str) -> bool | str:
+        if isinstance(value, bool) or value in COMPILE_MODES:
+            return value
+        raise ValueError(f"compile is true, false or a torch.compile mode: {', '.join(COMPILE_MODES)}")
+
+    @property
+    def compile_mode(self) -> str | None:
+        """torch.compile's mode for `compile`, or None when the model is not compiled."""
+        if self.compile is False:
+            return None
+        return "default" if self.compile is True else str(self.compile)
 
 
 class TargetRate(Strict):

@@ -190,7 +190,7 @@ class Trainer:
         self.copy_augment = make_augment(recipe.data.augment or THESIS_AUGMENT) if strategy_sampler else None
         self.augment_rng = torch.Generator(device=device)
         self.num_workers = loader_workers(recipe.train.num_workers, device)
-        if recipe.train.compile:
+        if recipe.train.compile_mode is not None:
             check_compile(device)
         self.sampler = EpochSampler(len(self.rows["train"]), strategy_sampler, recipe.seed, dist)
         self.loaders: dict[str, DataLoader[Batch]] = {}
@@ -264,7 +264,8 @@ class Trainer:
         if self.dist.world > 1:
             ids = [self.device.index] if self.cuda else None
             net = nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
-        return cast(nn.Module, torch.compile(net)) if self.recipe.train.compile else net
+        mode = self.recipe.train.compile_mode
+        return net if mode is None else cast(nn.Module, torch.compile(net, mode=mode))
 
     # -- one epoch --------------------------------------------------------------------------
 
