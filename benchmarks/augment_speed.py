@@ -3,8 +3,9 @@ a training step.
 
 - Per-sample (the zoo's path before): torchvision's RandomAffine on each uint8 image of a batch,
   one call per image, then the float conversion. Kept here only as the baseline.
-- Batched (the trainer now): the float conversion, then the whole batch warped with per-sample
-  draws (zoo.data.augment.BatchAugment); and its parts: the sampling grids (torch's affine_grid
+- Batched (the trainer now): the uint8 batch warped as a whole with per-sample draws
+  (zoo.data.augment.BatchAugment), on the CPU `CPU_CHUNK` images at a time, each chunk scaled to
+  floats just before its warp; and its parts: the sampling grids (torch's affine_grid
   against the zoo's two multiply-adds) and grid_sample alone, on the CPU `CPU_CHUNK` images at a time.
 - In training: thesis_vgg training steps (forward, backward, Adam) with and without the batched
   augmentation of each batch, in the same run.
@@ -37,8 +38,8 @@ def per_sample(images: torch.Tensor) -> torch.Tensor:
 
 
 def batched(images: torch.Tensor, augment: BatchAugment, rng: torch.Generator) -> torch.Tensor:
-    """The trainer's path: floats in [0, 1], then the whole batch warped at once."""
-    return augment(images.float().div_(255.0), rng)
+    """The trainer's path: the uint8 batch handed over, scaled to [0, 1] as it is warped."""
+    return augment(images, rng)
 
 
 def main() -> None:
@@ -71,9 +72,7 @@ def main() -> None:
     y = torch.zeros(args.batch, dtype=torch.long)
 
     def train_step(with_augment: bool) -> None:
-        x = images.float().div_(255.0)
-        if with_augment:
-            x = augment(x, rng)
+        x = augment(images, rng) if with_augment else images.float().div_(255.0)
         loss = F.cross_entropy(model(x.contiguous(memory_format=torch.channels_last)), y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

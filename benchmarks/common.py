@@ -127,9 +127,8 @@ def plain_epoch(
     start = time.perf_counter()
     for begin in range(0, len(order), batch):
         chosen = order[begin : begin + batch]
-        x = torch.from_numpy(pixels[rows[chosen]]).unsqueeze(1).to(device, non_blocking=True).float().div_(255.0)
-        if augment is not None:
-            x = augment(x, rng)
+        x = torch.from_numpy(pixels[rows[chosen]]).unsqueeze(1).to(device, non_blocking=True)
+        x = x.float().div_(255.0) if augment is None else augment(x, rng)  # it scales the uint8 batch itself
         x = x.contiguous(memory_format=torch.channels_last)
         y = torch.from_numpy(targets[chosen]).long().to(device, non_blocking=True)
         with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):

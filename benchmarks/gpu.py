@@ -186,7 +186,7 @@ def augmentation_line(device: str) -> str:
     new = len(images) / median_seconds(step, 10)
     return (
         f"augmentation at 128 px: per sample on the host {old:.0f} images/s, batched on {device} "
-        f"{new:.0f} images/s ({new / old:.0f}x)"
+        f"{new:.0f} images/s ({new / old:.1f}x)"
     )
 
 

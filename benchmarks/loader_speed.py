@@ -32,9 +32,10 @@ def delivery(dataset: CropBatches, batch: int, augment: BatchAugment | None = No
     rng = torch.Generator().manual_seed(0)
     start, seen = time.perf_counter(), 0
     for images, _, _, _ in batches(dataset, batch, shuffle=True):
-        x = images.float().div_(255.0)
         if augment is not None:
-            augment(x, rng)
+            augment(images, rng)  # the trainer hands its uint8 batch over
+        else:
+            images.float().div_(255.0)
         seen += len(images)
     return seen / (time.perf_counter() - start)
 

@@ -87,3 +87,13 @@ def test_a_batch_warped_in_place_in_chunks_equals_one_warp() -> None:
     warped = augment(batch, torch.Generator().manual_seed(4))
     assert warped is batch, "the batch is warped in place"
     assert torch.equal(warped, expected)
+
+
+def test_a_uint8_batch_is_scaled_as_it_is_warped_and_equals_scaling_first() -> None:
+    images = torch.randint(0, 256, (CPU_CHUNK * 2 + 3, 1, 32, 32), dtype=torch.uint8)
+    augment = BatchAugment(flip=True)
+    scaled_first = augment(images.float().div_(255.0), torch.Generator().manual_seed(4))
+    warped = augment(images, torch.Generator().manual_seed(4))
+    assert warped.dtype == torch.float32 and images.dtype == torch.uint8, "a new float batch; the uint8 one is kept"
+    assert torch.equal(warped, scaled_first)
+    assert augment(images[:0], torch.Generator()).dtype == torch.float32

@@ -298,7 +298,7 @@ class Trainer:
             if lr_at is not None:
                 for group in optimizer.param_groups:
                     group["lr"] = lr_at(step / len(loader))
-            x = self.augmented(to_model_input(images, self.device), copies)
+            x = self.augmented(images, copies)
             x = x.contiguous(memory_format=torch.channels_last)
             y = targets.to(self.device, non_blocking=True)
             w = None if self.sample_weights is None else self.sample_weights[index.to(self.device, non_blocking=True)]
@@ -324,10 +324,12 @@ class Trainer:
         self.loader_wait = waited / elapsed if elapsed > 0 else 0.0
         return total / max(seen, 1), seen * self.dist.world / elapsed
 
-    def augmented(self, x: torch.Tensor, copies: torch.Tensor) -> torch.Tensor:
-        """A training batch on the device, augmented as a whole (or only its repeated copies)."""
+    def augmented(self, images: torch.Tensor, copies: torch.Tensor) -> torch.Tensor:
+        """A uint8 host batch as floats in [0, 1] on the device, augmented as a whole (scaled as it
+        is warped, on a CPU chunk by chunk while in the cache) or only its repeated copies."""
         if self.augment is not None:
-            return self.augment(x, self.augment_rng)
+            return self.augment(images.to(self.device, non_blocking=True), self.augment_rng)
+        x = to_model_input(images, self.device)
         if self.copy_augment is not None and bool(copies.any()):  # `copies` is on the host: no sync
             chosen = copies.nonzero().squeeze(1).to(self.device, non_blocking=True)  # indices, not a mask:
             x[chosen] = self.copy_augment(x[chosen], self.augment_rng)  # a mask on the device would sync
