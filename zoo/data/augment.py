@@ -10,7 +10,8 @@ batch's device that the caller seeds, so the same seed gives the same batches.
 Speed (docs/benchmarks.md): the sampling grid is two broadcast multiply-adds per sample, not
 `affine_grid`'s batched matrix product (several times faster on a CPU). On a CPU the batch is
 warped in chunks of `CPU_CHUNK` images whose grids go into one buffer kept between batches, so a
-grid stays in the cache and its memory is not mapped anew for every chunk. The trainer hands over
+grid stays in the cache and its memory is not mapped anew for every chunk; the grids' small
+broadcast terms are computed once per batch, not per chunk. The trainer hands over
 its uint8 batch, and each chunk is scaled to [0, 1] just before its warp, while it is in the cache
 (a whole batch scaled first and warped after made the path 1.6 times slower); each warped chunk
 is written into the float batch.
@@ -110,34 +111,49 @@ class BatchAugment:
         key = (height, width, theta.dtype)
         if key not in self.grid_buffers:
             self.grid_buffers[key] = torch.empty(CPU_CHUNK, height, width, 2, dtype=theta.dtype)
+        columns, rows = grid_terms(theta, height, width)  # once per batch: small, and many small ops
         warped = images if floats else torch.empty(images.shape, dtype=theta.dtype)
         for begin in range(0, len(images), CPU_CHUNK):
             chunk = slice(begin, begin + CPU_CHUNK)
             source = images[chunk] if floats else images[chunk].float().div_(255.0)
-            warped[chunk] = warp(source, theta[chunk], self.grid_buffers[key])
+            grid = fill_grid(columns[chunk], rows[chunk], self.grid_buffers[key][: len(source)])
+            warped[chunk] = bilinear(source, grid)
         return warped
 
 
-def sampling_grid(theta: torch.Tensor, height: int, width: int, buffer: torch.Tensor | None = None) -> torch.Tensor:
-    """(B, H, W, 2) input coordinates of every output pixel: `affine_grid(theta)` with
-    align_corners=False, as two broadcast multiply-adds; written into `buffer[:B]` when given."""
+def grid_terms(theta: torch.Tensor, height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each sample's sampling grid as two broadcast terms per coordinate (dim 1: x, y): the output
+    column times theta[:, :, 0], (B, 2, 1, W), and the output row times theta[:, :, 1] plus
+    theta[:, :, 2], (B, 2, H, 1). Their sum is `affine_grid(theta)` with align_corners=False."""
     xs = (torch.arange(width, device=theta.device, dtype=theta.dtype) * 2 + 1) / width - 1
     ys = (torch.arange(height, device=theta.device, dtype=theta.dtype) * 2 + 1) / height - 1
-    if buffer is None:
-        grid = torch.empty(len(theta), height, width, 2, device=theta.device, dtype=theta.dtype)
-    else:
-        grid = buffer[: len(theta)]
+    columns = theta[:, :, 0, None, None] * xs[None, None, None, :]
+    rows = theta[:, :, 1, None, None] * ys[None, None, :, None] + theta[:, :, 2, None, None]
+    return columns, rows
+
+
+def fill_grid(columns: torch.Tensor, rows: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
+    """Write the terms' sums into `grid`, (B, H, W, 2): two broadcast adds, one per coordinate."""
     for axis in (0, 1):
-        a, b, c = (theta[:, axis, column, None, None] for column in range(3))
-        torch.add(a * xs[None, None, :], b * ys[None, :, None] + c, out=grid[..., axis])
+        torch.add(columns[:, axis], rows[:, axis], out=grid[..., axis])
     return grid
 
 
-def warp(images: torch.Tensor, theta: torch.Tensor, grid_buffer: torch.Tensor | None = None) -> torch.Tensor:
-    """(B, C, H, W) images, each warped bilinearly by its (2, 3) output-to-input matrix (the grid
-    written into `grid_buffer` when given)."""
-    grid = sampling_grid(theta, images.shape[2], images.shape[3], grid_buffer)
+def sampling_grid(theta: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """(B, H, W, 2) input coordinates of every output pixel: `affine_grid(theta)` with
+    align_corners=False, as two broadcast multiply-adds."""
+    grid = torch.empty(len(theta), height, width, 2, device=theta.device, dtype=theta.dtype)
+    return fill_grid(*grid_terms(theta, height, width), grid)
+
+
+def bilinear(images: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
+    """`images` sampled bilinearly at `grid`; what falls outside is black."""
     return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def warp(images: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+    """(B, C, H, W) images, each warped bilinearly by its (2, 3) output-to-input matrix."""
+    return bilinear(images, sampling_grid(theta, images.shape[2], images.shape[3]))
 
 
 def make_augment(config: AugmentConfig | None) -> BatchAugment | None:
