@@ -206,6 +206,7 @@ class Trainer:
         self.monitor, self.mode = self._monitor()
         self.history: list[dict[str, Any]] = []
         self.loader_wait = 0.0  # share of the last epoch's time spent waiting for batches
+        self.next_epoch: tuple[int, Iterator[Batch]] | None = None  # (epoch, its batches, already coming)
         self.best_state: dict[str, torch.Tensor] | None = None
 
     # -- set-up -----------------------------------------------------------------------------
@@ -286,6 +287,8 @@ class Trainer:
         if all(not p.requires_grad for p in backbone.parameters()):
             backbone.eval()  # a frozen backbone keeps its BatchNorm statistics
         loader = self._loader("train")
+        started, self.next_epoch = self.next_epoch, None
+        batches = started[1] if started is not None and started[0] == self.sampler.epoch else iter(loader)
         epoch_seed = np.random.SeedSequence([self.recipe.seed, 17, self.sampler.epoch, self.dist.rank])
         self.augment_rng.manual_seed(int(epoch_seed.generate_state(1)[0]))
         progress.start(title, len(loader))
@@ -293,7 +296,7 @@ class Trainer:
         unread: list[torch.Tensor] = []  # losses x batch sizes still on the device
         total, seen, counted, start = 0.0, 0, 0, time.perf_counter()  # counted: images whose loss was read
         waited, ready = 0.0, start
-        for step, (images, targets, index, copies) in enumerate(loader):
+        for step, (images, targets, index, copies) in enumerate(batches):
             waited += time.perf_counter() - ready  # time the step stood waiting for its batch
             if lr_at is not None:
                 for group in optimizer.param_groups:
@@ -317,6 +320,9 @@ class Trainer:
             ready = time.perf_counter()
         if unread:  # the last block (the loop ran, so `step` is its last step)
             total += read_losses(unread, step + 1 - len(unread), title, self.run.path)
+        if self.num_workers > 0:  # the workers fill the next epoch's first batches during validation
+            self.sampler.epoch += 1  # epochs count on across stages (State.global_epoch)
+            self.next_epoch = (self.sampler.epoch, iter(loader))
         if self.dist.world > 1:  # BatchNorm statistics saw each rank's own batches: take rank 0's
             for buffer in self.model.buffers():
                 torch.distributed.broadcast(buffer, src=0)
