@@ -22,6 +22,7 @@ from zoo.compose.yaml_lines import load_yaml
 from zoo.data.augment import BatchAugment
 from zoo.data.prepare import Prepared, prepare
 
+THESIS = {"thesis_vgg": 485.0, "inception_v3": 367.0}  # crops/s on the thesis's Titan X Pascal
 RECIPE = """\
 name: bench
 data:

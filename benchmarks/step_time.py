@@ -20,11 +20,9 @@ from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
-from common import arguments, bench_recipe, machine
+from common import THESIS, arguments, bench_recipe, machine
 
 from zoo.training.model import build_model
-
-THESIS = {"thesis_vgg": 485.0, "inception_v3": 367.0}  # crops/s on the thesis's Titan X Pascal
 
 
 def model_for(backbone: str, size: int, device: torch.device) -> torch.nn.Module:

@@ -97,3 +97,16 @@ def test_a_uint8_batch_is_scaled_as_it_is_warped_and_equals_scaling_first() -> N
     assert warped.dtype == torch.float32 and images.dtype == torch.uint8, "a new float batch; the uint8 one is kept"
     assert torch.equal(warped, scaled_first)
     assert augment(images[:0], torch.Generator()).dtype == torch.float32
+
+
+def test_an_integer_batch_other_than_uint8_is_refused() -> None:
+    with pytest.raises(TypeError, match=r"augmentation takes uint8 or float batches, not torch\.int16"):
+        BatchAugment()(torch.zeros(2, 1, 8, 8, dtype=torch.int16), torch.Generator())
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_a_uint8_batch_on_the_gpu_equals_scaling_first() -> None:
+    images = torch.randint(0, 256, (40, 1, 32, 32), dtype=torch.uint8, device="cuda")
+    augment = BatchAugment(flip=True)
+    scaled_first = augment(images.float().div_(255.0), torch.Generator(device="cuda").manual_seed(4))
+    assert torch.equal(augment(images, torch.Generator(device="cuda").manual_seed(4)), scaled_first)

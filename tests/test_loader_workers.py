@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from zoo.compose.recipe import TrainConfig
 from zoo.data.loader import CropBatches, batches
 from zoo.errors import UsageError
 from zoo.training.device import check_compile, loader_workers
@@ -44,3 +45,9 @@ def test_workers_share_the_memory_mapped_cache(tmp_path) -> None:
     dataset = CropBatches(shared, np.arange(40), np.zeros(40))
     seen = [value for images, _, _, _ in batches(dataset, 10, num_workers=2) for value in images[:, 0, 0, 0].tolist()]
     assert seen == list(range(40)), "every batch arrives, in order, read from the shared map"
+
+
+def test_compile_true_is_the_default_mode_and_false_compiles_nothing() -> None:
+    assert TrainConfig(compile=True).compile_mode == "default"
+    assert TrainConfig(compile="reduce-overhead").compile_mode == "reduce-overhead"
+    assert TrainConfig().compile_mode is None, "off by default"

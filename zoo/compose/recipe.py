@@ -15,7 +15,7 @@ import hashlib
 import json
 import math
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -30,7 +30,8 @@ from zoo.targets import TARGETS
 
 MAX_RECIPE_BYTES = 1024 * 1024
 MAX_WORKERS = 64
-COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")  # torch.compile modes `train.compile` accepts
+CompileMode = Literal["default", "reduce-overhead", "max-autotune"]  # torch.compile modes `train.compile` accepts
+COMPILE_MODES: tuple[str, ...] = get_args(CompileMode)
 Target = Literal["percent", "stage", "binary"]  # the names of the target table (zoo.targets; a test keeps them equal)
 
 
@@ -146,9 +147,8 @@ class TrainConfig(Strict):
         description="loader worker processes: auto (none on CPU, where the model needs the cores; "
         "on CUDA, one per core but one, at most 8) or a number up to the machine's cores",
     )
-    compile: bool | str = Field(
+    compile: bool | CompileMode = Field(
         False,
-        json_schema_extra={"anyOf": [{"type": "boolean"}, {"enum": list(COMPILE_MODES)}]},
         description="compile the model with torch.compile: true (its default mode) or a mode; "
         "reduce-overhead replays each step's kernels as CUDA graphs (needs a C++ compiler on CPU)",
     )
@@ -160,9 +160,9 @@ class TrainConfig(Strict):
             return value
         raise ValueError(f"num_workers is auto or a whole number from 0 to {MAX_WORKERS}")
 
-    @field_validator("compile")
+    @field_validator("compile", mode="before")
     @classmethod
-    def _compile(cls, value: bool | str) -> bool | str:
+    def _compile(cls, value: object) -> object:
         if isinstance(value, bool) or value in COMPILE_MODES:
             return value
         raise ValueError(f"compile is true, false or a torch.compile mode: {', '.join(COMPILE_MODES)}")
@@ -172,7 +172,7 @@ class TrainConfig(Strict):
         """torch.compile's mode for `compile`, or None when the model is not compiled."""
         if self.compile is False:
             return None
-        return "default" if self.compile is True else str(self.compile)
+        return "default" if self.compile is True else self.compile
 
 
 class TargetRate(Strict):

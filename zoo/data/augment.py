@@ -13,7 +13,7 @@ warped in chunks of `CPU_CHUNK` images whose grids go into one buffer kept betwe
 grid stays in the cache and its memory is not mapped anew for every chunk; the grids' small
 broadcast terms are computed once per batch, not per chunk. The trainer hands over
 its uint8 batch, and each chunk is scaled to [0, 1] just before its warp, while it is in the cache
-(a whole batch scaled first and warped after made the path 1.6 times slower); each warped chunk
+(a whole batch scaled first and warped after was slower: docs/benchmarks.md); each warped chunk
 is written into the float batch.
 """
 
@@ -43,8 +43,9 @@ class AffineDraws:
 
 @dataclass(frozen=True)
 class BatchAugment:
-    """The thesis's augmentation for (B, C, H, W) float batches on any device. An instance keeps
-    a CPU grid buffer: use one instance per thread (each trainer makes its own)."""
+    """The thesis's augmentation for (B, C, H, W) batches, uint8 (0-255) or float in [0, 1], on any
+    device. An instance keeps a CPU grid buffer: use one instance per thread (each trainer makes
+    its own)."""
 
     rotation: float = 25.0
     shear: float = 0.1
@@ -102,6 +103,8 @@ class BatchAugment:
         (allocating a second batch there costs about as much as the warp itself). On a GPU the
         result is a new tensor."""
         floats = images.is_floating_point()
+        if not floats and images.dtype != torch.uint8:
+            raise TypeError(f"augmentation takes uint8 or float batches, not {images.dtype}")
         if len(images) == 0:
             return images if floats else images.float()
         theta = self.matrices(self.draw(len(images), generator)).to(images.dtype if floats else torch.float32)

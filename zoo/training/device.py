@@ -88,7 +88,7 @@ def loader_workers(setting: int | str, device: torch.device) -> int:
 
 
 def check_compile(device: torch.device) -> None:
-    """`train.compile: true` needs a working torch.compile here: a clear error when it has none."""
+    """`train.compile` needs a working torch.compile here: a clear error when it has none."""
     try:
         probe = torch.compile(lambda x: torch.relu(x) + 1)
         probe(torch.zeros(4, device=device))
