@@ -11,10 +11,10 @@ Speed (docs/benchmarks.md): the sampling grid is two broadcast multiply-adds per
 `affine_grid`'s batched matrix product (several times faster on a CPU). On a CPU the batch is
 warped in chunks of `CPU_CHUNK` images whose grids go into one buffer kept between batches, so a
 grid stays in the cache and its memory is not mapped anew for every chunk; the grids' small
-broadcast terms are computed once per batch, not per chunk. The trainer hands over
-its uint8 batch, and each chunk is scaled to [0, 1] just before its warp, while it is in the cache
-(a whole batch scaled first and warped after was slower: docs/benchmarks.md); each warped chunk
-is written into the float batch.
+broadcast terms are computed once per batch, not per chunk. The trainer hands over its uint8
+batch, and each chunk is scaled to [0, 1] just before its warp, while it is in the cache (a whole
+batch scaled first and warped after was slower: docs/benchmarks.md); each warped chunk is
+written into the float batch.
 """
 
 from __future__ import annotations
@@ -114,7 +114,7 @@ class BatchAugment:
         key = (height, width, theta.dtype)
         if key not in self.grid_buffers:
             self.grid_buffers[key] = torch.empty(CPU_CHUNK, height, width, 2, dtype=theta.dtype)
-        columns, rows = grid_terms(theta, height, width)  # once per batch: small, and many small ops
+        columns, rows = grid_terms(theta, height, width)  # once per batch: they take many small operations
         warped = images if floats else torch.empty(images.shape, dtype=theta.dtype)
         for begin in range(0, len(images), CPU_CHUNK):
             chunk = slice(begin, begin + CPU_CHUNK)
