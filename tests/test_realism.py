@@ -93,6 +93,10 @@ def test_realism_reports_every_measure_and_lists_unreadable_crops(zoo, tmp_path:
     assert [one["seed"] for one in transfer["trainings"]] == list(range(TRANSFER_SEEDS)), "seeds from --seed 0"
     shares = [one["stage0_share"] for one in transfer["trainings"]]
     assert len(shares) == TRANSFER_SEEDS and transfer["stage0_share"] == pytest.approx(np.mean(shares), abs=1e-3)
+    by_joint = transfer["joints"]
+    assert set(by_joint) == {"pip1", "mcp1", "pip2", "mcp3"}, "the crops.csv's joints, named as the phantom names them"
+    assert all(sum(one["stages"].values()) == 4 * TRANSFER_SEEDS for one in by_joint.values()), "4 crops each"
+    assert transfer["stage0_share"] == pytest.approx(np.mean([one["stage0_share"] for one in by_joint.values()]), abs=1e-3)
     for key in ("cnn_auc", "statistics_auc"):
         assert 0.0 <= report["two_sample"][key] <= 1.0
     assert report["two_sample"]["crops"] == {"phantom": 16, "real": 16}

@@ -125,6 +125,10 @@ def realism_rows(report: dict[str, Any]) -> list[list[str]]:
             percent += f" ({min(percents):.1f} to {max(percents):.1f})"
         rows.append([f"transfer {name}: real crops scored stage 0", "", share, ""])
         rows.append([f"transfer {name}: mean predicted percent", "", percent, ""])
+        if "joints" in scores:
+            joints = scores["joints"].items()
+            by_joint = ", ".join(f"{joint} {100 * one['stage0_share']:.0f} %" for joint, one in joints)
+            rows.append([f"transfer {name}: stage 0 by joint", "", by_joint, ""])
     test = report["two_sample"]
     rows.append(["two-sample AUC, small CNN (0.5: indistinguishable)", "", "", f"{test['cnn_auc']:.3f}"])
     rows.append(["two-sample AUC, image statistics", "", "", f"{test['statistics_auc']:.3f}"])

@@ -241,7 +241,8 @@ def make_phantom(patients: int, size: int, seed: int, workers: int | None) -> Ph
 def transfer(phantom: Phantom, real: RealCrops, seed: int) -> dict[str, Any]:
     """Train the fixed CNN on the phantom's reader stages, `TRANSFER_SEEDS` times with seeds
     `seed`, `seed + 1`, ...; how the trainings score the real healthy crops: pooled (its `stages`
-    count every training's answers, `TRANSFER_SEEDS` per crop) and each training."""
+    count every training's answers, `TRANSFER_SEEDS` per crop), by joint (pooled too; "unnamed"
+    for crops whose joint is not known) and each training."""
     scored = phantom.truth["reader_percent"].notna().to_numpy()
     stages = ratingen_stages(phantom.truth["reader_percent"].to_numpy(float)[scored])
     per_class = min(TRANSFER_PER_CLASS, len(stages) // len(STAGE_MIDPOINTS))
@@ -258,6 +259,14 @@ def transfer(phantom: Phantom, real: RealCrops, seed: int) -> dict[str, Any]:
         percents.append(probs @ STAGE_MIDPOINTS)
     each = [stage_summary(s, p) for s, p in zip(predicted, percents, strict=True)]
     pooled = stage_summary(np.concatenate(predicted), np.concatenate(percents))
+    joints = np.array([joint or "unnamed" for joint in real.joints])
+    pooled["joints"] = {
+        joint: stage_summary(
+            np.concatenate([s[joints == joint] for s in predicted]),
+            np.concatenate([p[joints == joint] for p in percents]),
+        )
+        for joint in sorted(set(joints))
+    }
     pooled["trainings"] = [
         {"seed": seed + run, "stage0_share": one["stage0_share"], "mean_percent": one["mean_percent"]}
         for run, one in enumerate(each)
