@@ -42,6 +42,7 @@ from zoo.clinical import ratingen_stages
 from zoo.data.augment import BatchAugment
 from zoo.data.crop import safe_name
 from zoo.data.images import UnreadableImage, load_prepared
+from zoo.data.loader import unit_floats
 from zoo.errors import UsageError
 from zoo.progress import track
 from zoo.using.predict import images_in, predict
@@ -146,7 +147,7 @@ class SmallCnn(nn.Module):
 
 
 def _as_batch(pixels: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(pixels).unsqueeze(1).float().div_(255.0)
+    return unit_floats(torch.from_numpy(pixels).unsqueeze(1))
 
 
 def _train(

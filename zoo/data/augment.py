@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING
 import torch
 import torch.nn.functional as F
 
+from zoo.data.loader import unit_floats
+
 if TYPE_CHECKING:
     from zoo.compose.recipe import AugmentConfig
 
@@ -109,7 +111,7 @@ class BatchAugment:
             return images if floats else images.float()
         theta = self.matrices(self.draw(len(images), generator)).to(images.dtype if floats else torch.float32)
         if images.device.type != "cpu":
-            return warp(images if floats else images.float().div_(255.0), theta)
+            return warp(images if floats else unit_floats(images), theta)
         height, width = images.shape[2], images.shape[3]
         key = (height, width, theta.dtype)
         if key not in self.grid_buffers:
@@ -118,7 +120,7 @@ class BatchAugment:
         warped = images if floats else torch.empty(images.shape, dtype=theta.dtype)
         for begin in range(0, len(images), CPU_CHUNK):
             chunk = slice(begin, begin + CPU_CHUNK)
-            source = images[chunk] if floats else images[chunk].float().div_(255.0)
+            source = images[chunk] if floats else unit_floats(images[chunk])
             grid = fill_grid(columns[chunk], rows[chunk], self.grid_buffers[key][: len(source)])
             warped[chunk] = bilinear(source, grid)
         return warped

@@ -82,7 +82,12 @@ def batches(
     )
 
 
+def unit_floats(images: torch.Tensor) -> torch.Tensor:
+    """uint8 pixels (0-255) as floats in [0, 1], the scale every model of the zoo reads."""
+    return images.float().div_(255.0)
+
+
 def to_model_input(images: torch.Tensor, device: torch.device, channels_last: bool = False) -> torch.Tensor:
     """uint8 (B, 1, S, S) on the host to float [0, 1] on `device`."""
-    images = images.to(device, non_blocking=True).float().div_(255.0)
+    images = unit_floats(images.to(device, non_blocking=True))
     return images.contiguous(memory_format=torch.channels_last) if channels_last else images

@@ -37,6 +37,7 @@ from torch import nn
 
 from zoo.clinical import ratingen_stages, rau_score
 from zoo.compose.registry import Registry
+from zoo.data.loader import unit_floats
 from zoo.data.prepare import Prepared, prepare
 from zoo.data.targets import classes
 from zoo.formatting import format_interval, format_number
@@ -57,7 +58,7 @@ def _batched(model: ZooModel, pixels: np.ndarray, fn: Any) -> np.ndarray:
     outputs = []
     with torch.no_grad(), task("embedding crops", len(pixels)) as step:
         for start in range(0, len(pixels), BATCH):
-            x = torch.from_numpy(np.asarray(pixels[start : start + BATCH])).unsqueeze(1).float().div_(255.0)
+            x = unit_floats(torch.from_numpy(np.asarray(pixels[start : start + BATCH])).unsqueeze(1))
             outputs.append(fn(x).float().numpy())
             step.advance(len(x))
     return np.concatenate(outputs) if outputs else np.zeros((0,))

@@ -27,6 +27,7 @@ import torch
 from zoo.clinical import RAU_FACTOR
 from zoo.compose.registry import Registry
 from zoo.data.images import UnreadableImage, load_prepared
+from zoo.data.loader import to_model_input
 from zoo.errors import UsageError, ZooError
 from zoo.judging.thresholds import apply as apply_threshold
 from zoo.paths import is_path_field
@@ -122,8 +123,7 @@ def score(model: Any, config: dict[str, Any], table: pd.DataFrame, device: torch
     with torch.inference_mode(), task("scoring", len(rows)) as step:
         for start in range(0, len(rows), BATCH):
             chosen = rows[start : start + BATCH]
-            x = torch.from_numpy(pixels[chosen]).unsqueeze(1).to(device).float().div_(255.0)
-            x = x.contiguous(memory_format=torch.channels_last)
+            x = to_model_input(torch.from_numpy(pixels[chosen]).unsqueeze(1), device, channels_last=True)
             for key, value in model.predict(model(x)).items():
                 results.setdefault(key, []).append(value.float().cpu().numpy())
             step.advance(len(chosen))
