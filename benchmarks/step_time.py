@@ -15,12 +15,10 @@ Usage: python benchmarks/step_time.py [--backbone NAME] [--steps N] [--quick]
 from __future__ import annotations
 
 import argparse
-import time
-from collections.abc import Callable
+from typing import cast
 
 import torch
-import torch.nn.functional as F
-from common import THESIS, arguments, bench_recipe, machine
+from common import THESIS, arguments, bench_recipe, machine, train_speed
 
 from zoo.training.model import build_model
 
@@ -31,39 +29,6 @@ def model_for(backbone: str, size: int, device: torch.device) -> torch.nn.Module
     torch.manual_seed(0)
     model = build_model(registry, recipe.model.backbone, recipe.model.head, "stage")
     return model.to(device, memory_format=torch.channels_last)
-
-
-def seconds_per_step(
-    net: Callable[[torch.Tensor], torch.Tensor],
-    optimizer: torch.optim.Optimizer,
-    shape: tuple[int, int],
-    amp: bool,
-    device: torch.device,
-    steps: int,
-    warm: int,
-) -> float:
-    """Mean seconds of one training step on a random batch of (batch, size), after `warm` steps."""
-    batch, size = shape
-    x = torch.rand(batch, 1, size, size, device=device).contiguous(memory_format=torch.channels_last)
-    y = torch.randint(0, 5, (batch,), device=device)
-
-    def step() -> None:
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-            loss = F.cross_entropy(net(x).float(), y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-
-    for _ in range(warm):
-        step()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return (time.perf_counter() - start) / steps
 
 
 def main() -> None:
@@ -90,11 +55,11 @@ def main() -> None:
         rows.append((shapes[0], True, "reduce-overhead"))
     for shape, amp, mode in rows:
         model = model_for(backbone, shape[1], device)
-        optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
         net = model if mode is None else torch.compile(model, mode=mode)
         steps, warm = (2 * args.steps, 4) if mode else (args.steps, 5)  # compiled: the first steps compile
-        seconds = seconds_per_step(net, optimizer, shape, amp, device, steps, warm)
-        speed = shape[0] / seconds
+        x = torch.rand(shape[0], 1, shape[1], shape[1], device=device).contiguous(memory_format=torch.channels_last)
+        speed = train_speed(cast(torch.nn.Module, net), x, steps, warm, amp)
+        seconds = shape[0] / speed
         thesis = f"{speed / THESIS[backbone]:.1f}x" if backbone in THESIS else "-"
         precision = "bf16" if amp else "off"
         print(f"| {backbone} | {shape[1]} | {shape[0]} | {precision} | {mode or 'off'} | {seconds * 1e3:.1f} "
