@@ -76,11 +76,11 @@ def _crop_folder(folder: Path, count: int, broken: int = 0) -> Path:
     return folder
 
 
-def test_realism_reports_every_measure_and_lists_unreadable_crops(zoo, tmp_path: Path) -> None:
+def test_realism_reports_every_measure_and_lists_unreadable_crops(zoo, tmp_path: Path, tiny_cdf_run) -> None:
     real = _crop_folder(tmp_path / "real", 16, broken=1)
     result = zoo(
         "data", "realism", "--real", str(real), "--patients", "20", "--size", "32", "--workers", "1",
-        "--out", str(tmp_path / "out"), "--format", "json",
+        "--run", str(tiny_cdf_run.folder), "--out", str(tmp_path / "out"), "--format", "json",
     )  # fmt: skip
     assert result.code == 0, result.err
     report = json.loads(result.out)
@@ -97,6 +97,15 @@ def test_realism_reports_every_measure_and_lists_unreadable_crops(zoo, tmp_path:
     assert set(by_joint) == {"pip1", "mcp1", "pip2", "mcp3"}, "the crops.csv's joints, named as the phantom names them"
     assert all(sum(one["stages"].values()) == 4 * TRANSFER_SEEDS for one in by_joint.values()), "4 crops each"
     assert transfer["stage0_share"] == pytest.approx(np.mean([one["stage0_share"] for one in by_joint.values()]), abs=1e-3)
+    held_out = report["held_out"]
+    assert held_out["patients"] == 10 and held_out["seed"] == 1000, "at least 10 patients, seed --seed + 1000"
+    healthy = transfer["phantom_healthy"]
+    assert sum(healthy["stages"].values()) == held_out["healthy_crops"] * TRANSFER_SEEDS > 0
+    shares = [one["phantom_healthy_stage0_share"] for one in transfer["trainings"]]
+    assert healthy["stage0_share"] == pytest.approx(np.mean(shares), abs=1e-3)
+    run = report["transfer"][tiny_cdf_run.folder.name]
+    assert sum(run["stages"].values()) == 16, "a --run scores every readable real crop once"
+    assert sum(run["phantom_healthy"]["stages"].values()) == held_out["healthy_crops"]
     for key in ("cnn_auc", "statistics_auc"):
         assert 0.0 <= report["two_sample"][key] <= 1.0
     assert report["two_sample"]["crops"] == {"phantom": 16, "real": 16}

@@ -118,13 +118,17 @@ def realism_rows(report: dict[str, Any]) -> list[list[str]]:
     rows = []
     for name, scores in report["transfer"].items():
         share, percent = f"{100 * scores['stage0_share']:.1f} %", f"{scores['mean_percent']:.1f}"
+        healthy = scores["phantom_healthy"]
+        healthy_share = f"{100 * healthy['stage0_share']:.1f} %"
         if "trainings" in scores:  # the fixed model's trainings: pooled, and the range from seed to seed
             shares = [100 * one["stage0_share"] for one in scores["trainings"]]
             percents = [one["mean_percent"] for one in scores["trainings"]]
             share += f" ({min(shares):.1f} to {max(shares):.1f})"
             percent += f" ({min(percents):.1f} to {max(percents):.1f})"
-        rows.append([f"transfer {name}: real crops scored stage 0", "", share, ""])
-        rows.append([f"transfer {name}: mean predicted percent", "", percent, ""])
+            shares = [100 * one["phantom_healthy_stage0_share"] for one in scores["trainings"]]
+            healthy_share += f" ({min(shares):.1f} to {max(shares):.1f})"
+        rows.append([f"transfer {name}: healthy crops scored stage 0", healthy_share, share, ""])
+        rows.append([f"transfer {name}: mean predicted percent", f"{healthy['mean_percent']:.1f}", percent, ""])
         if "joints" in scores:
             joints = scores["joints"].items()
             by_joint = ", ".join(f"{joint} {100 * one['stage0_share']:.0f} %" for joint, one in joints)
@@ -147,13 +151,15 @@ def realism_rows(report: dict[str, Any]) -> list[list[str]]:
 
 def realism_notes(report: dict[str, Any]) -> list[str]:
     """What the numbers were measured on."""
-    phantom, real, test = report["phantom"], report["real"], report["two_sample"]
+    phantom, real, test, held_out = report["phantom"], report["real"], report["two_sample"], report["held_out"]
     return [
         f"phantom: {phantom['crops']} crops of {phantom['patients']} patients at {phantom['size']} px, "
         f"seed {phantom['seed']}; "
         f"real: {real['crops']} crops of {real['radiographs']} radiographs",
         f"transfer small_cnn: {len(report['transfer']['small_cnn']['trainings'])} trainings with seeds from "
         f"{phantom['seed']}, pooled (in brackets: the lowest and highest training)",
+        f"transfer, phantom column: the {held_out['healthy_crops']} healthy crops of a held-out phantom "
+        f"({held_out['patients']} patients, seed {held_out['seed']}) that no model trained on",
         f"two-sample test: {test['crops']['phantom']} phantom stage-0 crops (same joints) against the real ones, "
         f"{test['folds']} folds grouped by radiograph and patient",
         "distances: earth mover's distance in grey levels (intensity) and grey levels per pixel (gradient)",

@@ -56,6 +56,7 @@ TRANSFER_EPOCHS = 6
 TRANSFER_PER_CLASS = 400
 TRANSFER_SEEDS = 5  # the report shows the spread between trainings (2 % to 9 % on the shipped phantom)
 TWO_SAMPLE_EPOCHS = 25
+HELD_OUT_SEED = 1000  # the held-out phantom's seed is the report's seed plus this
 
 
 @dataclass
@@ -239,15 +240,37 @@ def make_phantom(patients: int, size: int, seed: int, workers: int | None) -> Ph
     return Phantom(pixels=pixels, truth=truth, seconds=seconds, plain_seconds=plain)
 
 
-def transfer(phantom: Phantom, real: RealCrops, seed: int) -> dict[str, Any]:
+@dataclass
+class HeldOut:
+    """Healthy crops (true percentage 0) of a second phantom that no measure trains on, the
+    reference a transfer share is read against: what the model gives healthy joints it can know."""
+
+    pixels: np.ndarray
+    paths: list[Path]  # the crops' files, for `--run` models (they live as long as the folder given)
+    patients: int
+    seed: int
+
+
+def held_out_healthy(patients: int, size: int, seed: int, workers: int | None, folder: Path) -> HeldOut:
+    """Write a one-visit phantom of `patients` (seed `seed`) into `folder`; its healthy crops."""
+    write_phantom(folder, patients, 1, size, seed, workers)
+    truth = pd.read_csv(folder / "ground_truth.csv", dtype={"sop_iuid": str})
+    healthy = truth[truth["true_percent"] == 0]
+    paths = [folder / "images" / IMAGE_PATTERN.format(sop_iuid=r.sop_iuid, joint=r.joint) for r in healthy.itertuples()]
+    pixels = np.stack([load_prepared(path, size) for path in paths])
+    return HeldOut(pixels=pixels, paths=paths, patients=patients, seed=seed)
+
+
+def transfer(phantom: Phantom, real: RealCrops, held_out: HeldOut, seed: int) -> dict[str, Any]:
     """Train the fixed CNN on the phantom's reader stages, `TRANSFER_SEEDS` times with seeds
     `seed`, `seed + 1`, ...; how the trainings score the real healthy crops: pooled (its `stages`
     count every training's answers, `TRANSFER_SEEDS` per crop), by joint (pooled too; "unnamed"
-    for crops whose joint is not known) and each training."""
+    for crops whose joint is not known) and each training; and, under `phantom_healthy`, how
+    they score the held-out phantom's healthy crops."""
     scored = phantom.truth["reader_percent"].notna().to_numpy()
     stages = ratingen_stages(phantom.truth["reader_percent"].to_numpy(float)[scored])
     per_class = min(TRANSFER_PER_CLASS, len(stages) // len(STAGE_MIDPOINTS))
-    predicted, percents = [], []
+    predicted, percents, reference = [], [], []
     for run in range(TRANSFER_SEEDS):
         torch.manual_seed(seed + run)
         model = SmallCnn(len(STAGE_MIDPOINTS))
@@ -258,6 +281,8 @@ def transfer(phantom: Phantom, real: RealCrops, seed: int) -> dict[str, Any]:
         probs = torch.softmax(torch.from_numpy(_logits(model, real.pixels)), dim=1).numpy()
         predicted.append(probs.argmax(axis=1))
         percents.append(probs @ STAGE_MIDPOINTS)
+        probs = torch.softmax(torch.from_numpy(_logits(model, held_out.pixels)), dim=1).numpy()
+        reference.append(stage_summary(probs.argmax(axis=1), probs @ STAGE_MIDPOINTS))
     each = [stage_summary(s, p) for s, p in zip(predicted, percents, strict=True)]
     pooled = stage_summary(np.concatenate(predicted), np.concatenate(percents))
     joints = np.array([joint or "unnamed" for joint in real.joints])
@@ -269,9 +294,19 @@ def transfer(phantom: Phantom, real: RealCrops, seed: int) -> dict[str, Any]:
         for joint in sorted(set(joints))
     }
     pooled["trainings"] = [
-        {"seed": seed + run, "stage0_share": one["stage0_share"], "mean_percent": one["mean_percent"]}
-        for run, one in enumerate(each)
+        {
+            "seed": seed + run,
+            "stage0_share": one["stage0_share"],
+            "mean_percent": one["mean_percent"],
+            "phantom_healthy_stage0_share": healthy["stage0_share"],
+        }
+        for run, (one, healthy) in enumerate(zip(each, reference, strict=True))
     ]
+    pooled["phantom_healthy"] = {
+        "stage0_share": round(float(np.mean([one["stage0_share"] for one in reference])), 4),
+        "mean_percent": round(float(np.mean([one["mean_percent"] for one in reference])), 2),
+        "stages": {k: sum(one["stages"][k] for one in reference) for k in reference[0]["stages"]},
+    }
     return pooled
 
 
@@ -284,11 +319,18 @@ def stage_summary(stages: np.ndarray, percents: np.ndarray) -> dict[str, Any]:
     }
 
 
-def score_run(run: Path, real: RealCrops) -> dict[str, Any]:
-    """How a trained run scores the real crops (through `zoo predict`'s own path)."""
+def score_run(run: Path, real: RealCrops, held_out: HeldOut) -> dict[str, Any]:
+    """How a trained run scores the real crops, and the held-out phantom's healthy crops under
+    `phantom_healthy` (through `zoo predict`'s own path)."""
+    scores = _run_scores(run, [Path(p) for p in real.paths])
+    scores["phantom_healthy"] = _run_scores(run, held_out.paths)
+    return scores
+
+
+def _run_scores(run: Path, paths: list[Path]) -> dict[str, Any]:
     from zoo.compose.plugins import get_registry
 
-    joints = predict(run, [Path(p) for p in real.paths], get_registry(), torch.device("cpu")).joints
+    joints = predict(run, paths, get_registry(), torch.device("cpu")).joints
     joints = joints[joints["status"] == "ok"]
     if "stage" not in joints.columns:
         raise UsageError(
@@ -419,21 +461,24 @@ def measure(
     """The whole realism report (and, with `out`, the matched-crops figure there)."""
     phantom = make_phantom(patients, size, seed, workers)
     chosen = matched_phantom(phantom, real, seed)
-    report: dict[str, Any] = {
-        "phantom": {"patients": patients, "crops": len(phantom.truth), "size": size, "seed": seed},
-        "real": {"crops": len(real.paths), "radiographs": len(set(real.groups))},
-        "unreadable": [{"path": path, "problem": problem} for path, problem in real.unreadable],
-        "transfer": {"small_cnn": transfer(phantom, real, seed)},
-        "two_sample": two_sample(phantom, chosen, real, seed),
-        "statistics": side_by_side(phantom.pixels[chosen], real.pixels),
-        "speed": {
-            "phantom_seconds": round(phantom.seconds, 2),
-            "plain_jpeg_seconds": round(phantom.plain_seconds, 2),
-            "ratio": round(phantom.seconds / phantom.plain_seconds, 2),
-        },
-    }
-    for run in runs:
-        report["transfer"][safe_name(run.name)] = score_run(run, real)
+    with tempfile.TemporaryDirectory() as tmp:  # the held-out crops' files, for --run models
+        held_out = held_out_healthy(max(10, patients // 5), size, seed + HELD_OUT_SEED, workers, Path(tmp))
+        report: dict[str, Any] = {
+            "phantom": {"patients": patients, "crops": len(phantom.truth), "size": size, "seed": seed},
+            "held_out": {"patients": held_out.patients, "healthy_crops": len(held_out.paths), "seed": held_out.seed},
+            "real": {"crops": len(real.paths), "radiographs": len(set(real.groups))},
+            "unreadable": [{"path": path, "problem": problem} for path, problem in real.unreadable],
+            "transfer": {"small_cnn": transfer(phantom, real, held_out, seed)},
+            "two_sample": two_sample(phantom, chosen, real, seed),
+            "statistics": side_by_side(phantom.pixels[chosen], real.pixels),
+            "speed": {
+                "phantom_seconds": round(phantom.seconds, 2),
+                "plain_jpeg_seconds": round(phantom.plain_seconds, 2),
+                "ratio": round(phantom.seconds / phantom.plain_seconds, 2),
+            },
+        }
+        for run in runs:
+            report["transfer"][safe_name(run.name)] = score_run(run, real, held_out)
     if out is not None:
         figure(phantom, chosen, real, out / "phantom-matched-real.png")
     return report
