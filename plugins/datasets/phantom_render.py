@@ -52,6 +52,7 @@ class RenderParams:
     thumb_tilt_sd: float = 14.0  # degrees
     curvature_sd: float = 0.07  # bend of the finger axis (1/crop half-widths)
     deviation_sd: float = 6.0  # degrees between the two bones at the joint (flexion, ulnar drift)
+    joint_space_sd: float = 0.3  # log-sd of a healthy joint space's width (people, flexion, projection)
     shift_sd: float = 0.08  # the joint's offset from the crop centre (crop half-widths)
     scale_jitter: float = 0.1  # detector and crop-size spread around the patient's bone size
     mirror_share: float = 0.5  # right hands (mirrored)
@@ -200,7 +201,7 @@ def render(
     else:  # PIP 2-5: a flat proximal phalanx head with two condyles
         rx, ry, shaft, base_rx, base_shaft, base_ry, space = 0.38, 0.17, 0.25, 0.4, 0.24, 0.38, 0.065
     rx, ry = rx * float(rng.uniform(0.92, 1.08)), ry * float(rng.uniform(0.92, 1.08))
-    gap = space * (1.0 - 0.6 * share) + 0.012
+    gap = space * float(np.exp(rng.normal(0.0, p.joint_space_sd))) * (1.0 - 0.6 * share) + 0.012
 
     # The distal bone may sit at an angle to the proximal one (flexion, ulnar drift).
     deviation = float(np.deg2rad(rng.normal(0.0, p.deviation_sd)))
