@@ -169,7 +169,9 @@ def test_bad_monitor_and_resume_usage(zoo, tmp_path: Path) -> None:
     assert nothing.code == 2 and "is not a run folder" in nothing.err
 
 
-def test_two_process_ddp_on_cpu_agrees(tmp_path: Path) -> None:
+@pytest.mark.parametrize("compile_mode", ["false", "true"])
+def test_two_process_ddp_on_cpu_agrees(tmp_path: Path, compile_mode: str) -> None:
+    """Both processes end with the same weights, with the model compiled inside DDP too."""
     recipe = tiny(tmp_path)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run(
@@ -180,7 +182,7 @@ def test_two_process_ddp_on_cpu_agrees(tmp_path: Path) -> None:
             "--nproc-per-node",
             "2",
             "--master-port",
-            "29531",
+            "29531" if compile_mode == "false" else "29532",  # the two cases may run at once
             "-m",
             "zoo",
             "run",
@@ -189,6 +191,8 @@ def test_two_process_ddp_on_cpu_agrees(tmp_path: Path) -> None:
             str(tmp_path / "runs"),
             "--device",
             "cpu",
+            "--set",
+            f"train.compile={compile_mode}",
         ],
         cwd=ROOT,
         capture_output=True,
