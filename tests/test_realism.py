@@ -7,12 +7,14 @@ import math
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from conftest import needs_real_data, write
 from PIL import Image
 from zoo_plugins.datasets import image_statistics
+from zoo_plugins.datasets.commands import realism_notes, realism_rows
 from zoo_plugins.datasets.phantom_render import JointCrop, RenderParams, render, texture_bank
-from zoo_plugins.datasets.realism import MIN_REAL, TRANSFER_SEEDS, read_real
+from zoo_plugins.datasets.realism import MIN_REAL, TRANSFER_SEEDS, held_out_healthy, read_real
 
 
 def _bar(angle: float, size: int = 64) -> np.ndarray:
@@ -98,14 +100,23 @@ def test_realism_reports_every_measure_and_lists_unreadable_crops(zoo, tmp_path:
     assert all(sum(one["stages"].values()) == 4 * TRANSFER_SEEDS for one in by_joint.values()), "4 crops each"
     assert transfer["stage0_share"] == pytest.approx(np.mean([one["stage0_share"] for one in by_joint.values()]), abs=1e-3)
     held_out = report["held_out"]
-    assert held_out["patients"] == 10 and held_out["seed"] == 1000, "at least 10 patients, seed --seed + 1000"
+    assert held_out["patients"] == 10, "a fifth of --patients, at least 10"
+    assert held_out["seed"] == 1000, "--seed + 1000: not the measured phantom"
+    assert held_out["healthy_crops"] > 0
     healthy = transfer["phantom_healthy"]
-    assert sum(healthy["stages"].values()) == held_out["healthy_crops"] * TRANSFER_SEEDS > 0
-    shares = [one["phantom_healthy_stage0_share"] for one in transfer["trainings"]]
+    assert sum(healthy["stages"].values()) == held_out["healthy_crops"] * TRANSFER_SEEDS
+    shares = [one["phantom_healthy"]["stage0_share"] for one in transfer["trainings"]]
     assert healthy["stage0_share"] == pytest.approx(np.mean(shares), abs=1e-3)
     run = report["transfer"][tiny_cdf_run.folder.name]
     assert sum(run["stages"].values()) == 16, "a --run scores every readable real crop once"
     assert sum(run["phantom_healthy"]["stages"].values()) == held_out["healthy_crops"]
+    rows = {row[0]: row[1:] for row in realism_rows(report)}
+    for name in ("small_cnn", tiny_cdf_run.folder.name):
+        phantom_column, real_column, _ = rows[f"transfer {name}: healthy crops scored stage 0"]
+        assert phantom_column.startswith(f"{100 * report['transfer'][name]['phantom_healthy']['stage0_share']:.1f} %")
+        assert real_column.startswith(f"{100 * report['transfer'][name]['stage0_share']:.1f} %")
+    assert " to " in rows["transfer small_cnn: mean predicted percent"][0], "the range over the trainings"
+    assert any(f"{held_out['healthy_crops']} healthy crops of a held-out phantom" in n for n in realism_notes(report))
     for key in ("cnn_auc", "statistics_auc"):
         assert 0.0 <= report["two_sample"][key] <= 1.0
     assert report["two_sample"]["crops"] == {"phantom": 16, "real": 16}
@@ -135,6 +146,16 @@ def test_realism_refuses_a_missing_folder_or_too_few_readable_crops(zoo, tmp_pat
 
     not_a_run = zoo("data", "realism", "--real", str(few), "--run", str(tmp_path))
     assert not_a_run.code == 2 and "not a finished run folder" in not_a_run.err
+
+
+def test_the_held_out_phantom_gives_its_healthy_crops_only(tmp_path: Path) -> None:
+    held_out = held_out_healthy(10, 32, 7, 1, tmp_path / "held-out")
+    truth = pd.read_csv(tmp_path / "held-out" / "ground_truth.csv", dtype={"sop_iuid": str})
+    healthy = truth[truth["true_percent"] == 0]
+    assert 0 < len(healthy) < len(truth), "the phantom has eroded joints too, and they are left out"
+    assert [p.name for p in held_out.paths] == [f"{r.sop_iuid}_{r.joint}.jpg" for r in healthy.itertuples()]
+    assert held_out.pixels.shape == (len(healthy), 32, 32) and held_out.pixels.dtype == np.uint8
+    assert (held_out.patients, held_out.seed) == (10, 7)
 
 
 def test_real_crops_keep_their_radiograph_and_joint() -> None:

@@ -117,18 +117,20 @@ def realism_rows(report: dict[str, Any]) -> list[list[str]]:
     """The report as rows of measure, phantom, real, distance."""
     rows = []
     for name, scores in report["transfer"].items():
-        share, percent = f"{100 * scores['stage0_share']:.1f} %", f"{scores['mean_percent']:.1f}"
-        healthy = scores["phantom_healthy"]
-        healthy_share = f"{100 * healthy['stage0_share']:.1f} %"
-        if "trainings" in scores:  # the fixed model's trainings: pooled, and the range from seed to seed
-            shares = [100 * one["stage0_share"] for one in scores["trainings"]]
-            percents = [one["mean_percent"] for one in scores["trainings"]]
-            share += f" ({min(shares):.1f} to {max(shares):.1f})"
-            percent += f" ({min(percents):.1f} to {max(percents):.1f})"
-            shares = [100 * one["phantom_healthy_stage0_share"] for one in scores["trainings"]]
-            healthy_share += f" ({min(shares):.1f} to {max(shares):.1f})"
-        rows.append([f"transfer {name}: healthy crops scored stage 0", healthy_share, share, ""])
-        rows.append([f"transfer {name}: mean predicted percent", f"{healthy['mean_percent']:.1f}", percent, ""])
+        trainings = scores.get("trainings", [])  # the fixed model's: the range from seed to seed
+        each_held_out = [one["phantom_healthy"] for one in trainings]
+        rows.append([
+            f"transfer {name}: healthy crops scored stage 0",
+            _pooled(scores["phantom_healthy"], each_held_out, "stage0_share"),
+            _pooled(scores, trainings, "stage0_share"),
+            "",
+        ])  # fmt: skip
+        rows.append([
+            f"transfer {name}: mean predicted percent",
+            _pooled(scores["phantom_healthy"], each_held_out, "mean_percent"),
+            _pooled(scores, trainings, "mean_percent"),
+            "",
+        ])  # fmt: skip
         if "joints" in scores:
             joints = scores["joints"].items()
             by_joint = ", ".join(f"{joint} {100 * one['stage0_share']:.0f} %" for joint, one in joints)
@@ -147,6 +149,16 @@ def realism_rows(report: dict[str, Any]) -> list[list[str]]:
     speed = report["speed"]
     rows.append(["phantom writing time / plain JPEG writing time", f"{speed['ratio']:.2f}", "", ""])
     return rows
+
+
+def _pooled(scores: dict[str, Any], trainings: list[dict[str, Any]], key: str) -> str:
+    """A pooled share (as a percentage) or mean percent, with the lowest and highest training in brackets."""
+    scale, unit = (100, " %") if key == "stage0_share" else (1, "")
+    text = f"{scale * scores[key]:.1f}{unit}"
+    if trainings:
+        values = [scale * one[key] for one in trainings]
+        text += f" ({min(values):.1f} to {max(values):.1f})"
+    return text
 
 
 def realism_notes(report: dict[str, Any]) -> list[str]:

@@ -4,7 +4,8 @@ Real healthy finger-joint crops are measured against phantom crops three ways:
 
 - **Transfer.** A fixed small CNN (`SmallCnn`) is trained on the phantom's Ratingen stages and
   scores the real crops; a realistic phantom gives stage 0 for healthy joints. Trained runs
-  given with `--run` score them too.
+  given with `--run` score them too. Each model also scores the healthy crops of a held-out
+  phantom, the reference its share on the real crops is read against.
 - **Two-sample test.** A fixed small CNN and a logistic regression on image statistics try to
   tell phantom stage-0 crops from real crops; the cross-validated AUC (folds grouped by source
   radiograph, and by patient for the phantom) is 0.5 when they cannot.
@@ -54,9 +55,11 @@ JOINT_NAMES = {"ip": "pip1", "mp": "mcp1", **{j: j for j in JOINTS}}
 FOLDS = 5
 TRANSFER_EPOCHS = 6
 TRANSFER_PER_CLASS = 400
-TRANSFER_SEEDS = 5  # the report shows the spread between trainings (2 % to 9 % on the shipped phantom)
+TRANSFER_SEEDS = 5  # the report shows the spread between trainings (10 % to 28 % on the shipped phantom)
 TWO_SAMPLE_EPOCHS = 25
 HELD_OUT_SEED = 1000  # the held-out phantom's seed is the report's seed plus this
+HELD_OUT_SHARE = 5  # the held-out phantom has a fifth of the measured phantom's patients ...
+HELD_OUT_MIN_PATIENTS = 10  # ... and at least this many
 
 
 @dataclass
@@ -242,11 +245,11 @@ def make_phantom(patients: int, size: int, seed: int, workers: int | None) -> Ph
 
 @dataclass
 class HeldOut:
-    """Healthy crops (true percentage 0) of a second phantom that no measure trains on, the
-    reference a transfer share is read against: what the model gives healthy joints it can know."""
+    """Healthy crops (true percentage 0) of a second phantom that no measure trains on: the
+    reference a transfer share is read against, what a model gives healthy phantom joints."""
 
     pixels: np.ndarray
-    paths: list[Path]  # the crops' files, for `--run` models (they live as long as the folder given)
+    paths: list[Path]  # the crops' files, for `--run` models (valid while the folder given exists)
     patients: int
     seed: int
 
@@ -256,6 +259,8 @@ def held_out_healthy(patients: int, size: int, seed: int, workers: int | None, f
     write_phantom(folder, patients, 1, size, seed, workers)
     truth = pd.read_csv(folder / "ground_truth.csv", dtype={"sop_iuid": str})
     healthy = truth[truth["true_percent"] == 0]
+    if healthy.empty:
+        raise UsageError("the held-out phantom has no healthy crops", hint="give more --patients")
     paths = [folder / "images" / IMAGE_PATTERN.format(sop_iuid=r.sop_iuid, joint=r.joint) for r in healthy.itertuples()]
     pixels = np.stack([load_prepared(path, size) for path in paths])
     return HeldOut(pixels=pixels, paths=paths, patients=patients, seed=seed)
@@ -298,7 +303,7 @@ def transfer(phantom: Phantom, real: RealCrops, held_out: HeldOut, seed: int) ->
             "seed": seed + run,
             "stage0_share": one["stage0_share"],
             "mean_percent": one["mean_percent"],
-            "phantom_healthy_stage0_share": healthy["stage0_share"],
+            "phantom_healthy": {"stage0_share": healthy["stage0_share"], "mean_percent": healthy["mean_percent"]},
         }
         for run, (one, healthy) in enumerate(zip(each, reference, strict=True))
     ]
@@ -461,24 +466,24 @@ def measure(
     """The whole realism report (and, with `out`, the matched-crops figure there)."""
     phantom = make_phantom(patients, size, seed, workers)
     chosen = matched_phantom(phantom, real, seed)
-    with tempfile.TemporaryDirectory() as tmp:  # the held-out crops' files, for --run models
-        held_out = held_out_healthy(max(10, patients // 5), size, seed + HELD_OUT_SEED, workers, Path(tmp))
-        report: dict[str, Any] = {
-            "phantom": {"patients": patients, "crops": len(phantom.truth), "size": size, "seed": seed},
-            "held_out": {"patients": held_out.patients, "healthy_crops": len(held_out.paths), "seed": held_out.seed},
-            "real": {"crops": len(real.paths), "radiographs": len(set(real.groups))},
-            "unreadable": [{"path": path, "problem": problem} for path, problem in real.unreadable],
-            "transfer": {"small_cnn": transfer(phantom, real, held_out, seed)},
-            "two_sample": two_sample(phantom, chosen, real, seed),
-            "statistics": side_by_side(phantom.pixels[chosen], real.pixels),
-            "speed": {
-                "phantom_seconds": round(phantom.seconds, 2),
-                "plain_jpeg_seconds": round(phantom.plain_seconds, 2),
-                "ratio": round(phantom.seconds / phantom.plain_seconds, 2),
-            },
-        }
-        for run in runs:
-            report["transfer"][safe_name(run.name)] = score_run(run, real, held_out)
+    held_out_patients = max(HELD_OUT_MIN_PATIENTS, patients // HELD_OUT_SHARE)
+    with tempfile.TemporaryDirectory() as tmp:  # the held-out crops' files, while the runs score them
+        held_out = held_out_healthy(held_out_patients, size, seed + HELD_OUT_SEED, workers, Path(tmp))
+        scored_runs = {safe_name(run.name): score_run(run, real, held_out) for run in runs}
+    report: dict[str, Any] = {
+        "phantom": {"patients": patients, "crops": len(phantom.truth), "size": size, "seed": seed},
+        "held_out": {"patients": held_out.patients, "healthy_crops": len(held_out.paths), "seed": held_out.seed},
+        "real": {"crops": len(real.paths), "radiographs": len(set(real.groups))},
+        "unreadable": [{"path": path, "problem": problem} for path, problem in real.unreadable],
+        "transfer": {"small_cnn": transfer(phantom, real, held_out, seed), **scored_runs},
+        "two_sample": two_sample(phantom, chosen, real, seed),
+        "statistics": side_by_side(phantom.pixels[chosen], real.pixels),
+        "speed": {
+            "phantom_seconds": round(phantom.seconds, 2),
+            "plain_jpeg_seconds": round(phantom.plain_seconds, 2),
+            "ratio": round(phantom.seconds / phantom.plain_seconds, 2),
+        },
+    }
     if out is not None:
         figure(phantom, chosen, real, out / "phantom-matched-real.png")
     return report
