@@ -12,9 +12,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
+import yaml
 from conftest import ROOT, run_zoo, write
 
+from zoo.errors import UsageError
 from zoo.training import trainer as trainer_module
+from zoo.training.device import check_compile
 
 TINY = """\
 name: tiny
@@ -172,6 +176,11 @@ def test_bad_monitor_and_resume_usage(zoo, tmp_path: Path) -> None:
 @pytest.mark.parametrize("compile_mode", ["false", "true"])
 def test_two_process_ddp_on_cpu_agrees(tmp_path: Path, compile_mode: str) -> None:
     """Both processes end with the same weights, with the model compiled inside DDP too."""
+    if compile_mode == "true":
+        try:
+            check_compile(torch.device("cpu"))
+        except UsageError:
+            pytest.skip("torch.compile does not work on this machine (no C++ compiler)")
     recipe = tiny(tmp_path)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run(
@@ -205,6 +214,7 @@ def test_two_process_ddp_on_cpu_agrees(tmp_path: Path, compile_mode: str) -> Non
     assert len(digests) == 2 and digests[0] == digests[1], done.stderr[-2000:]
     folder = only_run(tmp_path / "runs")
     assert {p.name for p in folder.iterdir()} >= RUN_FILES
+    assert yaml.safe_load((folder / "resolved.yaml").read_text())["train"]["compile"] is (compile_mode == "true")
 
 
 RECIPES = sorted(p for p in (ROOT / "recipes").rglob("*.yaml") if "real" not in p.parts)
