@@ -14,7 +14,7 @@ from PIL import Image
 from zoo_plugins.datasets import image_statistics
 from zoo_plugins.datasets.commands import realism_notes, realism_rows
 from zoo_plugins.datasets.phantom_render import JointCrop, RenderParams, render, texture_bank
-from zoo_plugins.datasets.realism import MIN_REAL, TRANSFER_SEEDS, held_out_healthy, read_real
+from zoo_plugins.datasets.realism import MIN_REAL, TRANSFER_SEEDS, by_statistic, held_out_healthy, read_real
 
 
 def _bar(angle: float, size: int = 64) -> np.ndarray:
@@ -120,6 +120,9 @@ def test_realism_reports_every_measure_and_lists_unreadable_crops(zoo, tmp_path:
     for key in ("cnn_auc", "statistics_auc"):
         assert 0.0 <= report["two_sample"][key] <= 1.0
     assert report["two_sample"]["crops"] == {"phantom": 16, "real": 16}
+    alone = report["two_sample"]["by_statistic"]
+    assert set(alone) == set(image_statistics.FEATURE_NAMES)
+    assert all(0.5 <= auc <= 1.0 for auc in alone.values()) and list(alone.values()) == sorted(alone.values())[::-1]
     measures = [row["measure"] for row in report["statistics"]]
     assert any("intensity" in m for m in measures) and any("spectrum" in m for m in measures)
     assert any("gradient" in m for m in measures) and any("bone area" in m for m in measures)
@@ -146,6 +149,18 @@ def test_realism_refuses_a_missing_folder_or_too_few_readable_crops(zoo, tmp_pat
 
     not_a_run = zoo("data", "realism", "--real", str(few), "--run", str(tmp_path))
     assert not_a_run.code == 2 and "not a finished run folder" in not_a_run.err
+
+
+def test_each_statistic_alone_is_scored_either_way_round() -> None:
+    rng = np.random.default_rng(0)
+    labels = np.r_[np.zeros(50), np.ones(50)]
+    stats = rng.normal(size=(100, len(image_statistics.FEATURE_NAMES)))
+    stats[:, 0] = labels  # separates perfectly
+    stats[:, 1] = -labels  # separates perfectly, the other way round
+    alone = by_statistic(stats, labels)
+    assert alone[image_statistics.FEATURE_NAMES[0]] == alone[image_statistics.FEATURE_NAMES[1]] == 1.0
+    assert list(alone)[:2] == list(image_statistics.FEATURE_NAMES[:2]), "highest first"
+    assert all(auc < 0.75 for name, auc in alone.items() if name not in image_statistics.FEATURE_NAMES[:2])
 
 
 def test_the_held_out_phantom_gives_its_healthy_crops_only(tmp_path: Path) -> None:

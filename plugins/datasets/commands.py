@@ -138,6 +138,8 @@ def realism_rows(report: dict[str, Any]) -> list[list[str]]:
     test = report["two_sample"]
     rows.append(["two-sample AUC, small CNN (0.5: indistinguishable)", "", "", f"{test['cnn_auc']:.3f}"])
     rows.append(["two-sample AUC, image statistics", "", "", f"{test['statistics_auc']:.3f}"])
+    strongest = ", ".join(f"{name} {auc:.2f}" for name, auc in list(test["by_statistic"].items())[:3])
+    rows.append(["statistics that tell them apart best, each alone (AUC)", "", "", strongest])
     for row in report["statistics"]:
         distance = "" if row["distance"] is None else f"{row['distance']:.2f}"
         rows.append([
