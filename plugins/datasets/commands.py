@@ -119,18 +119,9 @@ def realism_rows(report: dict[str, Any]) -> list[list[str]]:
     for name, scores in report["transfer"].items():
         trainings = scores.get("trainings", [])  # the fixed model's: the range from seed to seed
         each_held_out = [one["phantom_healthy"] for one in trainings]
-        rows.append([
-            f"transfer {name}: healthy crops scored stage 0",
-            _pooled(scores["phantom_healthy"], each_held_out, "stage0_share"),
-            _pooled(scores, trainings, "stage0_share"),
-            "",
-        ])  # fmt: skip
-        rows.append([
-            f"transfer {name}: mean predicted percent",
-            _pooled(scores["phantom_healthy"], each_held_out, "mean_percent"),
-            _pooled(scores, trainings, "mean_percent"),
-            "",
-        ])  # fmt: skip
+        for what, key in (("healthy crops scored stage 0", "stage0_share"), ("mean predicted percent", "mean_percent")):
+            held_out, real = _pooled(scores["phantom_healthy"], each_held_out, key), _pooled(scores, trainings, key)
+            rows.append([f"transfer {name}: {what}", held_out, real, ""])
         if "joints" in scores:
             joints = scores["joints"].items()
             by_joint = ", ".join(f"{joint} {100 * one['stage0_share']:.0f} %" for joint, one in joints)
