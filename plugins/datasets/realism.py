@@ -233,14 +233,19 @@ def make_phantom(patients: int, size: int, seed: int, workers: int | None) -> Ph
         start = time.perf_counter()
         write_phantom(Path(tmp) / "phantom", patients, 1, size, seed, workers)
         seconds = time.perf_counter() - start
-        truth = pd.read_csv(Path(tmp) / "phantom" / "ground_truth.csv", dtype={"sop_iuid": str})
+        truth = _ground_truth(Path(tmp) / "phantom")
         plain = _plain_jpegs(Path(tmp) / "plain", len(truth), size, seed)
-        images = Path(tmp) / "phantom" / "images"
-        pixels = np.stack([
-            load_prepared(images / IMAGE_PATTERN.format(sop_iuid=row.sop_iuid, joint=row.joint), size)
-            for row in truth.itertuples()
-        ])  # fmt: skip
+        pixels = np.stack([load_prepared(path, size) for path in _crop_files(Path(tmp) / "phantom", truth)])
     return Phantom(pixels=pixels, truth=truth, seconds=seconds, plain_seconds=plain)
+
+
+def _ground_truth(folder: Path) -> pd.DataFrame:
+    return pd.read_csv(folder / "ground_truth.csv", dtype={"sop_iuid": str})
+
+
+def _crop_files(folder: Path, truth: pd.DataFrame) -> list[Path]:
+    """The image file of each ground-truth row of the phantom in `folder`, in the rows' order."""
+    return [folder / "images" / IMAGE_PATTERN.format(sop_iuid=r.sop_iuid, joint=r.joint) for r in truth.itertuples()]
 
 
 @dataclass
@@ -257,11 +262,11 @@ class HeldOut:
 def held_out_healthy(patients: int, size: int, seed: int, workers: int | None, folder: Path) -> HeldOut:
     """Write a one-visit phantom of `patients` (seed `seed`) into `folder`; its healthy crops."""
     write_phantom(folder, patients, 1, size, seed, workers)
-    truth = pd.read_csv(folder / "ground_truth.csv", dtype={"sop_iuid": str})
+    truth = _ground_truth(folder)
     healthy = truth[truth["true_percent"] == 0]
     if healthy.empty:
         raise UsageError("the held-out phantom has no healthy crops", hint="give more --patients")
-    paths = [folder / "images" / IMAGE_PATTERN.format(sop_iuid=r.sop_iuid, joint=r.joint) for r in healthy.itertuples()]
+    paths = _crop_files(folder, healthy)
     pixels = np.stack([load_prepared(path, size) for path in paths])
     return HeldOut(pixels=pixels, paths=paths, patients=patients, seed=seed)
 
@@ -283,11 +288,10 @@ def transfer(phantom: Phantom, real: RealCrops, held_out: HeldOut, seed: int) ->
         batches = _balanced_batches(stages, phantom.pixels[scored], rng, TRANSFER_EPOCHS, per_class)
         what = f"training the transfer model, seed {run + 1}/{TRANSFER_SEEDS}"
         _train(model, batches, seed + run, binary=False, what=what, one_cycle=True)
-        probs = torch.softmax(torch.from_numpy(_logits(model, real.pixels)), dim=1).numpy()
-        predicted.append(probs.argmax(axis=1))
-        percents.append(probs @ STAGE_MIDPOINTS)
-        probs = torch.softmax(torch.from_numpy(_logits(model, held_out.pixels)), dim=1).numpy()
-        reference.append(stage_summary(probs.argmax(axis=1), probs @ STAGE_MIDPOINTS))
+        stages_real, percents_real = _stages(model, real.pixels)
+        predicted.append(stages_real)
+        percents.append(percents_real)
+        reference.append(stage_summary(*_stages(model, held_out.pixels)))
     each = [stage_summary(s, p) for s, p in zip(predicted, percents, strict=True)]
     pooled = stage_summary(np.concatenate(predicted), np.concatenate(percents))
     joints = np.array([joint or "unnamed" for joint in real.joints])
@@ -313,6 +317,12 @@ def transfer(phantom: Phantom, real: RealCrops, held_out: HeldOut, seed: int) ->
         "stages": {k: sum(one["stages"][k] for one in reference) for k in reference[0]["stages"]},
     }
     return pooled
+
+
+def _stages(model: SmallCnn, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The transfer model's stage and mean predicted percentage for each crop."""
+    probs = torch.softmax(torch.from_numpy(_logits(model, pixels)), dim=1).numpy()
+    return probs.argmax(axis=1), probs @ STAGE_MIDPOINTS
 
 
 def stage_summary(stages: np.ndarray, percents: np.ndarray) -> dict[str, Any]:
