@@ -26,6 +26,7 @@ from torchvision.transforms import v2
 from zoo.compose.plugins import get_registry
 from zoo.compose.recipe import ComponentRef
 from zoo.data.augment import CPU_CHUNK, BatchAugment, sampling_grid
+from zoo.data.loader import unit_floats
 from zoo.training.model import build_model
 
 
@@ -34,7 +35,7 @@ def per_sample(images: torch.Tensor) -> torch.Tensor:
     transform = v2.RandomAffine(
         degrees=25.0, shear=math.degrees(0.1), scale=(0.9, 1.1), interpolation=v2.InterpolationMode.BILINEAR, fill=0
     )
-    return torch.stack([transform(image) for image in images]).float().div_(255.0)
+    return unit_floats(torch.stack([transform(image) for image in images]))
 
 
 def batched(images: torch.Tensor, augment: BatchAugment, rng: torch.Generator) -> torch.Tensor:
@@ -58,7 +59,7 @@ def main() -> None:
     shape = [args.batch, 1, args.size, args.size]
     torch_grids = args.batch / median_seconds(lambda: F.affine_grid(theta, shape, align_corners=False), args.repeats)
     zoo_grids = args.batch / median_seconds(lambda: sampling_grid(theta, args.size, args.size), args.repeats)
-    x, grid = images.float().div_(255.0), sampling_grid(theta, args.size, args.size)
+    x, grid = unit_floats(images), sampling_grid(theta, args.size, args.size)
 
     def sample_only() -> None:
         for begin in range(0, args.batch, CPU_CHUNK):
@@ -72,7 +73,7 @@ def main() -> None:
     y = torch.zeros(args.batch, dtype=torch.long)
 
     def train_step(with_augment: bool) -> None:
-        x = augment(images, rng) if with_augment else images.float().div_(255.0)
+        x = augment(images, rng) if with_augment else unit_floats(images)
         loss = F.cross_entropy(model(x.contiguous(memory_format=torch.channels_last)), y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

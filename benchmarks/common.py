@@ -20,6 +20,7 @@ from zoo.compose.recipe import validate_document
 from zoo.compose.registry import Registry
 from zoo.compose.yaml_lines import load_yaml
 from zoo.data.augment import BatchAugment
+from zoo.data.loader import unit_floats
 from zoo.data.prepare import Prepared, prepare
 
 THESIS = {"thesis_vgg": 485.0, "inception_v3": 367.0}  # crops/s on the thesis's Titan X Pascal
@@ -142,7 +143,7 @@ def plain_epoch(
     for begin in range(0, len(order), batch):
         chosen = order[begin : begin + batch]
         x = torch.from_numpy(pixels[rows[chosen]]).unsqueeze(1).to(device, non_blocking=True)
-        x = x.float().div_(255.0) if augment is None else augment(x, rng)  # it scales the uint8 batch itself
+        x = unit_floats(x) if augment is None else augment(x, rng)  # it scales the uint8 batch itself
         x = x.contiguous(memory_format=torch.channels_last)
         y = torch.from_numpy(targets[chosen]).long().to(device, non_blocking=True)
         with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):

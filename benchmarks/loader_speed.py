@@ -23,7 +23,7 @@ from common import arguments, bench_recipe, machine
 from zoo.compose.recipe import AugmentConfig
 from zoo.data.augment import BatchAugment, make_augment
 from zoo.data.cache import decode
-from zoo.data.loader import CropBatches, batches
+from zoo.data.loader import CropBatches, batches, unit_floats
 from zoo.training.model import build_model
 
 
@@ -35,7 +35,7 @@ def delivery(dataset: CropBatches, batch: int, augment: BatchAugment | None = No
         if augment is not None:
             augment(images, rng)  # the trainer hands its uint8 batch over
         else:
-            images.float().div_(255.0)
+            unit_floats(images)
         seen += len(images)
     return seen / (time.perf_counter() - start)
 
