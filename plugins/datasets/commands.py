@@ -48,11 +48,11 @@ def phantom_command(
     sys.stdout.write(describe(info) + f"\nwritten to {out} in {time.perf_counter() - start:.1f} s\n")
 
 
-REALISM_COLUMNS = (
-    Column("measure"),
+REALISM_COLUMNS = (  # long cells (the joints' shares, the strongest statistics) end in "..." in a narrow table
+    Column("measure", cut=28),
     Column("phantom", numeric=True),
-    Column("real", numeric=True),
-    Column("distance", numeric=True),
+    Column("real", numeric=True, cut=22),
+    Column("distance", numeric=True, cut=16),
 )
 
 
@@ -68,14 +68,22 @@ def realism_command(
     runs: Annotated[
         list[Path] | None,
         typer.Option(
-            "--run", metavar="RUN", help="A trained run whose scores of the real crops to report too (repeatable)."
+            "--run",
+            metavar="RUN",
+            help="A trained run to score the real crops and the held-out phantom's healthy crops (repeatable).",
         ),
     ] = None,
     out: Annotated[
         Path | None, typer.Option("--out", help="Folder for report.json and the matched-crops figure.")
     ] = None,
     patients: Annotated[
-        int, typer.Option("--patients", min=20, max=20_000, help="Phantom patients to measure (10 crops each).")
+        int,
+        typer.Option(
+            "--patients",
+            min=20,
+            max=20_000,
+            help="Phantom patients to measure (10 crops each); the held-out phantom has a fifth, at least 10.",
+        ),
     ] = 600,
     size: Annotated[int, typer.Option("--size", min=32, max=256, help="Crop size the measures use, in pixels.")] = 64,
     seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same report).")] = 0,
