@@ -200,3 +200,9 @@ def test_erosions_darken_the_joint_of_the_same_crop_and_confounders_are_seeded()
     b = render(crop, 64, np.random.default_rng(5), textures, confounded)
     again = render(crop, 64, np.random.default_rng(5), textures, confounded)
     assert not np.array_equal(a, b) and np.array_equal(b, again)
+
+
+@pytest.mark.parametrize("size", [0, 96])
+def test_texture_banks_wrap_by_a_power_of_two(size: int) -> None:
+    with pytest.raises(ValueError, match="power of two"):
+        texture_bank(np.random.default_rng(0), 1, size)

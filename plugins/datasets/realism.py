@@ -217,7 +217,7 @@ class Phantom:
     plain_seconds: float  # time to write as many plain JPEGs of the same size
 
 
-def _plain_jpegs(folder: Path, count: int, size: int, seed: int) -> float:
+def plain_jpeg_seconds(folder: Path, count: int, size: int, seed: int) -> float:
     """Seconds to write `count` JPEGs of noise of the same size: the floor any generator pays."""
     folder.mkdir()
     noise = np.random.default_rng(seed).integers(0, 256, (size, size), dtype=np.uint8)
@@ -234,7 +234,7 @@ def make_phantom(patients: int, size: int, seed: int, workers: int | None) -> Ph
         write_phantom(Path(tmp) / "phantom", patients, 1, size, seed, workers)
         seconds = time.perf_counter() - start
         truth = _ground_truth(Path(tmp) / "phantom")
-        plain = _plain_jpegs(Path(tmp) / "plain", len(truth), size, seed)
+        plain = plain_jpeg_seconds(Path(tmp) / "plain", len(truth), size, seed)
         pixels = np.stack([load_prepared(path, size) for path in _crop_files(Path(tmp) / "phantom", truth)])
     return Phantom(pixels=pixels, truth=truth, seconds=seconds, plain_seconds=plain)
 
