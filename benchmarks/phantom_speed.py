@@ -3,9 +3,10 @@
 Each repeat writes the phantom as `zoo data phantom` does (its worker processes included) into a
 temporary folder, then as many plain JPEGs of noise of the same size, one process
 (zoo_plugins.datasets.realism.plain_jpeg_seconds: the floor any generator pays), and reports
-both times and their ratio. The plain JPEGs' time swings with the file system, so the ratio is
-the number to compare. To compare generator versions, run the script once per version, back to
-back (docs/data.md says how the versions were put in front of the installed one).
+both times and their ratio, the measure of `zoo data realism`. The plain JPEGs' time swings with
+the file system, and the ratio with it, so to compare generator versions, run the script for
+each version in turn, more than once, and compare the phantom's own times (docs/data.md says how
+the versions were put in front of the installed one).
 
 Usage: python benchmarks/phantom_speed.py [--patients 1000] [--visits 3] [--size 128] [--repeats 3] [--quick]
 """
@@ -31,6 +32,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--repeats", type=int, default=3)
     args = arguments(parser, patients=10, size=32, repeats=1)
+    if args.repeats < 1:
+        parser.error("--repeats must be at least 1")
     rows = []
     for _ in range(args.repeats):
         with tempfile.TemporaryDirectory() as tmp:

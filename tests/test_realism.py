@@ -202,7 +202,7 @@ def test_erosions_darken_the_joint_of_the_same_crop_and_confounders_are_seeded()
     assert not np.array_equal(a, b) and np.array_equal(b, again)
 
 
-@pytest.mark.parametrize("size", [0, 96])
-def test_texture_banks_wrap_by_a_power_of_two(size: int) -> None:
-    with pytest.raises(ValueError, match="power of two"):
-        texture_bank(np.random.default_rng(0), 1, size)
+def test_a_texture_bank_whose_side_is_no_power_of_two_is_refused() -> None:
+    textures = texture_bank(np.random.default_rng(0), 1, 96)
+    with pytest.raises(ValueError, match="power-of-two"):
+        render(JointCrop("pip2", 0.0, 0.0, 1.0), 32, np.random.default_rng(0), textures)

@@ -12,9 +12,9 @@ medulla while the heads are thin-shelled and trabecular; soft tissue is a tube t
 attenuation goes through a film's exposure curve (`1 - exp(-k A)`) with a heel effect across
 the crop, then blur, gain, gamma and noise.
 
-Speed: the shape helpers compute in place, and the bones' density is computed only on the pixels
-inside the bones (outside them it is 0). Both give exactly the pixels of the plain expressions;
-writing a phantom stays as fast as generator version 1 did (docs/data.md).
+Speed: the shape helpers compute in place (each docstring gives its formula), and the bones'
+density and the confounders inside them are computed only on the pixels inside the bones (outside
+them the bones' attenuation is 0). Both give exactly the pixels of the plain expressions.
 
 Every parameter is in `RenderParams` (docs/data.md explains each). They were set by looking at
 anatomy and at the thesis's reference crops; they are never fitted to the real crops that
@@ -81,12 +81,7 @@ DEFAULTS = RenderParams()
 
 
 def texture_bank(rng: np.random.Generator, count: int, size: int) -> np.ndarray:
-    """Trabecular textures: band-passed noise streaked along the bone axis, unit variance.
-
-    `size` is a power of two: `render` wraps texture coordinates with a bit mask.
-    """
-    if size <= 0 or size & (size - 1):
-        raise ValueError(f"texture size must be a power of two, got {size}")
+    """Trabecular textures: band-passed noise streaked along the bone axis, unit variance."""
     noise = rng.standard_normal((count, size, size)).astype(np.float32)
     fine = ndimage.gaussian_filter(noise, sigma=(0, 2.0, 0.7))
     coarse = ndimage.gaussian_filter(noise, sigma=(0, 6.0, 3.0))
@@ -96,7 +91,8 @@ def texture_bank(rng: np.random.Generator, count: int, size: int) -> np.ndarray:
 
 
 def _ellipse_sdf(u: np.ndarray, v: np.ndarray, rx: float, ry: float) -> np.ndarray:
-    """Approximate signed distance to an axis-aligned ellipse centred at the origin."""
+    """Approximate signed distance to an axis-aligned ellipse centred at the origin:
+    `(k - 1) / |grad k|` with `k = sqrt((u / rx)^2 + (v / ry)^2)`, computed in place."""
     k = u / rx
     k *= k
     t = v / ry
@@ -104,7 +100,7 @@ def _ellipse_sdf(u: np.ndarray, v: np.ndarray, rx: float, ry: float) -> np.ndarr
     k += t
     np.sqrt(k, out=k)
     k += 1e-6
-    gx = rx * rx * k
+    gx = rx * rx * k  # then u / (rx^2 k), squared, plus the same for v: |grad k|^2
     np.divide(u, gx, out=gx)
     gx *= gx
     gy = ry * ry * k
@@ -130,6 +126,8 @@ def _clamp_in_place(x: np.ndarray, low: float, high: float) -> np.ndarray:
 
 
 def _smooth_min(a: np.ndarray, b: np.ndarray, k: float) -> np.ndarray:
+    """The union of two shapes with a rounded seam of width `k`: with `h = clamp(0.5 + 0.5 (b - a) / k)`,
+    `b (1 - h) + a h - k h (1 - h)`, computed in place."""
     h = b - a
     h *= 0.5
     h /= k
@@ -145,14 +143,15 @@ def _smooth_min(a: np.ndarray, b: np.ndarray, k: float) -> np.ndarray:
 
 
 def _fill(d: np.ndarray, pixel: float) -> np.ndarray:
-    """Anti-aliased inside mask of a signed distance field."""
+    """Anti-aliased inside mask of a signed distance field: `clamp(0.5 - d / pixel, 0, 1)`."""
     f = d / pixel
     np.subtract(0.5, f, out=f)
     return _clamp_in_place(f, 0.0, 1.0)
 
 
 def _chord(depth: np.ndarray, radius: np.ndarray | float) -> np.ndarray:
-    """Path length through a tube of `radius` at `depth` inside its edge, as a share of its diameter."""
+    """Path length through a tube of `radius` at `depth` inside its edge, as a share of its diameter:
+    `sqrt(s (2 radius - s)) / radius` with `s = clamp(depth, 0, radius)`."""
     s = _clamp(depth, 0.0, radius)
     t = 2.0 * radius - s
     t *= s
@@ -258,7 +257,7 @@ def render(
     gap = space * float(np.exp(rng.normal(0.0, p.joint_space_sd))) * (1.0 - 0.6 * share) + 0.012
 
     # The distal bone may sit at an angle to the proximal one (flexion, ulnar drift).
-    deviation = float(np.deg2rad(rng.normal(0.0, p.deviation_sd)))
+    deviation = math.radians(rng.normal(0.0, p.deviation_sd))
     dc, ds = math.cos(deviation), math.sin(deviation)
     ud = dc * u - ds * (v - gap / 2)
     vd = ds * u + dc * (v - gap / 2) + gap / 2
@@ -278,24 +277,26 @@ def render(
         proximal = np.minimum(proximal, spur)
 
     # Both bones in one pass: they never overlap, so each pixel belongs to the nearer one.
-    # Outside them the bones' attenuation is 0, so from here to the look-alikes of erosions
-    # everything is computed on the pixels inside the bones alone.
+    # Outside them the bones' attenuation is 0, so from here to the confounders within the bones
+    # (growth plates, cysts, nutrient channels) everything is computed on their pixels alone.
     distal_side = distal < proximal
     outline = np.where(distal_side, distal, proximal)
+    # Flat indices and take/put: several times faster than boolean masks on arrays this size.
     inside = np.flatnonzero(outline / pixel < 0.5)  # where `_fill(outline, pixel)` is not 0
-    outline = outline.reshape(-1)[inside]
-    distal_side = distal_side.reshape(-1)[inside]
-    bu, bv, bud, bvd = (a.reshape(-1)[inside] for a in (u, v, ud, vd))  # their coordinates
+    outline, distal_side = outline.take(inside), distal_side.take(inside)
+    bu, bv, bud, bvd = u.take(inside), v.take(inside), ud.take(inside), vd.take(inside)  # their coordinates
 
     # Trabecular texture, streaked along the bones (it also roughens the erosions' borders).
-    tex_size = textures.shape[1]  # a power of two (texture_bank)
+    tex_size = textures.shape[1]
+    if tex_size & (tex_size - 1):
+        raise ValueError(f"texture banks are square with a power-of-two side, not {tex_size}")
     index = int(rng.integers(0, textures.shape[0]))
-    tu = (bu * (size / 2) + float(rng.integers(0, tex_size))).astype(np.int32) & (tex_size - 1)
+    tu = (bu * (size / 2) + float(rng.integers(0, tex_size))).astype(np.int32) & (tex_size - 1)  # modulo
     tv = (bv * (size / 2) + float(rng.integers(0, tex_size))).astype(np.int32) & (tex_size - 1)
-    texture = textures[index].ravel().take(tv * tex_size + tu)
+    texture = textures[index].take(tv * tex_size + tu)
     # Erosions: bites centred on the articular surfaces, half inside the bone, with borders
     # made irregular by the texture.
-    kept = None  # 0 where an erosion took the bone away
+    kept = None  # no erosion; else 0 where an erosion took the bone away
     erosion_rng = np.random.default_rng(int(rng.integers(2**62)))  # the rest of the crop does not depend on it
     for bone, position, half, depth in _erosions(erosion_rng, crop.percent):
         pu = position * rx * 0.95
@@ -331,9 +332,8 @@ def render(
     if rng.random() < p.channel_share:  # a thin oblique lucent line through a shaft's cortex
         at, slope = _sign(rng) * float(rng.uniform(0.5, 0.8)), float(rng.uniform(-0.6, 0.6))
         bone_attenuation *= 1.0 - 0.3 * np.exp(-(((bu - slope * (bv - at)) / 0.012) ** 2)) * _near(bv - at, 0.12)
-    attenuation = np.zeros(size * size, dtype=np.float32)
-    attenuation[inside] = bone_attenuation
-    attenuation = attenuation.reshape(size, size)
+    attenuation = np.zeros(u.shape, dtype=bone_attenuation.dtype)
+    np.put(attenuation, inside, bone_attenuation)
 
     if crop.joint == "mcp1" and rng.random() < p.sesamoid_share:  # sesamoids over the thumb's MP head
         for side in (-1.0, 1.0):
@@ -350,14 +350,15 @@ def render(
         if rng.random() < p.neighbour_share:
             centre = side * float(rng.uniform(1.55, 2.1))
             width = float(rng.uniform(0.55, 0.75))
-            # Only the pixels under the neighbour's soft tissue change (its bone lies within).
+            # Only the pixels under the neighbour's soft tissue change: its bone (at most
+            # 1.1 x 0.29 from its axis) lies within the tissue's half-width (at least 0.55).
             band = np.flatnonzero(np.abs(u - centre) < width)
-            across = np.abs(u.reshape(-1)[band] - centre)
-            flat = tissue.reshape(-1)
-            flat[band] = np.maximum(flat[band], _chord(width - across, width))
+            across = np.abs(u.take(band) - centre)
+            np.put(tissue, band, np.maximum(tissue.take(band), _chord(width - across, width)))
             tube = across - shaft * 1.1
             cortical, marrow = _tube(tube, np.float32(shaft * 1.1), np.float32(shaft * 0.3))
-            attenuation.reshape(-1)[band] += (p.cortex * cortical + p.marrow * marrow) * _fill(tube, pixel)
+            bone = (p.cortex * cortical + p.marrow * marrow) * _fill(tube, pixel)
+            np.put(attenuation, band, attenuation.take(band) + bone)
     attenuation += p.soft_tissue * tissue
     image = np.flipud(attenuation)  # fingers point up, as in a hand radiograph
 
