@@ -352,8 +352,9 @@ def render(
             width = float(rng.uniform(0.55, 0.75))
             # Only the pixels under the neighbour's soft tissue change: its bone (at most
             # 1.1 x 0.29 from its axis) lies within the tissue's half-width (at least 0.55).
-            band = np.flatnonzero(np.abs(u - centre) < width)
-            across = np.abs(u.take(band) - centre)
+            off_axis = np.abs(u - centre)
+            band = np.flatnonzero(off_axis < width)
+            across = off_axis.take(band)
             np.put(tissue, band, np.maximum(tissue.take(band), _chord(width - across, width)))
             tube = across - shaft * 1.1
             cortical, marrow = _tube(tube, np.float32(shaft * 1.1), np.float32(shaft * 0.3))
