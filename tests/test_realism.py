@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -80,6 +81,9 @@ def _crop_folder(folder: Path, count: int, broken: int = 0) -> Path:
 
 def test_realism_reports_every_measure_and_lists_unreadable_crops(zoo, tmp_path: Path, tiny_cdf_run) -> None:
     real = _crop_folder(tmp_path / "real", 16, broken=1)
+    shutil.copyfile(real / "crop0.png", real / "again.png")  # the same crop under another radiograph's name
+    with (real / "crops.csv").open("a") as listing:
+        listing.write("again.png,radiograph8,IP\n")
     result = zoo(
         "data", "realism", "--real", str(real), "--patients", "20", "--size", "32", "--workers", "1",
         "--run", str(tiny_cdf_run.folder), "--out", str(tmp_path / "out"), "--format", "json",
@@ -88,7 +92,10 @@ def test_realism_reports_every_measure_and_lists_unreadable_crops(zoo, tmp_path:
     report = json.loads(result.out)
     assert "broken0.png" in result.err and "unreadable" in result.err
     assert [Path(item["path"]).name for item in report["unreadable"]] == ["broken0.png"]
-    assert report["real"] == {"crops": 16, "radiographs": 4, "folders": [str(real)]}
+    assert report["real"] == {"crops": 16, "radiographs": 4, "copies": 1, "folders": [str(real)]}
+    assert report["copies"] == [{"path": str(real / "again.png"), "same_as": str(real / "crop0.png")}]
+    assert "again.png' has the same pixels as" in result.err and "measured once" in result.err
+    assert any("1 more were copies of these, measured once" in note for note in realism_notes(report))
     transfer = report["transfer"]["small_cnn"]
     assert 0.0 <= transfer["stage0_share"] <= 1.0 and sum(transfer["stages"].values()) == 16 * TRANSFER_SEEDS
     assert 0.0 <= transfer["mean_percent"] <= 100.0
@@ -176,7 +183,7 @@ def test_the_held_out_phantom_gives_its_healthy_crops_only(tmp_path: Path) -> No
 def test_real_crops_keep_their_radiograph_and_joint() -> None:
     folder = needs_real_data("rsna-finger-crops")
     real = read_real([folder], 64)
-    assert len(real.paths) == 30 and not real.unreadable
+    assert len(real.paths) == 30 and not real.unreadable and not real.copies
     assert len(set(real.groups)) == 3
     assert {"pip1", "mcp1", "pip2", "mcp5"} <= set(real.joints)
 

@@ -71,6 +71,7 @@ class RealCrops:
     groups: list[str]
     joints: list[str | None]
     unreadable: list[tuple[str, str]] = field(default_factory=list)
+    copies: list[tuple[str, str]] = field(default_factory=list)  # (crop, the earlier crop with its pixels)
 
 
 def _phantom_joint(name: object) -> str | None:
@@ -97,7 +98,10 @@ def _listed(folder: Path) -> pd.DataFrame:
 
 
 def read_real(folders: list[Path], size: int) -> RealCrops:
-    """Load the real crops of every folder; unreadable ones are kept in `unreadable`, not dropped silently."""
+    """Load the real crops of every folder. Unreadable ones are kept in `unreadable`, not dropped
+    silently; a crop with the same pixels as an earlier one (the same radiograph listed twice, say)
+    is measured once and kept in `copies`, so that no crop counts twice in a share or sits on both
+    sides of a cross-validation split."""
     if not folders:
         raise UsageError("no real crops given", hint="give --real DIR, a folder of real healthy joint crops")
     tables = []
@@ -106,19 +110,27 @@ def read_real(folders: list[Path], size: int) -> RealCrops:
             raise UsageError(f"--real '{folder}' is not a folder", hint="give a folder of real healthy joint crops")
         tables.append(_listed(folder))
     table = pd.concat(tables, ignore_index=True)
-    pixels, unreadable, keep = [], [], []
+    pixels, unreadable, keep, copies = [], [], [], []
+    first_with: dict[bytes, str] = {}  # a crop's pixels -> the first crop that has them
     for row in table.itertuples(index=False):
         try:
-            pixels.append(load_prepared(row.path, size))
-            keep.append(row)
+            image = load_prepared(row.path, size)
         except UnreadableImage as exc:
             unreadable.append((str(row.path), str(exc)))
+            continue
+        earlier = first_with.setdefault(image.tobytes(), str(row.path))
+        if earlier != str(row.path):
+            copies.append((str(row.path), earlier))
+            continue
+        pixels.append(image)
+        keep.append(row)
     return RealCrops(
         pixels=np.stack(pixels) if pixels else np.zeros((0, size, size), np.uint8),
         paths=[r.path for r in keep],
         groups=[r.group for r in keep],
         joints=[r.joint for r in keep],
         unreadable=unreadable,
+        copies=copies,
     )
 
 
@@ -494,8 +506,9 @@ def measure(
     report: dict[str, Any] = {
         "phantom": {"patients": patients, "crops": len(phantom.truth), "size": size, "seed": seed},
         "held_out": {"patients": held_out.patients, "healthy_crops": len(held_out.paths), "seed": held_out.seed},
-        "real": {"crops": len(real.paths), "radiographs": len(set(real.groups))},
+        "real": {"crops": len(real.paths), "radiographs": len(set(real.groups)), "copies": len(real.copies)},
         "unreadable": [{"path": path, "problem": problem} for path, problem in real.unreadable],
+        "copies": [{"path": path, "same_as": earlier} for path, earlier in real.copies],
         "transfer": {"small_cnn": transfer(phantom, real, held_out, seed), **scored_runs},
         "two_sample": two_sample(phantom, chosen, real, seed),
         "statistics": side_by_side(phantom.pixels[chosen], real.pixels),
