@@ -15,7 +15,14 @@ from PIL import Image
 from zoo_plugins.datasets import image_statistics
 from zoo_plugins.datasets.commands import realism_notes, realism_rows
 from zoo_plugins.datasets.phantom_render import JointCrop, RenderParams, render, texture_bank
-from zoo_plugins.datasets.realism import MIN_REAL, TRANSFER_SEEDS, by_statistic, held_out_healthy, read_real
+from zoo_plugins.datasets.realism import (
+    MIN_REAL,
+    TRANSFER_SEEDS,
+    TWO_SAMPLE_REPEATS,
+    by_statistic,
+    held_out_healthy,
+    read_real,
+)
 
 
 def _bar(angle: float, size: int = 64) -> np.ndarray:
@@ -105,7 +112,9 @@ def test_realism_reports_every_measure_and_lists_unreadable_crops(zoo, tmp_path:
     by_joint = transfer["joints"]
     assert set(by_joint) == {"pip1", "mcp1", "pip2", "mcp3"}, "the crops.csv's joints, named as the phantom names them"
     assert all(sum(one["stages"].values()) == 4 * TRANSFER_SEEDS for one in by_joint.values()), "4 crops each"
-    assert transfer["stage0_share"] == pytest.approx(np.mean([one["stage0_share"] for one in by_joint.values()]), abs=1e-3)
+    assert transfer["stage0_share"] == pytest.approx(
+        np.mean([one["stage0_share"] for one in by_joint.values()]), abs=1e-3
+    )
     held_out = report["held_out"]
     assert held_out["patients"] == 10, "a fifth of --patients, at least 10"
     assert held_out["seed"] == 1000, "--seed + 1000: not the measured phantom"
@@ -124,8 +133,17 @@ def test_realism_reports_every_measure_and_lists_unreadable_crops(zoo, tmp_path:
         assert real_column.startswith(f"{100 * report['transfer'][name]['stage0_share']:.1f} %")
     assert " to " in rows["transfer small_cnn: mean predicted percent"][0], "the range over the trainings"
     assert any(f"{held_out['healthy_crops']} healthy crops of a held-out phantom" in n for n in realism_notes(report))
+    repeats = report["two_sample"]["repeats"]
+    assert [one["seed"] for one in repeats] == [5 * k for k in range(TWO_SAMPLE_REPEATS)], (
+        "no two trainings share a seed"
+    )
     for key in ("cnn_auc", "statistics_auc"):
         assert 0.0 <= report["two_sample"][key] <= 1.0
+        assert report["two_sample"][key] == pytest.approx(np.mean([one[key] for one in repeats]), abs=1e-3)
+    each = [one["cnn_auc"] for one in repeats]
+    assert rows["two-sample AUC, small CNN (0.5: indistinguishable)"][2].endswith(
+        f"({min(each):.3f} to {max(each):.3f})"
+    )
     assert report["two_sample"]["crops"] == {"phantom": 16, "real": 16}
     alone = report["two_sample"]["by_statistic"]
     assert set(alone) == set(image_statistics.FEATURE_NAMES)

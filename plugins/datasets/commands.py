@@ -137,8 +137,9 @@ def realism_rows(report: dict[str, Any]) -> list[list[str]]:
             by_joint = ", ".join(f"{joint} {100 * one['stage0_share']:.0f} %" for joint, one in joints)
             rows.append([f"transfer {name}: stage 0 by joint", "", by_joint, ""])
     test = report["two_sample"]
-    rows.append(["two-sample AUC, small CNN (0.5: indistinguishable)", "", "", f"{test['cnn_auc']:.3f}"])
-    rows.append(["two-sample AUC, image statistics", "", "", f"{test['statistics_auc']:.3f}"])
+    for what, key in (("small CNN (0.5: indistinguishable)", "cnn_auc"), ("image statistics", "statistics_auc")):
+        each = [one[key] for one in test["repeats"]]
+        rows.append([f"two-sample AUC, {what}", "", "", f"{test[key]:.3f} ({min(each):.3f} to {max(each):.3f})"])
     strongest = ", ".join(f"{name} {auc:.2f}" for name, auc in list(test["by_statistic"].items())[:3])
     rows.append(["statistics that tell them apart best, each alone (AUC)", "", "", strongest])
     for row in report["statistics"]:
@@ -177,6 +178,7 @@ def realism_notes(report: dict[str, Any]) -> list[str]:
         f"transfer, phantom column: the {held_out['healthy_crops']} healthy crops of a held-out phantom "
         f"({held_out['patients']} patients, seed {held_out['seed']}) that no model trained on",
         f"two-sample test: {test['crops']['phantom']} phantom stage-0 crops (same joints) against the real ones, "
-        f"{test['folds']} folds grouped by radiograph and patient",
+        f"{test['folds']} folds grouped by radiograph and patient; the mean of {len(test['repeats'])} repeats, each "
+        "with its own phantom crops, folds and trainings (in brackets: the lowest and highest)",
         "distances: earth mover's distance in grey levels (intensity) and grey levels per pixel (gradient)",
     ]
