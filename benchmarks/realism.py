@@ -3,11 +3,11 @@ real radiographs, printed as the table of docs/data.md, with the matched-crops f
 
 The real crops are the 30 of `rsna-finger-crops` and the 120 finger-joint crops that
 `zoo data crop` cuts from the 12 radiographs of `rsna-hands` (72 px, as the first set; its wrist
-points go to wrists.csv and are left out). Four of those radiographs are copies of four others,
-so the report measures 110 distinct crops and lists the 40 copies. `--run RUN` adds the scores of a trained run (the
-quickstart's, for instance). The figure is written to docs/figures/phantom-matched-real.png
-(with the default seed only). `--seed` writes another phantom and trains with other seeds: how
-much a measure moves with the phantom's draw.
+points go to wrists.csv and are left out). Four of those radiographs are copies of four
+others, so the report measures 110 distinct crops and lists the 40 copies. `--run RUN` adds
+the scores of a trained run (the quickstart's, for instance). The figure is written to
+docs/figures/phantom-matched-real.png (with the default seed only). `--seed` writes another
+phantom and trains with other seeds: how much a measure moves with the phantom's draw.
 
 Usage: python benchmarks/realism.py [--run RUN ...] [--patients 600] [--seed 0] [--quick]
 """

@@ -16,12 +16,14 @@ from zoo_plugins.datasets import image_statistics
 from zoo_plugins.datasets.commands import realism_notes, realism_rows
 from zoo_plugins.datasets.phantom_render import JointCrop, RenderParams, render, texture_bank
 from zoo_plugins.datasets.realism import (
+    FOLDS,
     MIN_REAL,
     TRANSFER_SEEDS,
     TWO_SAMPLE_REPEATS,
     by_statistic,
     held_out_healthy,
     read_real,
+    statistic_aucs,
 )
 
 
@@ -90,7 +92,7 @@ def test_realism_reports_every_measure_and_lists_unreadable_crops(zoo, tmp_path:
     real = _crop_folder(tmp_path / "real", 16, broken=1)
     shutil.copyfile(real / "crop0.png", real / "again.png")  # the same crop under another radiograph's name
     with (real / "crops.csv").open("a") as listing:
-        listing.write("again.png,radiograph8,IP\n")
+        listing.write("again.png,radiograph8,IP\ncrop1.png,radiograph8,MP\n")  # and one crop listed twice
     result = zoo(
         "data", "realism", "--real", str(real), "--patients", "20", "--size", "32", "--workers", "1",
         "--run", str(tiny_cdf_run.folder), "--out", str(tmp_path / "out"), "--format", "json",
@@ -99,10 +101,14 @@ def test_realism_reports_every_measure_and_lists_unreadable_crops(zoo, tmp_path:
     report = json.loads(result.out)
     assert "broken0.png" in result.err and "unreadable" in result.err
     assert [Path(item["path"]).name for item in report["unreadable"]] == ["broken0.png"]
-    assert report["real"] == {"crops": 16, "radiographs": 4, "copies": 1, "folders": [str(real)]}
-    assert report["copies"] == [{"path": str(real / "again.png"), "same_as": str(real / "crop0.png")}]
-    assert "again.png' has the same pixels as" in result.err and "measured once" in result.err
-    assert any("1 more were copies of these, measured once" in note for note in realism_notes(report))
+    assert report["real"] == {"crops": 16, "radiographs": 4, "folders": [str(real)]}
+    assert report["copies"] == [
+        {"path": str(real / "again.png"), "same_as": str(real / "crop0.png")},
+        {"path": str(real / "crop1.png"), "same_as": str(real / "crop1.png")},
+    ]
+    assert f"'{real / 'again.png'}' has the same pixels as '{real / 'crop0.png'}': measured once" in result.err
+    assert f"'{real / 'crop1.png'}' is listed twice: measured once" in result.err
+    assert any("(copies left out: 2)" in note for note in realism_notes(report))
     transfer = report["transfer"]["small_cnn"]
     assert 0.0 <= transfer["stage0_share"] <= 1.0 and sum(transfer["stages"].values()) == 16 * TRANSFER_SEEDS
     assert 0.0 <= transfer["mean_percent"] <= 100.0
@@ -134,9 +140,9 @@ def test_realism_reports_every_measure_and_lists_unreadable_crops(zoo, tmp_path:
     assert " to " in rows["transfer small_cnn: mean predicted percent"][0], "the range over the trainings"
     assert any(f"{held_out['healthy_crops']} healthy crops of a held-out phantom" in n for n in realism_notes(report))
     repeats = report["two_sample"]["repeats"]
-    assert [one["seed"] for one in repeats] == [5 * k for k in range(TWO_SAMPLE_REPEATS)], (
-        "no two trainings share a seed"
-    )
+    assert [one["seed"] for one in repeats] == [FOLDS * k for k in range(TWO_SAMPLE_REPEATS)]
+    trainings = {one["seed"] + fold for one in repeats for fold in range(FOLDS)}
+    assert len(trainings) == FOLDS * TWO_SAMPLE_REPEATS, "no two trainings share a seed"
     for key in ("cnn_auc", "statistics_auc"):
         assert 0.0 <= report["two_sample"][key] <= 1.0
         assert report["two_sample"][key] == pytest.approx(np.mean([one[key] for one in repeats]), abs=1e-3)
@@ -165,7 +171,7 @@ def test_realism_refuses_a_missing_folder_or_too_few_readable_crops(zoo, tmp_pat
     few = _crop_folder(tmp_path / "few", MIN_REAL - 1, broken=2)
     result = zoo("data", "realism", "--real", str(few), "--patients", "20", "--size", "32")
     assert result.code == 2
-    assert f"only {MIN_REAL - 1} readable real crop(s)" in result.err
+    assert f"only {MIN_REAL - 1} distinct readable real crop(s)" in result.err
     assert "broken0.png" in result.err and "broken1.png" in result.err  # listed, not dropped silently
 
     empty = tmp_path / "empty"
@@ -182,10 +188,32 @@ def test_each_statistic_alone_is_scored_either_way_round() -> None:
     stats = rng.normal(size=(100, len(image_statistics.FEATURE_NAMES)))
     stats[:, 0] = labels  # separates perfectly
     stats[:, 1] = -labels  # separates perfectly, the other way round
-    alone = by_statistic(stats, labels)
+    alone = by_statistic([statistic_aucs(stats, labels)])
     assert alone[image_statistics.FEATURE_NAMES[0]] == alone[image_statistics.FEATURE_NAMES[1]] == 1.0
     assert list(alone)[:2] == list(image_statistics.FEATURE_NAMES[:2]), "highest first"
     assert all(auc < 0.75 for name, auc in alone.items() if name not in image_statistics.FEATURE_NAMES[:2])
+
+    flipped = stats.copy()
+    flipped[:, 0] = -labels  # the first statistic tells them apart the other way round in a second repeat
+    pooled = by_statistic([statistic_aucs(stats, labels), statistic_aucs(flipped, labels)])
+    assert pooled[image_statistics.FEATURE_NAMES[0]] == 0.5, "averaged before being turned round"
+    assert pooled[image_statistics.FEATURE_NAMES[1]] == 1.0
+
+
+def test_a_crop_listed_twice_or_copied_is_measured_once(tmp_path: Path) -> None:
+    real = _crop_folder(tmp_path / "real", 4)
+    shutil.copyfile(real / "crop0.png", real / "copy.png")
+    with (real / "crops.csv").open("a") as listing:
+        listing.write("copy.png,radiograph5,IP\ncrop2.png,radiograph2,PIP2\n")
+    crops = read_real([real], 32)
+    assert [Path(p).name for p in crops.paths] == ["crop0.png", "crop1.png", "crop2.png", "crop3.png"]
+    assert [(Path(a).name, Path(b).name) for a, b in crops.copies] == [
+        ("copy.png", "crop0.png"),
+        ("crop2.png", "crop2.png"),
+    ]
+    assert crops.groups == ["real/radiograph0"] * 4, "the copy's radiograph is not counted"
+    twice = read_real([real, real], 32)
+    assert len(twice.paths) == 4 and len(twice.copies) == 2 + 6, "a folder given twice: each crop measured once"
 
 
 def test_the_held_out_phantom_gives_its_healthy_crops_only(tmp_path: Path) -> None:

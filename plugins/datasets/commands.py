@@ -105,7 +105,8 @@ def realism_command(
     for path, problem in crops.unreadable:
         warn(f"unreadable real crop '{path}': {problem}")
     for path, earlier in crops.copies:
-        warn(f"real crop '{path}' has the same pixels as '{earlier}': measured once")
+        copy = "is listed twice" if path == earlier else f"has the same pixels as '{earlier}'"
+        warn(f"real crop '{path}' {copy}: measured once")
     require_enough(crops, real)
     report = measure(crops, runs or [], patients, size, seed, workers, out)
     report["real"]["folders"] = [str(folder) for folder in real]
@@ -172,7 +173,7 @@ def realism_notes(report: dict[str, Any]) -> list[str]:
         f"phantom: {phantom['crops']} crops of {phantom['patients']} patients at {phantom['size']} px, "
         f"seed {phantom['seed']}; "
         f"real: {real['crops']} crops of {real['radiographs']} radiographs"
-        + (f" ({real['copies']} more were copies of these, measured once)" if real["copies"] else ""),
+        + (f" (copies left out: {len(report['copies'])})" if report["copies"] else ""),
         f"transfer small_cnn: {len(report['transfer']['small_cnn']['trainings'])} trainings with seeds from "
         f"{phantom['seed']}, pooled (in brackets: the lowest and highest training)",
         f"transfer, phantom column: the {held_out['healthy_crops']} healthy crops of a held-out phantom "
