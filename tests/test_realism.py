@@ -129,15 +129,24 @@ def test_realism_reports_every_measure_and_lists_unreadable_crops(zoo, tmp_path:
     assert sum(healthy["stages"].values()) == held_out["healthy_crops"] * TRANSFER_SEEDS
     shares = [one["phantom_healthy"]["stage0_share"] for one in transfer["trainings"]]
     assert healthy["stage0_share"] == pytest.approx(np.mean(shares), abs=1e-3)
+    healthy_joints = {joint: sum(one["stages"].values()) for joint, one in healthy["joints"].items()}
+    assert sum(healthy_joints.values()) == held_out["healthy_crops"] * TRANSFER_SEEDS, "every training, by joint"
     run = report["transfer"][tiny_cdf_run.folder.name]
     assert sum(run["stages"].values()) == 16, "a --run scores every readable real crop once"
     assert sum(run["phantom_healthy"]["stages"].values()) == held_out["healthy_crops"]
+    assert {joint: sum(one["stages"].values()) for joint, one in run["joints"].items()} == dict.fromkeys(by_joint, 4)
+    run_healthy = {joint: sum(one["stages"].values()) for joint, one in run["phantom_healthy"]["joints"].items()}
+    assert run_healthy == {joint: count // TRANSFER_SEEDS for joint, count in healthy_joints.items()}
     rows = {row[0]: row[1:] for row in realism_rows(report)}
     for name in ("small_cnn", tiny_cdf_run.folder.name):
         phantom_column, real_column, _ = rows[f"transfer {name}: healthy crops scored stage 0"]
         assert phantom_column.startswith(f"{100 * report['transfer'][name]['phantom_healthy']['stage0_share']:.1f} %")
         assert real_column.startswith(f"{100 * report['transfer'][name]['stage0_share']:.1f} %")
     assert " to " in rows["transfer small_cnn: mean predicted percent"][0], "the range over the trainings"
+    held_out_by_joint, real_by_joint, _ = rows["transfer small_cnn: stage 0 by joint"]
+    first = next(iter(healthy["joints"]))
+    assert held_out_by_joint.startswith(f"{first} {100 * healthy['joints'][first]['stage0_share']:.0f} %")
+    assert real_by_joint.startswith(f"mcp1 {100 * by_joint['mcp1']['stage0_share']:.0f} %")
     assert any(f"{held_out['healthy_crops']} healthy crops of a held-out phantom" in n for n in realism_notes(report))
     repeats = report["two_sample"]["repeats"]
     assert [one["seed"] for one in repeats] == [FOLDS * k for k in range(TWO_SAMPLE_REPEATS)]

@@ -133,10 +133,8 @@ def realism_rows(report: dict[str, Any]) -> list[list[str]]:
         for what, key in (("healthy crops scored stage 0", "stage0_share"), ("mean predicted percent", "mean_percent")):
             held_out, real = _pooled(scores["phantom_healthy"], each_held_out, key), _pooled(scores, trainings, key)
             rows.append([f"transfer {name}: {what}", held_out, real, ""])
-        if "joints" in scores:
-            joints = scores["joints"].items()
-            by_joint = ", ".join(f"{joint} {100 * one['stage0_share']:.0f} %" for joint, one in joints)
-            rows.append([f"transfer {name}: stage 0 by joint", "", by_joint, ""])
+        held_out, real = _by_joint(scores["phantom_healthy"]["joints"]), _by_joint(scores["joints"])
+        rows.append([f"transfer {name}: stage 0 by joint", held_out, real, ""])
     test = report["two_sample"]
     for what, key in (("small CNN (0.5: indistinguishable)", "cnn_auc"), ("image statistics", "statistics_auc")):
         each = [one[key] for one in test["repeats"]]
@@ -154,6 +152,11 @@ def realism_rows(report: dict[str, Any]) -> list[list[str]]:
     speed = report["speed"]
     rows.append(["phantom writing time / plain JPEG writing time", f"{speed['ratio']:.2f}", "", ""])
     return rows
+
+
+def _by_joint(joints: dict[str, dict[str, Any]]) -> str:
+    """Each joint's share of crops scored stage 0, as percentages."""
+    return ", ".join(f"{joint} {100 * one['stage0_share']:.0f} %" for joint, one in joints.items())
 
 
 def _pooled(scores: dict[str, Any], trainings: list[dict[str, Any]], key: str) -> str:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -270,6 +271,7 @@ class HeldOut:
 
     pixels: np.ndarray
     paths: list[Path]  # the crops' files, for `--run` models (valid while the folder given exists)
+    joints: list[str]
     patients: int
     seed: int
 
@@ -283,7 +285,7 @@ def held_out_healthy(patients: int, size: int, seed: int, workers: int | None, f
         raise UsageError("the held-out phantom has no healthy crops", hint="give more --patients")
     paths = _crop_files(folder, healthy)
     pixels = np.stack([load_prepared(path, size) for path in paths])
-    return HeldOut(pixels=pixels, paths=paths, patients=patients, seed=seed)
+    return HeldOut(pixels=pixels, paths=paths, joints=healthy["joint"].tolist(), patients=patients, seed=seed)
 
 
 def transfer(phantom: Phantom, real: RealCrops, held_out: HeldOut, seed: int) -> dict[str, Any]:
@@ -296,6 +298,7 @@ def transfer(phantom: Phantom, real: RealCrops, held_out: HeldOut, seed: int) ->
     stages = ratingen_stages(phantom.truth["reader_percent"].to_numpy(float)[scored])
     per_class = min(TRANSFER_PER_CLASS, len(stages) // len(STAGE_MIDPOINTS))
     predicted, percents, reference = [], [], []
+    held_stages, held_percents = [], []
     for run in range(TRANSFER_SEEDS):
         torch.manual_seed(seed + run)
         model = SmallCnn(len(STAGE_MIDPOINTS))
@@ -306,17 +309,13 @@ def transfer(phantom: Phantom, real: RealCrops, held_out: HeldOut, seed: int) ->
         stages_real, percents_real = _stages(model, real.pixels)
         predicted.append(stages_real)
         percents.append(percents_real)
-        reference.append(stage_summary(*_stages(model, held_out.pixels)))
+        stages_held, percents_held = _stages(model, held_out.pixels)
+        held_stages.append(stages_held)
+        held_percents.append(percents_held)
+        reference.append(stage_summary(stages_held, percents_held))
     each = [stage_summary(s, p) for s, p in zip(predicted, percents, strict=True)]
     pooled = stage_summary(np.concatenate(predicted), np.concatenate(percents))
-    joints = np.array([joint or "unnamed" for joint in real.joints])
-    pooled["joints"] = {
-        joint: stage_summary(
-            np.concatenate([s[joints == joint] for s in predicted]),
-            np.concatenate([p[joints == joint] for p in percents]),
-        )
-        for joint in sorted(set(joints))
-    }
+    pooled["joints"] = by_joint(np.concatenate(predicted), np.concatenate(percents), real.joints * TRANSFER_SEEDS)
     pooled["trainings"] = [
         {
             "seed": seed + run,
@@ -330,6 +329,9 @@ def transfer(phantom: Phantom, real: RealCrops, held_out: HeldOut, seed: int) ->
         "stage0_share": round(float(np.mean([one["stage0_share"] for one in reference])), 4),
         "mean_percent": round(float(np.mean([one["mean_percent"] for one in reference])), 2),
         "stages": {k: sum(one["stages"][k] for one in reference) for k in reference[0]["stages"]},
+        "joints": by_joint(
+            np.concatenate(held_stages), np.concatenate(held_percents), held_out.joints * TRANSFER_SEEDS
+        ),
     }
     return pooled
 
@@ -349,17 +351,24 @@ def stage_summary(stages: np.ndarray, percents: np.ndarray) -> dict[str, Any]:
     }
 
 
+def by_joint(stages: np.ndarray, percents: np.ndarray, joints: Sequence[str | None]) -> dict[str, dict[str, Any]]:
+    """`stage_summary` of each joint's crops ("unnamed": crops whose joint is not known)."""
+    names = np.array([joint or "unnamed" for joint in joints])
+    return {joint: stage_summary(stages[names == joint], percents[names == joint]) for joint in sorted(set(names))}
+
+
 def score_run(run: Path, real: RealCrops, held_out: HeldOut) -> dict[str, Any]:
     """How a trained run scores the real crops, and the held-out phantom's healthy crops under
-    `phantom_healthy` (through `zoo predict`'s own path)."""
-    scores = _run_scores(run, [Path(p) for p in real.paths])
-    scores["phantom_healthy"] = _run_scores(run, held_out.paths)
+    `phantom_healthy` (through `zoo predict`'s own path), each as a whole and by joint."""
+    scores = _run_scores(run, [Path(p) for p in real.paths], real.joints)
+    scores["phantom_healthy"] = _run_scores(run, held_out.paths, held_out.joints)
     return scores
 
 
-def _run_scores(run: Path, paths: list[Path]) -> dict[str, Any]:
+def _run_scores(run: Path, paths: list[Path], joints_of: Sequence[str | None]) -> dict[str, Any]:
     from zoo.compose.plugins import get_registry
 
+    joint_by_image = {str(path): joint for path, joint in zip(paths, joints_of, strict=True)}
     joints = predict(run, paths, get_registry(), torch.device("cpu")).joints
     joints = joints[joints["status"] == "ok"]
     if "stage" not in joints.columns:
@@ -371,7 +380,10 @@ def _run_scores(run: Path, paths: list[Path]) -> dict[str, Any]:
         percents = joints["percent"].to_numpy(float)
     else:
         percents = joints[probability].to_numpy(float) @ STAGE_MIDPOINTS
-    return stage_summary(joints["stage"].to_numpy(int), percents)
+    stages = joints["stage"].to_numpy(int)
+    summary = stage_summary(stages, percents)
+    summary["joints"] = by_joint(stages, percents, [joint_by_image[str(image)] for image in joints["image"]])
+    return summary
 
 
 def matched_phantom(phantom: Phantom, real: RealCrops, seed: int) -> np.ndarray:
