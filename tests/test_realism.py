@@ -6,13 +6,14 @@ import json
 import math
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 import pytest
 from conftest import needs_real_data, write
 from PIL import Image
-from zoo_plugins.datasets import image_statistics
+from zoo_plugins.datasets import image_statistics, realism
 from zoo_plugins.datasets.commands import realism_notes, realism_rows
 from zoo_plugins.datasets.phantom_render import JointCrop, RenderParams, render, texture_bank
 from zoo_plugins.datasets.realism import (
@@ -20,9 +21,13 @@ from zoo_plugins.datasets.realism import (
     MIN_REAL,
     TRANSFER_SEEDS,
     TWO_SAMPLE_REPEATS,
+    HeldOut,
+    RealCrops,
+    by_joint,
     by_statistic,
     held_out_healthy,
     read_real,
+    score_run,
     statistic_aucs,
 )
 
@@ -115,11 +120,13 @@ def test_realism_reports_every_measure_and_lists_unreadable_crops(zoo, tmp_path:
     assert [one["seed"] for one in transfer["trainings"]] == list(range(TRANSFER_SEEDS)), "seeds from --seed 0"
     shares = [one["stage0_share"] for one in transfer["trainings"]]
     assert len(shares) == TRANSFER_SEEDS and transfer["stage0_share"] == pytest.approx(np.mean(shares), abs=1e-3)
-    by_joint = transfer["joints"]
-    assert set(by_joint) == {"pip1", "mcp1", "pip2", "mcp3"}, "the crops.csv's joints, named as the phantom names them"
-    assert all(sum(one["stages"].values()) == 4 * TRANSFER_SEEDS for one in by_joint.values()), "4 crops each"
+    real_joints = transfer["joints"]
+    assert set(real_joints) == {"pip1", "mcp1", "pip2", "mcp3"}, (
+        "the crops.csv's joints, named as the phantom names them"
+    )
+    assert all(sum(one["stages"].values()) == 4 * TRANSFER_SEEDS for one in real_joints.values()), "4 crops each"
     assert transfer["stage0_share"] == pytest.approx(
-        np.mean([one["stage0_share"] for one in by_joint.values()]), abs=1e-3
+        np.mean([one["stage0_share"] for one in real_joints.values()]), abs=1e-3
     )
     held_out = report["held_out"]
     assert held_out["patients"] == 10, "a fifth of --patients, at least 10"
@@ -134,7 +141,7 @@ def test_realism_reports_every_measure_and_lists_unreadable_crops(zoo, tmp_path:
     run = report["transfer"][tiny_cdf_run.folder.name]
     assert sum(run["stages"].values()) == 16, "a --run scores every readable real crop once"
     assert sum(run["phantom_healthy"]["stages"].values()) == held_out["healthy_crops"]
-    assert {joint: sum(one["stages"].values()) for joint, one in run["joints"].items()} == dict.fromkeys(by_joint, 4)
+    assert {joint: sum(one["stages"].values()) for joint, one in run["joints"].items()} == dict.fromkeys(real_joints, 4)
     run_healthy = {joint: sum(one["stages"].values()) for joint, one in run["phantom_healthy"]["joints"].items()}
     assert run_healthy == {joint: count // TRANSFER_SEEDS for joint, count in healthy_joints.items()}
     rows = {row[0]: row[1:] for row in realism_rows(report)}
@@ -146,7 +153,10 @@ def test_realism_reports_every_measure_and_lists_unreadable_crops(zoo, tmp_path:
     held_out_by_joint, real_by_joint, _ = rows["transfer small_cnn: stage 0 by joint"]
     first = next(iter(healthy["joints"]))
     assert held_out_by_joint.startswith(f"{first} {100 * healthy['joints'][first]['stage0_share']:.0f} %")
-    assert real_by_joint.startswith(f"mcp1 {100 * by_joint['mcp1']['stage0_share']:.0f} %")
+    assert len(held_out_by_joint.split(", ")) == len(healthy["joints"])
+    assert real_by_joint.startswith(f"mcp1 {100 * real_joints['mcp1']['stage0_share']:.0f} %")
+    _, run_by_joint, _ = rows[f"transfer {tiny_cdf_run.folder.name}: stage 0 by joint"]
+    assert [entry.split()[0] for entry in run_by_joint.split(", ")] == ["mcp1", "mcp3", "pip1", "pip2"]
     assert any(f"{held_out['healthy_crops']} healthy crops of a held-out phantom" in n for n in realism_notes(report))
     repeats = report["two_sample"]["repeats"]
     assert [one["seed"] for one in repeats] == [FOLDS * k for k in range(TWO_SAMPLE_REPEATS)]
@@ -207,6 +217,39 @@ def test_each_statistic_alone_is_scored_either_way_round() -> None:
     pooled = by_statistic([statistic_aucs(stats, labels), statistic_aucs(flipped, labels)])
     assert pooled[image_statistics.FEATURE_NAMES[0]] == 0.5, "averaged before being turned round"
     assert pooled[image_statistics.FEATURE_NAMES[1]] == 1.0
+
+
+def test_stage_summaries_by_joint_keep_each_crop_with_its_joint() -> None:
+    joints = by_joint(np.array([0, 2, 0, 1]), np.array([0.0, 30.0, 5.0, 10.0]), ["pip2", None, "pip2", "mcp3"])
+    assert list(joints) == ["mcp3", "pip2", "unnamed"]
+    assert joints["pip2"]["stage0_share"] == 1.0 and joints["pip2"]["mean_percent"] == 2.5
+    assert joints["unnamed"]["stages"]["2"] == 1 and joints["mcp3"]["stages"]["1"] == 1
+
+
+def test_a_run_is_scored_by_joint_whatever_order_its_answers_come_in(monkeypatch: pytest.MonkeyPatch) -> None:
+    def answers(run: Path, inputs: list[Path], registry: object, device: object) -> SimpleNamespace:
+        rows = pd.DataFrame({
+            "image": [str(path) for path in inputs][::-1],  # not in the order asked
+            "status": ["ok", "ok", "unreadable", "ok"],
+            "stage": [3, 0, 0, 1],
+            "percent": [50.0, 0.0, 0.0, 10.0],
+        })  # fmt: skip
+        return SimpleNamespace(joints=rows)
+
+    monkeypatch.setattr(realism, "predict", answers)
+    paths = [f"/crops/{name}.png" for name in "abcd"]
+    real = RealCrops(
+        pixels=np.zeros((4, 8, 8), np.uint8), paths=paths, groups=list("abcd"), joints=["pip2", "mcp3", "pip2", None]
+    )
+    held_out = HeldOut(
+        pixels=np.zeros((4, 8, 8), np.uint8), paths=[Path(p) for p in paths], joints=["mcp1"] * 4, patients=1, seed=0
+    )
+    scores = score_run(Path("run"), real, held_out)
+    joints = scores["joints"]
+    assert list(joints) == ["pip2", "unnamed"], "the unreadable crop (mcp3) is left out"
+    assert joints["pip2"]["stages"]["0"] == joints["pip2"]["stages"]["1"] == 1 and joints["pip2"]["mean_percent"] == 5.0
+    assert joints["unnamed"]["stages"]["3"] == 1
+    assert scores["phantom_healthy"]["joints"]["mcp1"]["stage0_share"] == pytest.approx(1 / 3, abs=1e-3)
 
 
 def test_a_crop_listed_twice_or_copied_is_measured_once(tmp_path: Path) -> None:

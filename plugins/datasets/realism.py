@@ -293,7 +293,7 @@ def transfer(phantom: Phantom, real: RealCrops, held_out: HeldOut, seed: int) ->
     `seed`, `seed + 1`, ...; how the trainings score the real healthy crops: pooled (its `stages`
     count every training's answers, `TRANSFER_SEEDS` per crop), by joint (pooled too; "unnamed"
     for crops whose joint is not known) and each training; and, under `phantom_healthy`, how
-    they score the held-out phantom's healthy crops."""
+    they score the held-out phantom's healthy crops, as a whole and by joint."""
     scored = phantom.truth["reader_percent"].notna().to_numpy()
     stages = ratingen_stages(phantom.truth["reader_percent"].to_numpy(float)[scored])
     per_class = min(TRANSFER_PER_CLASS, len(stages) // len(STAGE_MIDPOINTS))
@@ -365,24 +365,24 @@ def score_run(run: Path, real: RealCrops, held_out: HeldOut) -> dict[str, Any]:
     return scores
 
 
-def _run_scores(run: Path, paths: list[Path], joints_of: Sequence[str | None]) -> dict[str, Any]:
+def _run_scores(run: Path, paths: list[Path], joint_names: Sequence[str | None]) -> dict[str, Any]:
     from zoo.compose.plugins import get_registry
 
-    joint_by_image = {str(path): joint for path, joint in zip(paths, joints_of, strict=True)}
-    joints = predict(run, paths, get_registry(), torch.device("cpu")).joints
-    joints = joints[joints["status"] == "ok"]
-    if "stage" not in joints.columns:
+    joint_of_image = {str(path): joint for path, joint in zip(paths, joint_names, strict=True)}
+    rows = predict(run, paths, get_registry(), torch.device("cpu")).joints
+    scored = rows[rows["status"] == "ok"]
+    if "stage" not in scored.columns:
         raise UsageError(
             f"run '{run}' does not predict Ratingen stages", hint="give a run with a stage or percent target"
         )
-    probability = [c for c in joints.columns if c.startswith("p_stage_")]
-    if "percent" in joints.columns:
-        percents = joints["percent"].to_numpy(float)
+    probability = [c for c in scored.columns if c.startswith("p_stage_")]
+    if "percent" in scored.columns:
+        percents = scored["percent"].to_numpy(float)
     else:
-        percents = joints[probability].to_numpy(float) @ STAGE_MIDPOINTS
-    stages = joints["stage"].to_numpy(int)
+        percents = scored[probability].to_numpy(float) @ STAGE_MIDPOINTS
+    stages = scored["stage"].to_numpy(int)
     summary = stage_summary(stages, percents)
-    summary["joints"] = by_joint(stages, percents, [joint_by_image[str(image)] for image in joints["image"]])
+    summary["joints"] = by_joint(stages, percents, [joint_of_image[str(image)] for image in scored["image"]])
     return summary
 
 
