@@ -297,8 +297,7 @@ def transfer(phantom: Phantom, real: RealCrops, held_out: HeldOut, seed: int) ->
     scored = phantom.truth["reader_percent"].notna().to_numpy()
     stages = ratingen_stages(phantom.truth["reader_percent"].to_numpy(float)[scored])
     per_class = min(TRANSFER_PER_CLASS, len(stages) // len(STAGE_MIDPOINTS))
-    predicted, percents, reference = [], [], []
-    held_stages, held_percents = [], []
+    real_answers, held_out_answers = [], []  # (stages, percents) of each training
     for run in range(TRANSFER_SEEDS):
         torch.manual_seed(seed + run)
         model = SmallCnn(len(STAGE_MIDPOINTS))
@@ -306,34 +305,29 @@ def transfer(phantom: Phantom, real: RealCrops, held_out: HeldOut, seed: int) ->
         batches = _balanced_batches(stages, phantom.pixels[scored], rng, TRANSFER_EPOCHS, per_class)
         what = f"training the transfer model, seed {run + 1}/{TRANSFER_SEEDS}"
         _train(model, batches, seed + run, binary=False, what=what, one_cycle=True)
-        stages_real, percents_real = _stages(model, real.pixels)
-        predicted.append(stages_real)
-        percents.append(percents_real)
-        stages_held, percents_held = _stages(model, held_out.pixels)
-        held_stages.append(stages_held)
-        held_percents.append(percents_held)
-        reference.append(stage_summary(stages_held, percents_held))
-    each = [stage_summary(s, p) for s, p in zip(predicted, percents, strict=True)]
-    pooled = stage_summary(np.concatenate(predicted), np.concatenate(percents))
-    pooled["joints"] = by_joint(np.concatenate(predicted), np.concatenate(percents), real.joints * TRANSFER_SEEDS)
+        real_answers.append(_stages(model, real.pixels))
+        held_out_answers.append(_stages(model, held_out.pixels))
+    pooled = _pooled_summary(real_answers, real.joints)
     pooled["trainings"] = [
         {
             "seed": seed + run,
-            "stage0_share": one["stage0_share"],
-            "mean_percent": one["mean_percent"],
-            "phantom_healthy": {"stage0_share": healthy["stage0_share"], "mean_percent": healthy["mean_percent"]},
+            **_share_and_mean(stage_summary(*answers)),
+            "phantom_healthy": _share_and_mean(stage_summary(*held_out_answer)),
         }
-        for run, (one, healthy) in enumerate(zip(each, reference, strict=True))
+        for run, (answers, held_out_answer) in enumerate(zip(real_answers, held_out_answers, strict=True))
     ]
-    pooled["phantom_healthy"] = {
-        "stage0_share": round(float(np.mean([one["stage0_share"] for one in reference])), 4),
-        "mean_percent": round(float(np.mean([one["mean_percent"] for one in reference])), 2),
-        "stages": {k: sum(one["stages"][k] for one in reference) for k in reference[0]["stages"]},
-        "joints": by_joint(
-            np.concatenate(held_stages), np.concatenate(held_percents), held_out.joints * TRANSFER_SEEDS
-        ),
-    }
+    pooled["phantom_healthy"] = _pooled_summary(held_out_answers, held_out.joints)
     return pooled
+
+
+def _pooled_summary(answers: list[tuple[np.ndarray, np.ndarray]], joints: Sequence[str | None]) -> dict[str, Any]:
+    """`stage_summary` of every training's answers together, and `by_joint` of them."""
+    stages, percents = (np.concatenate(parts) for parts in zip(*answers, strict=True))
+    return {**stage_summary(stages, percents), "joints": by_joint(stages, percents, list(joints) * len(answers))}
+
+
+def _share_and_mean(summary: dict[str, Any]) -> dict[str, Any]:
+    return {"stage0_share": summary["stage0_share"], "mean_percent": summary["mean_percent"]}
 
 
 def _stages(model: SmallCnn, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
