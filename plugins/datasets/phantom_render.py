@@ -56,7 +56,7 @@ class RenderParams:
     thumb_tilt_sd: float = 14.0  # degrees
     curvature_sd: float = 0.07  # bend of the finger axis (1/crop half-widths)
     deviation_sd: float = 6.0  # degrees between the two bones at the joint (flexion, ulnar drift)
-    joint_space_sd: float = 0.3  # log-sd of a healthy joint space's width (people, flexion, projection)
+    joint_space_sd: float = 0.6  # log-sd of a healthy joint space's width (people, flexion, projection)
     shift_sd: float = 0.08  # the joint's offset from the crop centre (crop half-widths)
     scale_jitter: float = 0.1  # detector and crop-size spread around the patient's bone size
     mirror_share: float = 0.5  # right hands (mirrored)
