@@ -36,7 +36,7 @@ from zoo.clinical import ratingen_stages, rau_score
 from zoo.paths import build_once, cache_root
 from zoo.progress import task
 
-GENERATOR_VERSION = 4  # bump whenever the rendered crops change: it keys the cache
+GENERATOR_VERSION = 5  # bump whenever the rendered crops change: it keys the cache
 CHUNK = 400
 
 

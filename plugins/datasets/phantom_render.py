@@ -62,6 +62,8 @@ class RenderParams:
     mirror_share: float = 0.5  # right hands (mirrored)
     neighbour_share: float = 0.6  # per side: a neighbouring finger in view
     young_share: float = 0.3  # open growth plates (young patients)
+    erosion_min_half: float = 0.12  # the smallest erosion's half-width (joint half-widths): 1-2 mm across
+    erosion_depth: float = 0.06  # depth every erosion has beyond its width's share (joint half-widths)
     cyst_share: float = 0.1  # a subchondral cyst (not an erosion: the cortex is intact)
     osteophyte_share: float = 0.08  # a marginal osteophyte
     channel_share: float = 0.2  # a nutrient (vascular) channel through a shaft
@@ -174,11 +176,14 @@ def _sign(rng: np.random.Generator) -> float:
     return (-1.0, 1.0)[int(rng.integers(0, 2))]
 
 
-def _erosions(rng: np.random.Generator, percent: float) -> list[tuple[int, float, float, float]]:
+def _erosions(
+    rng: np.random.Generator, percent: float, min_half: float, extra_depth: float
+) -> list[tuple[int, float, float, float]]:
     """(bone, position in [-1, 1] along the surface, half-width, depth) of each erosion.
 
     Bone 0 is the proximal head, 1 the distal base; half-width and depth are fractions of the
-    joint's half-width. The widths add up to the eroded share of both surfaces; the first
+    joint's half-width. The widths add up to the eroded share of both surfaces, each at least
+    `min_half` wide on either side (what a radiograph shows as a break in the cortex); the first
     erosions sit at the margins (the bare areas), later ones move inwards. Past 60 % the
     surfaces turn ragged, and near 100 % they are destroyed.
     """
@@ -192,8 +197,8 @@ def _erosions(rng: np.random.Generator, percent: float) -> list[tuple[int, float
     bites = []
     for width in widths:
         position = _sign(rng) * (0.9 - abs(rng.normal(0.0, spread)))
-        half = max(width / 2.0, 0.07)
-        depth = half * rng.uniform(0.7, 1.3) + 0.04
+        half = max(width / 2.0, min_half)
+        depth = half * rng.uniform(0.7, 1.3) + extra_depth
         bites.append((int(rng.integers(0, 2)), min(max(position, -1.0), 1.0), half, depth))
     if share > 0.6:  # ragged, then destroyed surfaces
         for bone in (0, 1):
@@ -298,7 +303,7 @@ def render(
     # made irregular by the texture.
     kept = None  # no erosion; else 0 where an erosion took the bone away
     erosion_rng = np.random.default_rng(int(rng.integers(2**62)))  # the rest of the crop does not depend on it
-    for bone, position, half, depth in _erosions(erosion_rng, crop.percent):
+    for bone, position, half, depth in _erosions(erosion_rng, crop.percent, p.erosion_min_half, p.erosion_depth):
         pu = position * rx * 0.95
         surface = -ry + ry * math.sqrt(max(0.0, 1.0 - (pu / rx) ** 2))
         pv = surface - 0.3 * depth * rx if bone == 0 else surface + gap + 0.3 * depth * rx
