@@ -62,7 +62,7 @@ class RenderParams:
     mirror_share: float = 0.5  # right hands (mirrored)
     neighbour_share: float = 0.6  # per side: a neighbouring finger in view
     young_share: float = 0.3  # open growth plates (young patients)
-    erosion_min_half: float = 0.12  # the smallest erosion's half-width (joint half-widths): 1-2 mm across
+    erosion_min_half: float = 0.12  # the smallest erosion's half-width (joint half-widths): 1-1.5 mm across
     erosion_depth: float = 0.06  # depth every erosion has beyond its width's share (joint half-widths)
     cyst_share: float = 0.1  # a subchondral cyst (not an erosion: the cortex is intact)
     osteophyte_share: float = 0.08  # a marginal osteophyte
