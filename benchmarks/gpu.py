@@ -42,11 +42,11 @@ from common import THESIS, arguments, bench_recipe, machine, median_seconds, pla
 from torch.utils.flop_counter import FlopCounterMode
 
 from zoo.compose.recipe import AugmentConfig
-from zoo.data.augment import BatchAugment, make_augment
+from zoo.data.augment import BatchAugment
 from zoo.progress import EpochProgress
-from zoo.training.device import Distributed
-from zoo.training.model import build_model
-from zoo.training.runs import RunFolder
+from zoo.runs import RunFolder
+from zoo.training.device import Distributed, set_up
+from zoo.training.model import build_model, build_optimizer, build_parts, make_augment
 from zoo.training.trainer import Trainer
 
 PATIENTS = {150: 600, 224: 300, 299: 150}  # phantom patients per size: epochs of a few seconds each
@@ -117,8 +117,9 @@ def measure(
     with tempfile.TemporaryDirectory() as tmp:
         torch.manual_seed(0)
         model = build_model(registry, recipe.model.backbone, recipe.model.head, "stage")
-        trainer = Trainer(recipe, registry, RunFolder(Path(tmp)), dev, Distributed(), prepared, model)
-        net, optimizer = trainer.network(False), trainer.make_optimizer(1e-4)
+        parts = build_parts(registry, recipe, model, prepared)
+        trainer = Trainer(recipe, parts, prepared, set_up(dev, Distributed(), recipe.train), RunFolder(Path(tmp)))
+        net, optimizer = trainer.network(False), build_optimizer(trainer.model, recipe.train.optimizer, 1e-4)
         torch.manual_seed(0)
         plain_model = build_model(registry, recipe.model.backbone, recipe.model.head, "stage")
         plain_model = plain_model.to(dev, memory_format=torch.channels_last)

@@ -21,10 +21,10 @@ import torch.nn.functional as F
 from common import arguments, bench_recipe, machine
 
 from zoo.compose.recipe import AugmentConfig
-from zoo.data.augment import BatchAugment, make_augment
+from zoo.data.augment import BatchAugment
 from zoo.data.cache import decode
 from zoo.data.loader import CropBatches, batches, unit_floats
-from zoo.training.model import build_model
+from zoo.training.model import build_model, make_augment
 
 
 def delivery(dataset: CropBatches, batch: int, augment: BatchAugment | None = None) -> float:

@@ -63,8 +63,8 @@ def main() -> None:
         if not args.quick and args.seed == 0:
             shutil.copyfile(out / "phantom-matched-real.png", FIGURE)
             print(f"figure: {FIGURE.relative_to(ROOT)}")
-    speed = report["speed"]
-    print(f"phantom writing {speed['phantom_seconds']} s, plain JPEGs {speed['plain_jpeg_seconds']} s")
+    shares = [one["stage0_share"] for one in report["transfer"]["small_cnn"]["trainings"]]
+    print(f"small CNN, real crops in stage 0, each training: {', '.join(f'{100 * s:.1f} %' for s in shares)}")
 
 
 if __name__ == "__main__":

@@ -22,9 +22,9 @@ import torch
 from common import arguments, bench_recipe, machine, plain_epoch
 
 from zoo.progress import EpochProgress
-from zoo.training.device import Distributed
-from zoo.training.model import build_model
-from zoo.training.runs import RunFolder
+from zoo.runs import RunFolder
+from zoo.training.device import Distributed, set_up
+from zoo.training.model import build_model, build_optimizer, build_parts
 from zoo.training.trainer import Trainer
 
 
@@ -46,9 +46,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         torch.manual_seed(0)
         model = build_model(registry, recipe.model.backbone, recipe.model.head, "stage")
-        trainer = Trainer(recipe, registry, RunFolder(Path(tmp)), device, Distributed(), prepared, model)
+        parts = build_parts(registry, recipe, model, prepared)
+        trainer = Trainer(recipe, parts, prepared, set_up(device, Distributed(), recipe.train), RunFolder(Path(tmp)))
         net = trainer.network(False)
-        zoo_optimizer = trainer.make_optimizer(1e-3)
+        zoo_optimizer = build_optimizer(trainer.model, recipe.train.optimizer, 1e-3)
         torch.manual_seed(0)
         plain_model = build_model(registry, recipe.model.backbone, recipe.model.head, "stage")
         plain_model = plain_model.to(device, memory_format=torch.channels_last)

@@ -12,7 +12,8 @@ from torchvision.transforms import InterpolationMode, RandomAffine
 from torchvision.transforms.v2 import functional as TF
 
 from zoo.compose.recipe import AugmentConfig
-from zoo.data.augment import CPU_CHUNK, AffineDraws, BatchAugment, make_augment, sampling_grid, warp
+from zoo.data.augment import CPU_CHUNK, AffineDraws, BatchAugment, sampling_grid, warp
+from zoo.training.model import make_augment
 
 DRAWS = 20_000
 

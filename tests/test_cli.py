@@ -44,12 +44,14 @@ def test_list_shows_every_builtin_with_its_plugin(zoo) -> None:
         "heads": ["softmax", "cdf"],
         "losses": ["cross_entropy", "crps"],
         "imbalance": ["none", "oversample", "class_weights"],
-        "datasets": ["phantom", "scqm", "manifest"],
+        "datasets": ["scqm", "manifest"],
+        "trackers": ["mlflow"],
     }
     for kind, names in expected.items():
         for name in names:
             assert rows[(kind, name)]["plugin"] == kind
             assert rows[(kind, name)]["description"]
+    assert rows[("datasets", "phantom")]["plugin"] == "phantom", "the phantom is a plugin of its own"
     assert rows[("backbones", "thesis_vgg")]["params"]["properties"]["filters"]["default"] == [
         32,
         32,
@@ -74,7 +76,7 @@ def test_list_unknown_kind(zoo) -> None:
     assert result.code == 2
     assert result.err.splitlines() == [
         "Error: unknown kind 'backbone'; did you mean 'backbones'?",
-        "Hint: kinds: backbones, heads, losses, imbalance, datasets, metrics",
+        "Hint: kinds: backbones, heads, losses, imbalance, datasets, metrics, trackers",
     ]
 
 
@@ -97,7 +99,7 @@ def test_validate_ok_and_bad(zoo, tmp_path: Path) -> None:
         f"{bad}:1: data: required field is missing",
         f"{bad}:1: loss: required field is missing",
         f"{bad}:1: model: required field is missing",
-        f"{bad}:2: sed: unknown field; did you mean 'seed'? (fields: name, description, seed, data, model, loss, imbalance, train, eval)",
+        f"{bad}:2: sed: unknown field; did you mean 'seed'? (fields: name, description, seed, data, model, loss, imbalance, train, eval, track)",
     ]
     assert lines[-2] == f"Error: {bad}: 4 problems in the recipe"
     assert lines[-1].startswith("Hint: ")

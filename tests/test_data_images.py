@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from zoo.data import cache
-from zoo.data.images import UnreadableImage, load_gray, load_prepared, prepare
+from zoo.images import UnreadableImage, load_gray, load_prepared, prepare
 
 
 def save(path: Path, array: np.ndarray, mode: str | None = None, **options: object) -> Path:

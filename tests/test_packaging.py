@@ -61,7 +61,7 @@ def test_the_build_backend_reads_spdx_licences() -> None:
 
 class _Imports(ast.NodeVisitor):
     """Top-level names of absolute imports, whether each is inside a function, and whether it is
-    inside a `try` that handles ImportError."""
+    inside a `try` that handles ImportError. Imports under `if TYPE_CHECKING:` never run: left out."""
 
     def __init__(self) -> None:
         self.found: list[tuple[str, int, bool, bool]] = []
@@ -74,6 +74,13 @@ class _Imports(ast.NodeVisitor):
         self.depth -= 1
 
     visit_FunctionDef = visit_AsyncFunctionDef = _function
+
+    def visit_If(self, node: ast.If) -> None:
+        if ast.unparse(node.test) == "TYPE_CHECKING":
+            for statement in node.orelse:
+                self.visit(statement)
+            return
+        self.generic_visit(node)
 
     def visit_Try(self, node: ast.Try) -> None:
         names = {ast.unparse(h.type) for h in node.handlers if h.type is not None}

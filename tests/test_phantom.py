@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 from conftest import folder_digest
 from scipy.stats import spearmanr
-from zoo_plugins.datasets import PhantomParams
-from zoo_plugins.datasets.phantom import write_phantom
-from zoo_plugins.datasets.phantom_population import sample_population
+from zoo_plugins.phantom.generator import write_phantom
+from zoo_plugins.phantom.params import PhantomParams
+from zoo_plugins.phantom.population import sample_population
 
 from zoo.clinical import das28_crp, das28_esr, ratingen_stages
 from zoo.compose.plugins import get_registry

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Generator
 from pathlib import Path
 from types import SimpleNamespace
@@ -349,3 +351,33 @@ def test_command_hooks_go_through_pluggy_monitoring_and_stay_isolated() -> None:
     records = {r.name: r for r in plugins.records}
     assert records["broken"].error == "command registration failed: RuntimeError: no commands today"
     assert records["adds"].error is None and records["adds"].hooks == ["zoo_register_commands"]
+
+
+def test_entry_points_are_read_as_importlib_metadata_reads_them(tmp_path: Path) -> None:
+    """The zoo reads group `zoo` without importing importlib.metadata, and finds what it finds."""
+    import importlib.metadata
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    site = tmp_path / "site"
+    info = site / "Extra_Zoo.Plugin-2.0.dist-info"
+    write(info / "METADATA", "Metadata-Version: 2.1\nName: Extra_Zoo.Plugin\nVersion: 2.0\n\nbody\n")
+    write(info / "entry_points.txt", "[console_scripts]\nx = y:z\n\n[zoo]\nextra = extra_zoo_plugin:hooks\n")
+    code = (
+        "import importlib.metadata, json\n"
+        "from zoo.compose.entry_points import entry_points\n"
+        "ours = [(e.name, e.value, e.distribution, e.version) for e in entry_points('zoo')]\n"
+        "theirs = [(e.name, e.value, e.dist.name, e.dist.version) for e in importlib.metadata.entry_points(group='zoo')]\n"
+        "print(json.dumps([sorted(ours), sorted(theirs)]))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(site)}
+    )
+    assert done.returncode == 0, done.stderr
+    ours, theirs = json.loads(done.stdout)
+    assert ours == theirs
+    assert ["extra", "extra_zoo_plugin:hooks", "Extra_Zoo.Plugin", "2.0"] in ours
+    assert {name for name, *_ in ours} >= {"backbones", "phantom", "realism", "trackers"}
+    assert importlib.metadata.version("erosion-zoo") in {version for *_, version in ours}

@@ -14,9 +14,10 @@ from conftest import ROOT, folder_digest, run_zoo, write
 from PIL import Image
 
 from zoo import progress
+from zoo.compose.metrics import build_metric
 from zoo.compose.plugins import get_registry
 from zoo.data.cache import decode
-from zoo.judging.evaluate import build_metric, patient_bootstrap
+from zoo.judging.evaluate import patient_bootstrap
 from zoo.predictions import Predictions
 
 RECIPE = """\
@@ -101,7 +102,7 @@ def test_bootstrap_is_the_same_with_and_without_progress(terminal: None, capsys)
 def test_decoding_and_the_phantom_are_the_same_with_and_without_progress(
     terminal: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:
-    from zoo_plugins.datasets.phantom import write_phantom
+    from zoo_plugins.phantom.generator import write_phantom
 
     write_phantom(tmp_path / "shown", patients=3, visits=1, size=32, seed=1, workers=2)
     paths = []

@@ -6,7 +6,7 @@ import json
 
 from conftest import ROOT, needs_real_data, run_zoo
 
-from zoo.data.images import load_prepared
+from zoo.images import load_prepared
 
 
 def test_real_wrist_recipe_data_checks_clean() -> None:

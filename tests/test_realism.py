@@ -6,17 +6,16 @@ import json
 import math
 import shutil
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 import pytest
 from conftest import needs_real_data, write
 from PIL import Image
-from zoo_plugins.datasets import image_statistics, realism
-from zoo_plugins.datasets.commands import realism_notes, realism_rows
-from zoo_plugins.datasets.phantom_render import JointCrop, RenderParams, render, texture_bank
-from zoo_plugins.datasets.realism import (
+from zoo_plugins.phantom.render import JointCrop, RenderParams, render, texture_bank
+from zoo_plugins.realism import statistics as image_statistics
+from zoo_plugins.realism.commands import realism_notes, realism_rows
+from zoo_plugins.realism.report import (
     FOLDS,
     MIN_REAL,
     TRANSFER_SEEDS,
@@ -177,7 +176,6 @@ def test_realism_reports_every_measure_and_lists_unreadable_crops(zoo, tmp_path:
     assert any("intensity" in m for m in measures) and any("spectrum" in m for m in measures)
     assert any("gradient" in m for m in measures) and any("bone area" in m for m in measures)
     assert any("axis angle" in m for m in measures)
-    assert report["speed"]["ratio"] > 0
     assert json.loads((tmp_path / "out" / "report.json").read_text()) == report
     assert (tmp_path / "out" / "phantom-matched-real.png").stat().st_size > 1000
 
@@ -226,25 +224,24 @@ def test_stage_summaries_by_joint_keep_each_crop_with_its_joint() -> None:
     assert joints["unnamed"]["stages"]["2"] == 1 and joints["mcp3"]["stages"]["1"] == 1
 
 
-def test_a_run_is_scored_by_joint_whatever_order_its_answers_come_in(monkeypatch: pytest.MonkeyPatch) -> None:
-    def answers(run: Path, inputs: list[Path], registry: object, device: object) -> SimpleNamespace:
-        rows = pd.DataFrame({
-            "image": [str(path) for path in inputs][::-1],  # not in the order asked
-            "status": ["ok", "ok", "unreadable", "ok"],
-            "stage": [3, 0, 0, 1],
-            "percent": [50.0, 0.0, 0.0, 10.0],
-        })  # fmt: skip
-        return SimpleNamespace(joints=rows)
+def test_a_run_is_scored_by_joint_whatever_order_its_answers_come_in() -> None:
+    class Answers:
+        """A pipeline whose run answers in another order than it was asked."""
 
-    monkeypatch.setattr(realism, "predict", answers)
+        def predict(self, run: Path, inputs: list[Path]) -> pd.DataFrame:
+            return pd.DataFrame({
+                "image": [str(path) for path in inputs][::-1],  # not in the order asked
+                "status": ["ok", "ok", "unreadable", "ok"],
+                "stage": [3, 0, 0, 1],
+                "percent": [50.0, 0.0, 0.0, 10.0],
+            })  # fmt: skip
+
     paths = [f"/crops/{name}.png" for name in "abcd"]
     real = RealCrops(
         pixels=np.zeros((4, 8, 8), np.uint8), paths=paths, groups=list("abcd"), joints=["pip2", "mcp3", "pip2", None]
     )
-    held_out = HeldOut(
-        pixels=np.zeros((4, 8, 8), np.uint8), paths=[Path(p) for p in paths], joints=["mcp1"] * 4, patients=1, seed=0
-    )
-    scores = score_run(Path("run"), real, held_out)
+    held_out = HeldOut(paths=[Path(p) for p in paths], joints=["mcp1"] * 4, patient_ids=list("wxyz"), patients=1, seed=0)
+    scores = score_run(Answers(), Path("run"), real, held_out)
     joints = scores["joints"]
     assert list(joints) == ["pip2", "unnamed"], "the unreadable crop (mcp3) is left out"
     assert joints["pip2"]["stages"]["0"] == joints["pip2"]["stages"]["1"] == 1 and joints["pip2"]["mean_percent"] == 5.0
@@ -274,7 +271,7 @@ def test_the_held_out_phantom_gives_its_healthy_crops_only(tmp_path: Path) -> No
     healthy = truth[truth["true_percent"] == 0]
     assert 0 < len(healthy) < len(truth), "the phantom has eroded joints too, and they are left out"
     assert [p.name for p in held_out.paths] == [f"{r.sop_iuid}_{r.joint}.jpg" for r in healthy.itertuples()]
-    assert held_out.pixels.shape == (len(healthy), 32, 32) and held_out.pixels.dtype == np.uint8
+    assert held_out.patient_ids == healthy["patient_id"].astype(str).tolist()
     assert (held_out.patients, held_out.seed) == (10, 7)
 
 

@@ -76,7 +76,8 @@ def test_unknown_component_name_suggests() -> None:
         "r.yaml:7: model.backbone.name: unknown backbone 'thesis_vg'; did you mean 'thesis_vgg'? "
         "(known backbones: inception_v3, resnet18, resnet34, resnet50, tf_efficientnet_lite0, "
         "tf_efficientnet_lite1, tf_efficientnet_lite2, thesis_vgg, timm; "
-        "loaded plugins: backbones, datasets, heads, imbalance, losses, metrics (see 'zoo plugins'))"
+        "loaded plugins: backbones, datasets, heads, imbalance, losses, metrics, phantom, realism, trackers "
+        "(see 'zoo plugins'))"
     ]
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from pydantic import BaseModel, ConfigDict
 
-from zoo.compose.registry import DuplicateComponentError, NoParams, Registry, UnknownComponentError
+from zoo.compose.params import NoParams
+from zoo.compose.registry import DuplicateComponentError, Registry, UnknownComponentError
 from zoo.errors import ZooError
 
 

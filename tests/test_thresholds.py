@@ -13,6 +13,7 @@ from test_training import TINY, only_run
 
 from zoo.compose.recipe import TargetRate
 from zoo.judging import thresholds
+from zoo.predictions import decide
 
 Y = np.array([0, 0, 0, 0, 1, 1, 1, 1])
 P = np.array([0.05, 0.2, 0.35, 0.6, 0.4, 0.7, 0.8, 0.9])
@@ -22,13 +23,13 @@ def test_rules_pick_their_points_on_the_roc_curve() -> None:
     assert thresholds.choose(None, Y, P) == 0.5
     assert thresholds.choose(0.3, Y, P) == 0.3
     youden = thresholds.choose("youden", Y, P)
-    predicted = thresholds.apply(P, youden)
+    predicted = decide(P, youden)
     assert youden == 0.7, "sensitivity 3/4 + specificity 4/4 - 1 = 0.75 is the best"
     assert ((predicted == 1) & (Y == 1)).sum() / 4 + ((predicted == 0) & (Y == 0)).sum() / 4 - 1 == pytest.approx(0.75)
     sensitive = thresholds.choose(TargetRate(sensitivity=1.0), Y, P)
-    assert sensitive == 0.4 and thresholds.apply(P, sensitive)[Y == 1].all(), "the highest threshold reaching it"
+    assert sensitive == 0.4 and decide(P, sensitive)[Y == 1].all(), "the highest threshold reaching it"
     specific = thresholds.choose(TargetRate(specificity=1.0), Y, P)
-    assert specific == 0.7 and not thresholds.apply(P, specific)[Y == 0].any(), "the lowest threshold reaching it"
+    assert specific == 0.7 and not decide(P, specific)[Y == 0].any(), "the lowest threshold reaching it"
 
 
 def test_one_class_on_validation_is_a_clear_error() -> None:

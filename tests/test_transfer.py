@@ -14,7 +14,7 @@ from conftest import ROOT, run_zoo
 from test_training import only_run, tiny
 from zoo_plugins.backbones import weights
 
-from zoo.training.trainer import schedule
+from zoo.training.schedule import schedule
 
 PAIRS = sorted((ROOT / "recipes" / "transfer").rglob("*_imagenet.yaml"))
 

@@ -9,13 +9,19 @@ Plugin authors need only `hookimpl`:
         register("my_net", "my_pkg.net:build", params=MyParams, description="...")
 """
 
-from importlib.metadata import PackageNotFoundError, version
-
 from zoo.compose.hookspecs import hookimpl
 
-try:
-    __version__ = version("erosion-zoo")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0+unknown"
-
 __all__ = ["__version__", "hookimpl"]
+
+
+def __getattr__(name: str) -> str:
+    """`zoo.__version__`, read from the installed metadata when first asked for (importing
+    `importlib.metadata` is a third of `zoo --help`'s own time)."""
+    if name != "__version__":
+        raise AttributeError(f"module 'zoo' has no attribute '{name}'")
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("erosion-zoo")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "0+unknown"

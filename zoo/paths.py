@@ -1,10 +1,12 @@
 """Paths: where the zoo keeps files it can rebuild (generated datasets, decoded image caches), the
-`RecipePath` type for component params that name files, and the sha256 of a file."""
+`RecipePath` type for component params that name files, the sha256 of a file, and files written
+whole or not at all (`atomic_write`)."""
 
 from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -85,3 +87,20 @@ def sha256_file(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
+    """Call `write(tmp_path)`, then rename the temporary file over `path`."""
+    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(handle)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def safe_name(text: str) -> str:
+    """`text` as one file-name part: letters, digits, '-', '_' and '.' only (no '/', no '..')."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", str(text)).strip("._") or "x"

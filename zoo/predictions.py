@@ -10,12 +10,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from zoo.errors import UsageError
 from zoo.targets import TARGETS
+
+if TYPE_CHECKING:
+    import torch
 
 CDF_STEPS = 101
 TOLERANCE = 1e-4  # for sums of probabilities and the steps of a CDF, after rounding in CSV files
@@ -55,6 +59,37 @@ class Predictions:
         if self.cdf is not None:
             found.add("cdf")
         return found
+
+
+def decide(p_positive: np.ndarray, threshold: float) -> np.ndarray:
+    """0/1 decisions of a two-class model: 1 where P(class 1) reaches the operating threshold."""
+    return (np.asarray(p_positive) >= threshold).astype(float)
+
+
+def to_predictions(
+    target: str,
+    targets: torch.Tensor | np.ndarray,
+    predicted: dict[str, torch.Tensor],
+    patients: np.ndarray,
+    threshold: float | None = None,
+) -> Predictions:
+    """A head's predictions as float64 arrays (so the CSV round-trips exactly for `zoo evaluate`).
+
+    With a threshold, a two-class target's decision is P(class 1) >= threshold.
+    """
+    probs = predicted.get("probs")
+    cdf = predicted.get("cdf")
+    pred = predicted["pred"].cpu().numpy().astype(float)
+    if threshold is not None and probs is not None:
+        pred = decide(probs[:, 1].cpu().numpy().astype(float), threshold)
+    return Predictions(
+        target,
+        np.asarray(targets, dtype=float),
+        pred,
+        patients,
+        None if probs is None else probs.cpu().numpy().astype(float),
+        None if cdf is None else cdf.cpu().numpy().astype(float),
+    )
 
 
 def to_frame(predictions: Predictions, extra: pd.DataFrame | None = None) -> pd.DataFrame:

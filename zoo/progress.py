@@ -5,7 +5,8 @@ force one) and never touch stdout, so `--json` and `--format json` output stays 
 nested in another (decoding inside a data check) is one more line of the same display; processes
 of a multi-GPU run other than the first draw none. Progress is off with `zoo --quiet`
 (`set_quiet`) or with `ZOO_QUIET=1` in the environment, which child processes inherit; quiet
-also drops the line per epoch that training prints. Only rich is imported, so the CLI stays light.
+also drops the line per epoch that training prints. Only rich is imported, and only when a display
+is drawn, so the CLI stays light.
 """
 
 from __future__ import annotations
@@ -14,19 +15,11 @@ import os
 import sys
 from collections.abc import Iterable, Iterator, Sized
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
+if TYPE_CHECKING:  # rich's progress display is imported when a bar is first drawn: `zoo --help` does without
+    from rich.console import Console
+    from rich.progress import Progress, TaskID
 
 T = TypeVar("T")
 _quiet = False
@@ -39,6 +32,17 @@ def set_quiet(quiet: bool) -> None:
     _quiet = quiet
 
 
+@contextmanager
+def quietly(quiet: bool = True) -> Iterator[None]:
+    """Silence progress (when `quiet`) while the block runs, then restore what was set."""
+    global _quiet
+    before, _quiet = _quiet, _quiet or quiet
+    try:
+        yield
+    finally:
+        _quiet = before
+
+
 def is_quiet() -> bool:
     """True when progress is silenced, by `set_quiet(True)` or by ZOO_QUIET."""
     return _quiet or os.environ.get("ZOO_QUIET", "") not in ("", "0")
@@ -49,6 +53,8 @@ def _console() -> Console | None:
     process of a multi-GPU run other than the first: they share one terminal)."""
     if is_quiet() or os.environ.get("RANK", "0") != "0":
         return None
+    from rich.console import Console
+
     console = Console(stderr=True, highlight=False)
     return console if console.is_terminal else None
 
@@ -87,6 +93,16 @@ def task(description: str, total: float | None = None) -> Iterator[Step]:
     if console is None:
         yield Step()
         return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
     display = Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
@@ -120,6 +136,8 @@ class EpochProgress:
     """Shows one epoch's batches; `done` prints the epoch's summary line."""
 
     def __init__(self, enabled: bool = True) -> None:
+        from rich.console import Console
+
         self.console = Console(stderr=True, highlight=False)
         self.enabled = enabled and not is_quiet()
         self.live = self.enabled and self.console.is_terminal
@@ -130,6 +148,8 @@ class EpochProgress:
         """Begin an epoch of `batches` steps."""
         if not self.live:
             return
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
         self.progress = Progress(
             TextColumn("{task.description}"),
             BarColumn(),

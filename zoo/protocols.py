@@ -14,18 +14,30 @@ protocols; `docs/hooks.md` documents them and the test suite checks every built-
 - `Dataset`: the factory's return value, a table of samples (`DATASET_COLUMNS`, one label
   column named after its scale).
 - `Metric`: predictions to a number, with its direction and optional proportion counts.
+- `Model`: what training hands judging and what finished runs are used through: a backbone and
+  head whose raw outputs `predict` turns into predictions.
+
+And what the hooks hand plugins: `RegisterComponent` and `RegisterCheck` (the `register`
+callables of the registration hooks), `Commands` (the command groups `zoo_register_commands`
+extends, with the `Pipeline` that trains and scores for them) and `ReportWriter` (what
+`zoo_report_sections` writes into).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
+    import numpy as np
+    import pandas as pd
     import torch
+    import typer
+    from matplotlib.figure import Figure
+    from pydantic import BaseModel
     from torch import nn
 
     from zoo.predictions import Predictions
@@ -131,4 +143,104 @@ class Metric(Protocol):
 
     def __call__(self, predictions: Predictions) -> float:
         """The metric's value (NaN where undefined)."""
+        ...
+
+
+@runtime_checkable
+class Model(Protocol):
+    """A trained model (an `nn.Module`): images to raw outputs, raw outputs to predictions."""
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 1, H, W) images in [0, 1] to raw outputs."""
+        ...
+
+    def predict(self, outputs: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Raw outputs to predictions (`pred`, and `probs`, `cdf`, ... as its head declares)."""
+        ...
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 1, H, W) images to the head's last hidden layer."""
+        ...
+
+
+# A factory, check, preflight or params model: the object itself, or a "module:attr" string
+# imported only when it is first used (so that loading plugins stays light).
+Reference = str | Callable[..., Any]
+
+
+class RegisterComponent(Protocol):
+    """The `register` callable a `zoo_register_<kind>` hook receives (docs/hooks.md)."""
+
+    def __call__(
+        self,
+        name: str,
+        factory: Reference,
+        *,
+        params: type[BaseModel] | str | None = None,
+        description: str = "",
+        targets: Iterable[str] | None = None,
+        provides: Iterable[str] = (),
+        requires: Iterable[str] = (),
+        preflight: Reference | None = None,
+        restore_params: Reference | None = None,
+        display: str | None = None,
+        ranks: Iterable[str] = (),
+    ) -> None: ...
+
+
+class RegisterCheck(Protocol):
+    """The `register` callable the `zoo_register_checks` hook receives."""
+
+    def __call__(self, name: str, check: Reference, *, description: str = "") -> None: ...
+
+
+class Pipeline(Protocol):
+    """The zoo's own recipe path and scoring, for the commands plugins add (`Commands.pipeline`): a
+    tool trains and scores through it exactly as `zoo run` and `zoo predict` do, without importing
+    the core's layers."""
+
+    def run(
+        self, recipe: Path, runs_dir: Path, overrides: Sequence[str] = (), quiet: bool = True
+    ) -> tuple[Path, dict[str, Any]]:
+        """Validate, train and judge a recipe file (`zoo run RECIPE --set ...`); return the run
+        folder and metrics.json's content. `quiet` hides the progress and the epoch lines."""
+        ...
+
+    def predict(self, run: Path, inputs: Sequence[Path]) -> pd.DataFrame:
+        """Score image files (or folders, or a dataset CSV) with a finished run (`zoo predict`):
+        one row per image, with its status."""
+        ...
+
+
+@dataclass(frozen=True)
+class Commands:
+    """What `zoo_register_commands` extends: `root` is the `zoo` app, `data` the `zoo data` group;
+    `pipeline` trains and scores for the commands that need it."""
+
+    root: typer.Typer
+    data: typer.Typer
+    pipeline: Pipeline
+
+
+class ReportWriter(Protocol):
+    """A section of `zoo analyze`'s report, as a plugin writes it (`zoo_report_sections`).
+
+    Text is escaped: a plugin cannot put markup into the page. Figures are saved as PNG beside
+    report.html and embedded in it.
+    """
+
+    def heading(self, text: str) -> None:
+        """A section heading."""
+        ...
+
+    def text(self, text: str) -> None:
+        """A paragraph."""
+        ...
+
+    def table(self, columns: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
+        """A small table."""
+        ...
+
+    def figure(self, figure: Figure, name: str, caption: str) -> None:
+        """A matplotlib figure, saved as `<name>.png` and shown with its caption."""
         ...

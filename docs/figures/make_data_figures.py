@@ -18,7 +18,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from PIL import Image
-from zoo_plugins.datasets.phantom import describe, write_phantom
+from zoo_plugins.phantom.generator import describe, write_phantom
 
 from zoo.clinical import ratingen_stages
 

@@ -27,7 +27,8 @@ from typing import Any
 import timm
 import torch
 from torch import nn
-from zoo_plugins.backbones import weights
+
+from . import weights
 
 
 class TimmBackbone(nn.Module):

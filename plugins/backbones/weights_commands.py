@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from zoo.cli.output import Column, FormatOption, OutputFormat, output_format, print_json, print_rows
+from zoo.output import Column, FormatOption, OutputFormat, output_format, print_json, print_rows
 
 weights_app = typer.Typer(
     help="Pretrained weights for timm backbones: list, import a file, fetch from the hub.",
@@ -34,7 +34,7 @@ def _size(count: int | None) -> str:
 @weights_app.command("list")
 def list_weights(output: FormatOption = None) -> None:
     """What the store holds, and which installed weight packages it can convert on first use."""
-    from zoo_plugins.backbones import weights
+    from . import weights
 
     shown = output_format(output)
     rows = weights.listing()
@@ -71,7 +71,7 @@ def import_weights(
     licence: Annotated[str, typer.Option("--licence", help="The weights' licence, for the index.")] = "unknown",
 ) -> None:
     """Check a weights file against a timm architecture and store it as safetensors."""
-    from zoo_plugins.backbones import weights
+    from . import weights
 
     entry, how = weights.import_file(file, model, licence)
     sys.stdout.write(
@@ -85,7 +85,7 @@ def fetch_weights(
     model: Annotated[str, typer.Argument(help="A timm model name, e.g. inception_v3.")],
 ) -> None:
     """Download a timm model's pretrained weights from the hub into the store (needs internet)."""
-    from zoo_plugins.backbones import weights
+    from . import weights
 
     entry = weights.fetch(model)
     sys.stdout.write(f"stored '{model}' from {entry['source']}, sha256 {entry['sha256'][:12]}\n")

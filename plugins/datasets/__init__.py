@@ -1,98 +1,23 @@
-"""Built-in datasets: the thesis's SCQM format, a generic manifest CSV, and the phantom."""
+"""Built-in datasets: the thesis's SCQM format and a generic manifest CSV (the phantom is a plugin of its own)."""
 
 from __future__ import annotations
 
-import string
-from typing import Any, Literal
-
-from pydantic import Field, field_validator
-from zoo_plugins.common import Params
-
 from zoo import hookimpl
-from zoo.paths import RecipePath
-
-THESIS_JOINTS = [f"mcp{i}" for i in range(1, 6)] + [f"pip{i}" for i in range(1, 6)]
-
-
-class ScqmParams(Params):
-    """The thesis's export: a main CSV of scores per joint, crops found by sop_iuid and joint."""
-
-    csv: RecipePath = Field(description="the main CSV (id_x, patient_id, date_x, ..., hand_left_<joint>)")
-    images: RecipePath | None = Field(
-        None, description="folder of crops (default: images/ beside the CSV if it exists, else the CSV's folder)"
-    )
-    secondary_csv: RecipePath | None = Field(
-        None, description="optional CSV of disease activity, merged on patient_id and date"
-    )
-    joints: list[str] = Field(list(THESIS_JOINTS), min_length=1, description="joint names")
-    column_prefix: str = Field("hand_left_", description="score column = prefix + joint")
-    image_pattern: str = Field("{sop_iuid}_{joint}.jpg", description="crop file name, from {sop_iuid} and {joint}")
-
-    @field_validator("image_pattern")
-    @classmethod
-    def _known_placeholders(cls, value: str) -> str:
-        try:
-            names = {name for _, name, _, _ in string.Formatter().parse(value) if name is not None}
-        except ValueError:
-            raise ValueError("image_pattern has an unclosed '{' or '}'") from None
-        unknown = sorted(names - {"sop_iuid", "joint"})
-        if unknown:
-            raise ValueError(f"image_pattern knows only {{sop_iuid}} and {{joint}}, not {{{unknown[0]}}}")
-        return value
-
-
-class ManifestParams(Params):
-    """A generic CSV: path, label, patient_id (+ joint, date, split, id)."""
-
-    csv: RecipePath = Field(description="the manifest CSV; relative paths in it resolve against its folder")
-    label_scale: Literal["percent", "stage", "binary"] = Field(
-        "percent", description="what the labels are: percent (0-100), stage (0-5) or binary (0/1)"
-    )
-    path_column: str = "path"
-    label_column: str = "label"
-    patient_column: str = "patient_id"
-    id_column: str = Field("id", description="unique sample ids (default: the path)")
-
-
-class PhantomParams(Params):
-    """Synthetic joint radiographs written in the SCQM format and loaded through it."""
-
-    patients: int = Field(200, ge=1, le=100_000)
-    visits: int = Field(3, ge=1, le=20, description="most visits per patient")
-    size: int = Field(128, ge=32, le=512, description="crop size in pixels")
-    seed: int = 0
-    cache_dir: RecipePath | None = Field(
-        None, description="where generated datasets are kept (default: the zoo's cache folder)"
-    )
+from zoo.protocols import RegisterComponent
 
 
 @hookimpl
-def zoo_register_datasets(register: Any) -> None:
-    """Register scqm, manifest and phantom."""
+def zoo_register_datasets(register: RegisterComponent) -> None:
+    """Register scqm and manifest."""
     register(
         "scqm",
         "zoo_plugins.datasets.scqm:build",
-        params=ScqmParams,
+        params="zoo_plugins.datasets.params:ScqmParams",
         description="the thesis's SCQM export: main CSV + joint crops (+ disease activity CSV)",
     )
     register(
         "manifest",
         "zoo_plugins.datasets.manifest:build",
-        params=ManifestParams,
+        params="zoo_plugins.datasets.params:ManifestParams",
         description="any labelled images from a CSV of path, label, patient_id",
     )
-    register(
-        "phantom",
-        "zoo_plugins.datasets.phantom:build",
-        params=PhantomParams,
-        description="synthetic joint crops with known erosion (the default data)",
-    )
-
-
-@hookimpl
-def zoo_register_commands(commands: Any) -> None:
-    """Add `zoo data phantom` and `zoo data realism`."""
-    from zoo_plugins.datasets.commands import phantom_command, realism_command
-
-    commands.data.command("phantom")(phantom_command)
-    commands.data.command("realism")(realism_command)

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from zoo_plugins.datasets.scqm import read_csv, require_columns
+
+from .scqm import read_csv, require_columns
 
 OPTIONAL = ("joint", "date", "split")
 

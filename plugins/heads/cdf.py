@@ -17,7 +17,8 @@ from typing import Any
 
 import torch
 from torch import nn
-from zoo_plugins.heads.dense import dense_stack
+
+from .dense import dense_stack
 
 STEPS = 101
 STAGE_EDGES = (0, 20, 40, 60, 80, 100)

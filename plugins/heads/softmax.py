@@ -10,9 +10,10 @@ from typing import Any
 
 import torch
 from torch import nn
-from zoo_plugins.heads.dense import dense_stack
 
 from zoo.targets import TARGETS
+
+from .dense import dense_stack
 
 
 class SoftmaxHead(nn.Module):

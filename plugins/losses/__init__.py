@@ -4,22 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field
-from zoo_plugins.common import Params
-
 from zoo import hookimpl
-
-
-class CrossEntropyParams(Params):
-    """Cross-entropy over class logits."""
-
-    label_smoothing: float = Field(0.0, ge=0, lt=1)
-
-
-class FocalParams(Params):
-    """Focal loss."""
-
-    gamma: float = Field(2.0, ge=0, description="focusing strength; 0 is cross-entropy")
 
 
 @hookimpl
@@ -28,7 +13,7 @@ def zoo_register_losses(register: Any) -> None:
     register(
         "cross_entropy",
         "zoo_plugins.losses.cross_entropy:build",
-        params=CrossEntropyParams,
+        params="zoo_plugins.losses.params:CrossEntropyParams",
         description="categorical cross-entropy (per-sample weights for class weighting)",
         requires=["logits"],
         provides=["weighted_loss"],
@@ -43,7 +28,7 @@ def zoo_register_losses(register: Any) -> None:
     register(
         "focal",
         "zoo_plugins.losses.focal:build",
-        params=FocalParams,
+        params="zoo_plugins.losses.params:FocalParams",
         description="focal loss: cross-entropy that down-weights easy samples (Lin et al. 2017)",
         requires=["logits"],
         provides=["weighted_loss"],

@@ -9,7 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from zoo_plugins.losses.cross_entropy import weighted_mean
+
+from .cross_entropy import weighted_mean
 
 STEPS = torch.arange(101, dtype=torch.float32)
 

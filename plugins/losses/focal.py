@@ -10,7 +10,8 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from zoo_plugins.losses.cross_entropy import weighted_mean
+
+from .cross_entropy import weighted_mean
 
 
 class Focal:

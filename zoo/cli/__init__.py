@@ -20,12 +20,14 @@ import typer
 from typer._completion_classes import completion_init  # typer calls it only with its own options
 from typer.completion import install_callback, show_callback
 
-from zoo import __version__, progress
+import zoo
+from zoo import progress
 from zoo.cli import components, recipes, results, schema, trained
-from zoo.cli.commands import Commands
 from zoo.cli.data import data_app
-from zoo.cli.output import debug_enabled, report_error
+from zoo.cli.messages import debug_enabled, report_error
+from zoo.cli.pipeline import CliPipeline
 from zoo.errors import ZooError
+from zoo.protocols import Commands
 
 app = typer.Typer(
     name="zoo",
@@ -33,7 +35,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,  # the root's own --install-completion/--show-completion take the shell
     pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 120},
 )
 app.command("list")(components.list_components)
 app.command("plugins")(components.list_plugins)
@@ -55,13 +58,13 @@ def _add_plugin_commands() -> None:
     if not _plugin_commands_added:
         from zoo.compose.plugins import get_plugins, register_commands
 
-        register_commands(get_plugins(), Commands(root=app, data=data_app))
+        register_commands(get_plugins(), Commands(root=app, data=data_app, pipeline=CliPipeline()))
         _plugin_commands_added = True
 
 
 def _print_version(value: bool) -> None:
     if value:
-        sys.stdout.write(f"zoo {__version__}\n")
+        sys.stdout.write(f"zoo {zoo.__version__}\n")
         raise typer.Exit()
 
 

@@ -6,7 +6,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from zoo.cli.output import (
+from zoo.compose.kinds import KINDS
+from zoo.errors import UsageError
+from zoo.output import (
     Column,
     ColumnsOption,
     FormatOption,
@@ -18,8 +20,6 @@ from zoo.cli.output import (
     print_rows,
     warn,
 )
-from zoo.compose.kinds import KINDS
-from zoo.errors import UsageError
 
 if TYPE_CHECKING:  # imported lazily so that `zoo --help` stays fast
     from pydantic import BaseModel

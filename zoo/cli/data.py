@@ -9,7 +9,9 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from zoo.cli.components import loaded_plugins
-from zoo.cli.output import (
+from zoo.cli.recipes import SetOption
+from zoo.errors import UsageError
+from zoo.output import (
     Column,
     ColumnsOption,
     FormatOption,
@@ -20,8 +22,6 @@ from zoo.cli.output import (
     print_json,
     print_rows,
 )
-from zoo.cli.recipes import SetOption
-from zoo.errors import UsageError
 
 if TYPE_CHECKING:  # pandas is imported by the commands, not by `zoo --help`
     import pandas as pd

@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from zoo.cli.components import component_names, loaded_plugins
-from zoo.cli.output import OutputFormat, print_json, report_error, writable_folder
+from zoo.cli.messages import report_error
 from zoo.errors import UsageError
+from zoo.output import OutputFormat, print_json, writable_folder
 
 if TYPE_CHECKING:  # imported lazily so that `zoo --help` stays fast
     from zoo.compose.plugins import Plugins
@@ -95,6 +96,10 @@ def run(
         str | None,
         typer.Option("--device", help="auto, cpu or cuda (same as --set train.device=...)."),
     ] = None,
+    track: Annotated[
+        str | None,
+        typer.Option("--track", help="Follow the run with a tracker ('zoo list trackers'; same as --set track=...)."),
+    ] = None,
     output: Annotated[
         OutputFormat | None,
         typer.Option(
@@ -121,29 +126,33 @@ def run(
     if (resume is None) == (not recipes):
         raise UsageError("give recipe files, or --resume RUN_DIR (not both)", hint="see 'zoo run --help'")
     if resume is not None:
-        if overrides or dry_run:
+        if overrides or dry_run or track:
             raise UsageError(
-                "--resume continues a run as it was started; --set and --dry-run do not apply",
+                "--resume continues a run as it was started; --set, --track and --dry-run do not apply",
                 hint="start a new run to change the recipe",
             )
-        finished = [_run_one(None, registry, plugins, runs_dir, shown, resume=resume, device=device)]
+        finished = [run_recipe(None, registry, plugins, runs_dir, shown, resume=resume, device=device)]
     else:
         assert recipes is not None  # checked above: recipe files, or --resume
-        extra = [*(overrides or []), *([f"train.device={device}"] if device else [])]
+        extra = [
+            *(overrides or []),
+            *([f"train.device={device}"] if device else []),
+            *([f"track={track}"] if track else []),
+        ]
         resolved = [load_recipe(path, registry, extra) for path in recipes]  # all validated before any work
         if dry_run:
             for path, recipe in zip(recipes, resolved, strict=True):
                 sys.stdout.write(f"# {path} (resolved)\n{recipe.to_yaml()}")
             return
         finished = [
-            _run_one(recipe, registry, plugins, runs_dir, shown, text=read_recipe_text(path))
+            run_recipe(recipe, registry, plugins, runs_dir, shown, text=read_recipe_text(path))
             for path, recipe in zip(recipes, resolved, strict=True)
         ]
     if shown is OutputFormat.json:
         print_json([{"run_dir": str(folder), **results} for folder, results in finished if results is not None])
 
 
-def _run_one(
+def run_recipe(
     recipe: Recipe | None,
     registry: Registry,
     plugins: Plugins,
@@ -153,25 +162,36 @@ def _run_one(
     resume: Path | None = None,
     device: str | None = None,
 ) -> tuple[Path, dict[str, Any] | None]:
-    """Train one recipe (or resume one run); print its results, except as JSON, and return them."""
-    from zoo.cli.output import metric_labels, print_results
-    from zoo.compose.recipe import components_of
-
-    if recipe is not None:  # fail fast on what the environment lacks, before the heavy imports
-        for kind, ref in components_of(recipe):
-            registry.get(kind, ref.name).check_ready(ref.params)
-    from zoo.training.launch import run_recipe
-    from zoo.training.runs import RunFolder
+    """Train one recipe (or resume one run), then judge it; print its results, except as JSON,
+    and return them. The call path of `zoo run` (docs/architecture.md)."""
+    from zoo.compose.recipe import components_of, load_run_recipe
+    from zoo.runs import RunFolder
 
     if resume is not None:
-        recipe = RunFolder(resume).load_recipe(registry)
+        recipe = load_run_recipe(RunFolder(resume), registry)
     if recipe is None:
-        raise ValueError("_run_one needs a recipe, or a run folder to resume")
+        raise ValueError("run_recipe needs a recipe, or a run folder to resume")
+    for kind, ref in components_of(recipe):  # fail fast on what the environment lacks, before the heavy imports
+        registry.get(kind, ref.name).check_ready(ref.params)
+    from zoo.cli.results import metric_labels, print_results
+    from zoo.compose.lifecycle import Lifecycle
+    from zoo.judging.results import judge
+    from zoo.training.device import leave_process_group
+    from zoo.training.launch import train_recipe
+
     records = [r.as_dict() for r in plugins.records]
     device_name = device or recipe.train.device
-    folder, results = run_recipe(
-        recipe, registry, device_name, records, runs_dir=runs_dir, recipe_text=text, resume=resume
-    )
-    if results is not None and shown is not OutputFormat.json:
-        print_results(shown, folder, results, metric_labels(registry))
-    return folder, results
+    with Lifecycle.for_recipe(plugins, recipe) as lifecycle:
+        trained = train_recipe(
+            recipe, registry, device_name, records, runs_dir, recipe_text=text, resume=resume, lifecycle=lifecycle
+        )
+        try:
+            results = None if trained is None else judge(recipe, trained, registry)
+        finally:
+            leave_process_group()
+        if trained is None or results is None:  # a process of a multi-GPU run other than the first
+            return Path(), None
+        lifecycle.finished(results)
+    if shown is not OutputFormat.json:
+        print_results(shown, trained.folder.path, results, metric_labels(registry))
+    return trained.folder.path, results

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import difflib
 import sys
+from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -12,21 +13,21 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from zoo.cli.components import loaded_plugins
-from zoo.cli.output import (
+from zoo.errors import UsageError
+from zoo.formatting import format_interval, format_number
+from zoo.output import (
+    Cell,
     Column,
     ColumnsOption,
     FormatOption,
     JsonOption,
     OutputFormat,
     abbreviate,
-    metric_labels,
     output_format,
     pick_columns,
     print_json,
     print_rows,
 )
-from zoo.errors import UsageError
-from zoo.formatting import format_interval, format_number
 from zoo.targets import TARGETS
 
 if TYPE_CHECKING:  # the registry imports pydantic, which `zoo --help` does without
@@ -53,6 +54,47 @@ class Split(StrEnum):
     test = "test"
 
 
+def metric_labels(registry: Registry) -> dict[str, str]:
+    """Each metric's short label for tables (its plugin's `display`), by name."""
+    return {spec.name: spec.display or spec.name for spec in registry.components("metrics")}
+
+
+def print_results(output: OutputFormat, folder: Path, results: dict[str, Any], labels: Mapping[str, str]) -> None:
+    """The metrics of a finished run per split, with intervals, the trivial baseline and the reader
+    ceiling (table or markdown; `labels` shortens the metric names)."""
+    ceilings = results.get("ceilings", {})
+    notes = [f"run folder: {folder}"]
+    if ceilings:
+        notes.insert(
+            0,
+            "reader ceiling: the score of a model that knew each joint's true erosion, against the same noisy "
+            "reader labels (the data's own truth column); no model can expect to beat it",
+        )
+    splits = list(results["splits"].items())
+    for place, (split, result) in enumerate(splits, start=1):
+        baseline = results["baselines"].get(split, {})
+        ceiling = ceilings.get(split, {}).get("metrics")
+        columns = [
+            Column("metric"),
+            Column("value", numeric=True),
+            Column("bootstrap_95", "95 % CI", "patient-bootstrap interval"),
+            Column("baseline", baseline.get("predictor", "baseline"), "trivial baseline", numeric=True),
+            *([Column("ceiling", "reader ceiling", numeric=True)] if ceiling is not None else []),
+        ]
+        rows: list[tuple[Cell, ...]] = [
+            (
+                abbreviate(name, labels),
+                format_number(entry["value"]),
+                format_interval(entry.get("bootstrap_95")),
+                format_number(baseline.get("metrics", {}).get(name)),
+                *([format_number(ceiling.get(name))] if ceiling is not None else []),
+            )
+            for name, entry in result["metrics"].items()
+        ]
+        title = f"{results['recipe']}: {split} ({result['n']} crops, {result['patients']} patients)"
+        print_rows(output, columns, rows, title=title, notes=notes if place == len(splits) else ())
+
+
 def _value(entry: dict[str, Any] | None) -> str:
     return format_number((entry or {}).get("value"))
 
@@ -76,8 +118,7 @@ def evaluate(
 ) -> None:
     """Score a predictions file (the zoo's or anyone's) with every metric that fits the target."""
     from zoo.judging.evaluate import evaluate as score
-    from zoo.judging.thresholds import apply
-    from zoo.predictions import read_predictions
+    from zoo.predictions import decide, read_predictions
 
     shown = output_format(output, as_json)
     chosen = pick_columns(columns, [column.key for column in EVALUATE_COLUMNS])
@@ -89,7 +130,7 @@ def evaluate(
                 "--threshold needs binary predictions with a p_1 column",
                 hint="drop --threshold, or use --target binary",
             )
-        scored.y_pred = apply(scored.probs[:, 1], threshold)
+        scored.y_pred = decide(scored.probs[:, 1], threshold)
     result = score(scored, registry, None, bootstrap, seed)
     if shown is OutputFormat.json:
         print_json(result)

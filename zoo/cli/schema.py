@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from zoo.cli.components import loaded_plugins
-from zoo.cli.output import writable_file
+from zoo.output import writable_file
 
 
 def write_schema(

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from zoo.cli.components import loaded_plugins
-from zoo.cli.output import Column, OutputFormat, print_rows, writable_file, writable_folder
 from zoo.errors import UsageError
+from zoo.output import Column, OutputFormat, print_rows, writable_file, writable_folder
 
 if TYPE_CHECKING:  # pandas is imported by the command, not by `zoo --help`
     import pandas as pd
@@ -114,7 +114,7 @@ def analyze(
 
     if out is not None:
         writable_folder(out, "--out")
-    path = write_report(run_dir, loaded_plugins().registry, out)
+    path = write_report(run_dir, loaded_plugins(), out)
     sys.stdout.write(f"report: {path}\n")
 
 

@@ -1,14 +1,17 @@
-"""The hooks a plugin implements to add components to the zoo.
+"""The hooks a plugin implements: to add components and commands to the zoo, and to follow runs.
 
-Every hook receives one argument, `register`, a callable with the signature
+Registration hooks receive one argument, `register`, a callable with the signature
 
     register(name, factory, *, params=None, description="", targets=None,
-             provides=(), requires=())
+             provides=(), requires=(), ...)
 
 `factory` is the callable that builds the component, or a `"module:attr"` string that is
 imported only when the component is built (so that listing never imports torch). `params` is a
 pydantic model with `extra="forbid"`; a recipe's params for the component are validated against
-it. See docs/hooks.md for the protocol of each kind and docs/writing-a-plugin.md for an example.
+it. Lifecycle hooks (`zoo_run_started`, `zoo_epoch_ended`, `zoo_run_finished`) hear every run
+while it happens, and `zoo_report_sections` adds to `zoo analyze`'s report. See docs/hooks.md
+for the protocol of each kind and each hook's arguments, and docs/writing-a-plugin.md for an
+example.
 """
 
 from __future__ import annotations
@@ -18,8 +21,10 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
-    from zoo.cli.commands import Commands
-    from zoo.compose.registry import RegisterCheck, RegisterComponent
+    from typing import Any
+
+    from zoo.protocols import Commands, RegisterCheck, RegisterComponent, ReportWriter
+    from zoo.runs import RunFolder, RunInfo
 
 PROJECT = "zoo"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -82,6 +87,16 @@ def zoo_register_metrics(register: RegisterComponent) -> None:
 
 
 @hookspec
+def zoo_register_trackers(register: RegisterComponent) -> None:
+    """Register trackers: experiment trackers a recipe turns on with `track: NAME`.
+
+    The factory is called as `factory(params)` and returns a plugin object (methods marked with
+    `@hookimpl`, usually the lifecycle hooks). The zoo registers it on its plugin manager for the
+    duration of a run that tracks with it, and only then: a tracker is off unless a recipe names it.
+    """
+
+
+@hookspec
 def zoo_register_checks(register: RegisterCheck) -> None:
     """Register recipe cross-checks that run after every component's params validated.
 
@@ -97,4 +112,34 @@ def zoo_register_commands(commands: Commands) -> None:
 
     Example: `commands.data.command("phantom")(phantom_command)`. Keep the module that defines
     the command light (no torch import at module level): it is imported for every `zoo` call.
+    """
+
+
+@hookspec
+def zoo_run_started(run: RunInfo) -> None:
+    """A run starts training: its folder holds the recipe, the split and env.json.
+
+    `run.resumed` is True when `zoo run --resume` continues it (its earlier epochs are in
+    history.csv). Called on the main process only, like the other lifecycle hooks.
+    """
+
+
+@hookspec
+def zoo_epoch_ended(run: RunInfo, epoch: int, metrics: dict[str, float]) -> None:
+    """An epoch ended: `epoch` counts from 1 across stages; `metrics` is its row of history.csv
+    (train_loss, the validation values, lr, seconds, images_per_s, ...)."""
+
+
+@hookspec
+def zoo_run_finished(run: RunInfo, results: dict[str, Any]) -> None:
+    """A run was judged: `results` is metrics.json's content (every evaluated split's metrics with
+    their intervals); the run folder is complete and its leaderboard rows are written."""
+
+
+@hookspec
+def zoo_report_sections(run: RunFolder, report: ReportWriter) -> None:
+    """Add sections to `zoo analyze`'s report of a finished run, after the zoo's own.
+
+    Write through `report` (headings, paragraphs, tables, matplotlib figures); read the run
+    through `run` (metrics.json, predictions, history).
     """

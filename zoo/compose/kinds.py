@@ -1,6 +1,6 @@
 """The kinds of components the zoo composes (kept import-light for the CLI's help)."""
 
-KINDS: tuple[str, ...] = ("backbones", "heads", "losses", "imbalance", "datasets", "metrics")
+KINDS: tuple[str, ...] = ("backbones", "heads", "losses", "imbalance", "datasets", "metrics", "trackers")
 
 # The singular noun for messages: "backbone 'x'".
 KIND_NOUN: dict[str, str] = {
@@ -10,4 +10,5 @@ KIND_NOUN: dict[str, str] = {
     "imbalance": "imbalance strategy",
     "datasets": "dataset",
     "metrics": "metric",
+    "trackers": "tracker",
 }

@@ -26,12 +26,12 @@ import os
 from collections.abc import Callable, Generator, Iterable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from importlib.metadata import EntryPoint, entry_points
 from typing import Any, TypeVar, cast
 
 import pluggy
 
 from zoo.compose import hookspecs
+from zoo.compose.entry_points import EntryPoint, entry_points
 from zoo.compose.kinds import KINDS
 from zoo.compose.registry import CheckSpec, ComponentSpec, Registry
 from zoo.errors import ZooError
@@ -97,10 +97,9 @@ def _ordered_entry_points() -> list[EntryPoint]:
     """The zoo's own plugins first, then third-party ones by distribution and name."""
 
     def key(ep: EntryPoint) -> tuple[int, str, str]:
-        dist = ep.dist.name if ep.dist else ""
-        return (0 if dist == OWN_DISTRIBUTION else 1, dist, ep.name)
+        return (0 if ep.distribution == OWN_DISTRIBUTION else 1, ep.distribution, ep.name)
 
-    return sorted(entry_points(group=ENTRY_POINT_GROUP), key=key)
+    return sorted(entry_points(ENTRY_POINT_GROUP), key=key)
 
 
 def _hook_problems(manager: pluggy.PluginManager, plugin: object) -> list[str]:
@@ -123,8 +122,8 @@ def _record_for(ep: EntryPoint) -> PluginRecord:
     return PluginRecord(
         name=ep.name,
         module=ep.value,
-        distribution=ep.dist.name if ep.dist else None,
-        version=ep.dist.version if ep.dist else None,
+        distribution=ep.distribution,
+        version=ep.version,
     )
 
 
@@ -211,7 +210,7 @@ def _isolated(impl: pluggy.HookImpl) -> Callable[..., Any]:
     return isolated
 
 
-def _call_isolated(manager: pluggy.PluginManager, hook_name: str, **kwargs: Any) -> dict[str, BaseException]:
+def call_isolated(manager: pluggy.PluginManager, hook_name: str, **kwargs: Any) -> dict[str, BaseException]:
     """Call a hook through pluggy, each implementation isolated; return {plugin name: what it raised}."""
     caller: pluggy.HookCaller = getattr(manager.hook, hook_name)
     for impl in caller.get_hookimpls():
@@ -286,7 +285,7 @@ def _register_components(manager: pluggy.PluginManager, registry: Registry, load
     for hook_name in REGISTRATION_HOOKS:
         kind = hook_name.removeprefix("zoo_register_")
         register = _register_callable(staged, None if kind == "checks" else kind)
-        for name, raised in _call_isolated(manager, hook_name, register=register).items():
+        for name, raised in call_isolated(manager, hook_name, register=register).items():
             failed.setdefault(name, raised)
             manager.unregister(name=name)  # its remaining hooks are not called
     for record in loaded:
@@ -398,7 +397,7 @@ def reset_plugins() -> None:
 def register_commands(plugins: Plugins, commands: Any) -> None:
     """Let each plugin add CLI commands; a plugin that fails here is recorded, the rest go on."""
     by_name = {record.name: record for record in plugins.records}
-    failures = _call_isolated(plugins.manager, "zoo_register_commands", commands=commands)
+    failures = call_isolated(plugins.manager, "zoo_register_commands", commands=commands)
     for impl in plugins.manager.hook.zoo_register_commands.get_hookimpls():
         record = by_name.get(impl.plugin_name)
         if record is None:

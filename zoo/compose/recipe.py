@@ -26,12 +26,14 @@ from zoo.compose.registry import ComponentSpec, Registry, UnknownComponentError
 from zoo.compose.yaml_lines import YamlDocument, dotted, load_yaml, undotted
 from zoo.errors import Problem, ProblemsError, UsageError
 from zoo.paths import is_path_field
+from zoo.runs import RunFolder
 from zoo.targets import TARGETS
 
 MAX_RECIPE_BYTES = 1024 * 1024
 MAX_WORKERS = 64
 CompileMode = Literal["default", "reduce-overhead", "max-autotune"]  # torch.compile modes `train.compile` accepts
 COMPILE_MODES: tuple[str, ...] = get_args(CompileMode)
+PROBABILITIES = "probs"  # the capability tag of a head that gives class probabilities
 Target = Literal["percent", "stage", "binary"]  # the names of the target table (zoo.targets; a test keeps them equal)
 
 
@@ -211,6 +213,11 @@ class EvalConfig(Strict):
             raise ValueError("a fixed threshold is a probability between 0 and 1")
         return value
 
+    @property
+    def threshold_on_validation(self) -> bool:
+        """Whether the operating threshold is chosen on the validation split (a rule, not a number)."""
+        return self.threshold is not None and not isinstance(self.threshold, float)
+
 
 class Recipe(Strict):
     """A whole experiment."""
@@ -224,10 +231,17 @@ class Recipe(Strict):
     imbalance: ComponentRef | None = None
     train: TrainConfig = Field(default_factory=TrainConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
+    track: ComponentRef | None = Field(
+        None, description="an experiment tracker that follows the run ('zoo list trackers'); off when absent"
+    )
 
     def to_dict(self) -> dict[str, Any]:
-        """A plain, JSON-ready dict."""
-        return self.model_dump(mode="json")
+        """A plain, JSON-ready dict. A recipe that tracks nothing leaves `track` out, so that its
+        resolved.yaml and hash are what they were before trackers existed."""
+        data = self.model_dump(mode="json")
+        if data["track"] is None:
+            del data["track"]
+        return data
 
     def to_yaml(self) -> str:
         """The recipe as YAML, in schema order."""
@@ -245,6 +259,7 @@ COMPONENT_FIELDS: dict[tuple[str, ...], str] = {
     ("model", "head"): "heads",
     ("loss",): "losses",
     ("imbalance",): "imbalance",
+    ("track",): "trackers",
 }
 
 
@@ -483,9 +498,19 @@ def validate_document(
     if recipe is not None and not problems:
         recipe = _resolve(recipe, specs, folder, set(locate.overrides))
         problems += _capability_problems(recipe, specs, registry, locate)
+        head = specs.get(("model", "head"))
         if recipe.eval.threshold is not None and not TARGETS[recipe.data.target].decision:
             where = ("eval", "threshold")
             problems.append(Problem(locate(where), dotted(where), "an operating threshold is for binary targets"))
+        elif recipe.eval.threshold is not None and head is not None and PROBABILITIES not in head.provides:
+            where = ("eval", "threshold")
+            problems.append(
+                Problem(
+                    locate(where),
+                    dotted(where),
+                    f"an operating threshold needs class probabilities, and {head.label} gives none",
+                )
+            )
         for check in registry.checks() if checks else []:
             try:
                 found = check.load()(recipe, registry)
@@ -570,3 +595,15 @@ def load_recipe(path: str | Path, registry: Registry, overrides: list[str] | Non
     path = Path(path)
     doc = load_yaml(read_recipe_text(path), str(path))
     return validate_document(doc, registry, overrides, path.resolve().parent)
+
+
+def load_run_recipe(run: RunFolder, registry: Registry) -> Recipe:
+    """The resolved recipe a run was started with (re-read without the plugins' checks, which may
+    look at the environment: a finished run needs no pretrained weights file)."""
+    path = run.resolved_file
+    if not path.is_file():
+        raise UsageError(
+            f"'{run.path}' is not a run folder (no resolved.yaml)",
+            hint="give a folder made by 'zoo run'",
+        )
+    return validate_document(load_yaml(path.read_text(), str(path)), registry, checks=False)

@@ -1,7 +1,9 @@
 """The registry: every component by kind and name, with its params model and its plugin.
 
 A component is registered with a factory that may be a `"module:attr"` string; it is imported
-only by `ComponentSpec.load()`, so listing and validating never import torch.
+only by `ComponentSpec.load()`, so listing and validating never import torch. Its params model may
+be a reference too, imported when first needed (`ComponentSpec.params`), so that loading the
+plugins imports neither torch nor pydantic.
 """
 
 from __future__ import annotations
@@ -10,47 +12,18 @@ import difflib
 import importlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
-
-from pydantic import BaseModel, ConfigDict
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 from zoo.compose.kinds import KIND_NOUN, KINDS
 from zoo.errors import UsageError, ZooError
+from zoo.protocols import Reference, RegisterCheck, RegisterComponent
+
+if TYPE_CHECKING:  # pydantic is imported when a params model is first needed
+    from pydantic import BaseModel
 
 
-class NoParams(BaseModel):
-    """Params of a component that takes none."""
-
-    model_config = ConfigDict(extra="forbid")
-
-
-class RegisterComponent(Protocol):
-    """The `register` callable a `zoo_register_<kind>` hook receives."""
-
-    def __call__(
-        self,
-        name: str,
-        factory: str | Callable[..., Any],
-        *,
-        params: type[BaseModel] | None = None,
-        description: str = "",
-        targets: Iterable[str] | None = None,
-        provides: Iterable[str] = (),
-        requires: Iterable[str] = (),
-        preflight: str | Callable[..., Any] | None = None,
-        restore_params: str | Callable[..., Any] | None = None,
-        display: str | None = None,
-        ranks: Iterable[str] = (),
-    ) -> None: ...
-
-
-class RegisterCheck(Protocol):
-    """The `register` callable the `zoo_register_checks` hook receives."""
-
-    def __call__(self, name: str, check: str | Callable[..., Any], *, description: str = "") -> None: ...
-
-
-def resolve_reference(reference: str | Callable[..., Any]) -> Callable[..., Any]:
+def resolve_reference(reference: Reference) -> Callable[..., Any]:
     """Import a `"module:attr"` reference, or return a callable unchanged."""
     if callable(reference):
         return reference
@@ -87,15 +60,15 @@ class ComponentSpec:
 
     kind: str
     name: str
-    factory: str | Callable[..., Any]
-    params: type[BaseModel]
+    factory: Reference
+    params_source: type[BaseModel] | str | None  # the params model, a reference to it, or None
     description: str
     plugin: str
     targets: frozenset[str] | None = None
     provides: frozenset[str] = field(default_factory=frozenset)
     requires: frozenset[str] = field(default_factory=frozenset)
-    preflight: str | Callable[..., Any] | None = None
-    restore_params: str | Callable[..., Any] | None = None
+    preflight: Reference | None = None
+    restore_params: Reference | None = None
     display: str = ""
     ranks: frozenset[str] = field(default_factory=frozenset)
 
@@ -103,6 +76,13 @@ class ComponentSpec:
     def label(self) -> str:
         """How messages name this component, e.g. "backbone 'resnet18'"."""
         return f"{KIND_NOUN[self.kind]} '{self.name}'"
+
+    @cached_property
+    def params(self) -> type[BaseModel]:
+        """The component's params model (imported the first time it is asked for)."""
+        from zoo.compose.params import params_model
+
+        return params_model(self.params_source, self.label)
 
     def load(self) -> Callable[..., Any]:
         """Import and return the factory."""
@@ -136,7 +116,7 @@ class CheckSpec:
     """One registered recipe cross-check."""
 
     name: str
-    check: str | Callable[..., Any]
+    check: Reference
     description: str
     plugin: str
 
@@ -193,52 +173,45 @@ class Registry:
 
         def register(
             name: str,
-            factory: str | Callable[..., Any],
+            factory: Reference,
             *,
-            params: type[BaseModel] | None = None,
+            params: type[BaseModel] | str | None = None,
             description: str = "",
             targets: Iterable[str] | None = None,
             provides: Iterable[str] = (),
             requires: Iterable[str] = (),
-            preflight: str | Callable[..., Any] | None = None,
-            restore_params: str | Callable[..., Any] | None = None,
+            preflight: Reference | None = None,
+            restore_params: Reference | None = None,
             display: str | None = None,
             ranks: Iterable[str] = (),
         ) -> None:
-            if params is not None and not (isinstance(params, type) and issubclass(params, BaseModel)):
-                raise ZooError(
-                    f"{KIND_NOUN[kind]} '{name}': params must be a pydantic model class",
-                    hint="pass params=MyParams where MyParams subclasses pydantic.BaseModel",
-                )
-            if params is not None and params.model_config.get("extra") != "forbid":
-                raise ZooError(
-                    f"{KIND_NOUN[kind]} '{name}': its params model must set extra='forbid'",
-                    hint="add model_config = ConfigDict(extra='forbid') so typos are caught",
-                )
-            self.add(
-                ComponentSpec(
-                    kind=kind,
-                    name=name,
-                    factory=factory,
-                    params=params or NoParams,
-                    description=description,
-                    plugin=plugin,
-                    targets=None if targets is None else frozenset(targets),
-                    provides=frozenset(provides),
-                    requires=frozenset(requires),
-                    preflight=preflight,
-                    restore_params=restore_params,
-                    display=display or name,
-                    ranks=frozenset(ranks),
-                )
+            spec = ComponentSpec(
+                kind=kind,
+                name=name,
+                factory=factory,
+                params_source=params,
+                description=description,
+                plugin=plugin,
+                targets=None if targets is None else frozenset(targets),
+                provides=frozenset(provides),
+                requires=frozenset(requires),
+                preflight=preflight,
+                restore_params=restore_params,
+                display=display or name,
+                ranks=frozenset(ranks),
             )
+            if params is not None and not isinstance(params, str):  # a class: checked now (pydantic made
+                from zoo.compose.params import params_model  # it, so it is loaded); a reference: when used
+
+                params_model(params, spec.label)
+            self.add(spec)
 
         return register
 
     def register_check_function(self, plugin: str) -> RegisterCheck:
         """Return the `register` callable handed to one plugin's `zoo_register_checks` hook."""
 
-        def register(name: str, check: str | Callable[..., Any], *, description: str = "") -> None:
+        def register(name: str, check: Reference, *, description: str = "") -> None:
             self.add_check(CheckSpec(name=name, check=check, description=description, plugin=plugin))
 
         return register

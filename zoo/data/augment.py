@@ -20,15 +20,11 @@ written into the float batch.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 
 from zoo.data.loader import unit_floats
-
-if TYPE_CHECKING:
-    from zoo.compose.recipe import AugmentConfig
 
 CPU_CHUNK = 32  # images warped per grid_sample call on a CPU: small enough for the cache
 
@@ -159,10 +155,3 @@ def bilinear(images: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
 def warp(images: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
     """(B, C, H, W) images, each warped bilinearly by its (2, 3) output-to-input matrix."""
     return bilinear(images, sampling_grid(theta, images.shape[2], images.shape[3]))
-
-
-def make_augment(config: AugmentConfig | None) -> BatchAugment | None:
-    """The augmentation of a recipe's `data.augment` section (None: no augmentation)."""
-    if config is None:
-        return None
-    return BatchAugment(config.rotation, config.shear, config.zoom, config.flip)

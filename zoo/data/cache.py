@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from zoo.data.images import Equalize, UnreadableImage, load_prepared
+from zoo.images import Equalize, UnreadableImage, load_prepared
 from zoo.paths import build_once, cache_root
 from zoo.progress import task, track
 

@@ -9,7 +9,6 @@ neighbour on the same radiograph, which follows the hand's size.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import cast
 
@@ -17,8 +16,9 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from zoo.data.images import UnreadableImage, load_gray
 from zoo.errors import UsageError
+from zoo.images import UnreadableImage, load_gray
+from zoo.paths import safe_name
 
 COLUMNS = ("image", "joint", "x", "y")
 CROP_COLUMNS = ["path", "patient_id", "image", "joint", "x", "y", "box"]
@@ -62,11 +62,6 @@ def read_joints(path: Path) -> pd.DataFrame:
             )
         table[axis] = values
     return table
-
-
-def safe_name(text: str) -> str:
-    """`text` as one file-name part: letters, digits, '-', '_' and '.' only (no '/', no '..')."""
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", str(text)).strip("._") or "x"
 
 
 def crop_joints(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -21,6 +21,9 @@ from zoo.data.targets import classes, label_problem, to_target
 from zoo.errors import UsageError
 from zoo.progress import task
 from zoo.targets import SCALES, TARGETS
+
+if TYPE_CHECKING:
+    from zoo.data.loader import CropBatches
 
 REQUIRED = ("sample_id", "image", "patient_id")
 SHOWN_PROBLEMS = 20
@@ -45,6 +48,12 @@ class Prepared:
     def rows(self, split: str) -> np.ndarray:
         """Row positions of one split."""
         return np.flatnonzero(self.table["split"].to_numpy() == split)
+
+    def crops(self, rows: np.ndarray) -> CropBatches:
+        """The decoded crops of table rows `rows` with their targets, as a dataset of batches."""
+        from zoo.data.loader import CropBatches  # torch: `zoo data check` does without
+
+        return CropBatches(self.pixels, self.table["pixel_row"].to_numpy()[rows], self.table["target"].to_numpy()[rows])
 
     def fingerprint(self) -> str:
         """sha256 of the samples' ids, patients and labels, in a fixed order.

@@ -16,11 +16,10 @@ import numpy as np
 from scipy.stats import binomtest
 from sklearn.metrics import confusion_matrix
 
-from zoo.compose.registry import ComponentSpec, Registry
-from zoo.errors import ZooError
+from zoo.compose.metrics import build_metrics
+from zoo.compose.registry import Registry
 from zoo.predictions import Predictions
 from zoo.progress import track
-from zoo.protocols import Metric
 from zoo.targets import TARGETS
 
 
@@ -30,27 +29,6 @@ def wilson(successes: int, trials: int) -> tuple[float, float]:
         return (math.nan, math.nan)
     interval = binomtest(int(successes), int(trials)).proportion_ci(confidence_level=0.95, method="wilson")
     return (float(interval.low), float(interval.high))
-
-
-def applicable_metrics(
-    registry: Registry, target: str, tags: set[str], names: list[str] | None = None
-) -> list[ComponentSpec]:
-    """The metrics for a target whose requirements (`probs`, `cdf`) the predictions meet.
-
-    With `names`, only those (each must exist)."""
-    specs = registry.components("metrics") if names is None else [registry.get("metrics", n) for n in names]
-    return [spec for spec in specs if (spec.targets is None or target in spec.targets) and spec.requires <= tags]
-
-
-def build_metric(spec: ComponentSpec) -> Metric:
-    """Build a registered metric and check it keeps the `Metric` contract."""
-    metric = spec.build()
-    if not isinstance(metric, Metric):
-        raise ZooError(
-            f"{spec.label} of plugin '{spec.plugin}' does not follow zoo.protocols.Metric",
-            hint="a metric needs the attributes higher_is_better, counts and needs_every_class (docs/hooks.md)",
-        )
-    return metric
 
 
 def patient_bootstrap(
@@ -108,8 +86,7 @@ def evaluate(
     seed: int = 0,
 ) -> dict[str, Any]:
     """Every applicable metric with its intervals, plus counts and the confusion matrix."""
-    specs = applicable_metrics(registry, predictions.target, predictions.tags(), names)
-    metrics = {spec.name: build_metric(spec) for spec in specs}
+    metrics = build_metrics(registry, predictions.target, predictions.tags(), names)
     intervals = patient_bootstrap(predictions, metrics, resamples, seed)
     result: dict[str, Any] = {
         "target": predictions.target,

@@ -5,7 +5,7 @@ curve farthest above chance: sensitivity + specificity - 1 largest), or a target
 (`{sensitivity: 0.9}`: the highest threshold that still reaches it on the validation split;
 `{specificity: 0.9}`: the lowest). It is chosen on the validation split only, stored with the run
 (`metrics.json`, `config.json`), and used by the run's test predictions, `zoo predict` and
-`zoo evaluate --threshold`.
+`zoo evaluate --threshold`; `zoo.predictions.decide` applies it.
 """
 
 from __future__ import annotations
@@ -50,8 +50,3 @@ def choose(rule: Any, y_true: np.ndarray, p_eroded: np.ndarray) -> float:
     else:
         index = int(np.flatnonzero(1.0 - fpr >= rule.specificity)[-1])
     return float(cuts[index])
-
-
-def apply(p_eroded: np.ndarray, threshold: float) -> np.ndarray:
-    """0/1 predictions: eroded where P(eroded) reaches the threshold."""
-    return (np.asarray(p_eroded) >= threshold).astype(float)

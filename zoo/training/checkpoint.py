@@ -9,28 +9,42 @@ leaves `latest.json` pointing at a complete checkpoint. Nothing is ever pickled.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
+from torch import nn
 
 from zoo.errors import UsageError
+from zoo.paths import atomic_write
+from zoo.runs import RunFolder
+
+OptimizerState = tuple[dict[str, torch.Tensor], dict[str, Any]]  # tensors and settings, as checkpointed
 
 
-def atomic_write(path: Path, write: Any) -> None:
-    """Call `write(tmp_path)`, then rename the temporary file over `path`."""
-    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(handle)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+@dataclass
+class State:
+    """Where training stands; saved with every checkpoint."""
+
+    stage: int = 0
+    epoch: int = 0  # epochs done in the current stage
+    global_epoch: int = 0
+    best: float | None = None
+    stale: int = 0
+    trained: bool = False
+
+
+@dataclass
+class Resumed:
+    """What a run's latest checkpoint restores besides the model's weights."""
+
+    state: State
+    history: list[dict[str, Any]]
+    optimizer: OptimizerState | None
+    best_state: dict[str, torch.Tensor] | None  # the current stage's best weights while early stopping
 
 
 def optimizer_tensors(
@@ -95,3 +109,38 @@ def remove_temporaries(folder: Path) -> None:
     for stale in folder.glob(".*.*"):
         if stale.is_file():
             stale.unlink(missing_ok=True)
+
+
+def write_training_state(
+    run: RunFolder,
+    model: nn.Module,
+    state: State,
+    history: list[dict[str, Any]],
+    optimizer: torch.optim.Optimizer | None,
+) -> None:
+    """Checkpoint the model, the training state, the history and (within a stage) the optimiser."""
+    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    meta: dict[str, Any] = {"state": asdict(state), "history": history, "optimizer": None}
+    if optimizer is not None and state.epoch > 0:
+        optimizer_part, meta["optimizer"] = optimizer_tensors(optimizer)
+        tensors.update(optimizer_part)
+    save_checkpoint(run.checkpoints, f"{state.global_epoch:04d}-{state.stage}", tensors, meta)
+    run.write_history(history)
+
+
+def read_training_state(run: RunFolder, model: nn.Module) -> Resumed:
+    """Load a run's latest checkpoint into `model`; return the rest of what it saved."""
+    remove_temporaries(run.path)
+    tensors, meta = load_checkpoint(run.checkpoints)
+    try:
+        model.load_state_dict({k.removeprefix("model."): v for k, v in tensors.items() if k.startswith("model.")})
+        optimizer = None
+        if meta["optimizer"] is not None:
+            optimizer = ({k: v for k, v in tensors.items() if k.startswith("optimizer.")}, meta["optimizer"])
+        best = load_file(str(run.best_weights)) if run.best_weights.is_file() else None
+        return Resumed(State(**meta["state"]), list(meta["history"]), optimizer, best)
+    except (KeyError, TypeError, ValueError, RuntimeError, SafetensorError):
+        raise UsageError(
+            f"the checkpoint in '{run.checkpoints.resolve()}' is damaged or from another model",
+            hint="this run cannot resume; start the recipe again",
+        ) from None

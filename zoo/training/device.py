@@ -3,6 +3,8 @@
 - Device `auto|cpu|cuda`: `auto` is CUDA when present, else CPU.
 - Multi-GPU through `torchrun --nproc-per-node N -m zoo run RECIPE`: DDP, one process per
   device; rank 0 writes the run folder.
+- `set_up` settles how training uses the device: cuDNN's autotuner and TF32 matmuls on CUDA, the
+  mixed-precision type, loader workers, and whether torch.compile works here.
 - `environment()` records versions, git sha and device for env.json and the leaderboard.
 """
 
@@ -17,13 +19,16 @@ import sys
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
 import zoo
 from zoo.errors import UsageError
+
+if TYPE_CHECKING:
+    from zoo.compose.recipe import TrainConfig
 
 DEVICES = ("auto", "cpu", "cuda")
 MAX_AUTO_WORKERS = 8
@@ -97,6 +102,41 @@ def check_compile(device: torch.device) -> None:
             f"train.compile: torch.compile does not work on this machine ({type(exc).__name__})",
             hint="set train.compile: false (on CPU it needs a C++ compiler such as gcc)",
         ) from None
+
+
+@dataclass(frozen=True)
+class DeviceSetup:
+    """How training uses its device: the process's place, mixed precision and loader workers."""
+
+    device: torch.device
+    dist: Distributed
+    amp_dtype: torch.dtype | None  # None: full precision
+    num_workers: int
+
+    @property
+    def cuda(self) -> bool:
+        """Whether training runs on a CUDA GPU."""
+        return self.device.type == "cuda"
+
+
+def set_up(device: torch.device, dist: Distributed, train: TrainConfig) -> DeviceSetup:
+    """Settle the device for a recipe's training section (and check that its settings work here)."""
+    amp_dtype = None
+    if device.type == "cuda":  # inputs keep one size: let cuDNN pick the fastest kernels; TF32 for float32 matmuls
+        torch.backends.cudnn.benchmark = True
+        torch.set_float32_matmul_precision("high")
+        if train.amp:
+            amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if train.compile_mode is not None:
+        check_compile(device)
+    return DeviceSetup(device, dist, amp_dtype, loader_workers(train.num_workers, device))
+
+
+def leave_process_group() -> None:
+    """After a DDP run (judged on rank 0): wait for every process, then leave the process group."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
 
 
 def weights_digest(model: nn.Module) -> str:

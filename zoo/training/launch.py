@@ -1,10 +1,11 @@
-"""Running a recipe end to end: device, model, data, run folder, training, judging.
+"""Training a recipe from start to a trained run: device, model, data, run folder, training.
 
-`run_recipe` is what `zoo run` (and `torchrun ... -m zoo run`) calls. It builds the model
-first (missing pretrained weights fail in seconds, before any data is prepared), prepares the
-data, fills a new run folder (or checks a resumed one), trains (zoo.training.trainer), and judges the
-result (zoo.judging.results) into metrics.json and the leaderboard. Ctrl-C or SIGTERM keep the last
-checkpoint and say how to resume; a run that never started leaves no half-made folder.
+`train_recipe` is what `zoo run` (and `torchrun ... -m zoo run`) calls first. It builds the model
+first (missing pretrained weights fail in seconds, before any data is prepared), prepares and
+checks the data, builds the other parts, fills a new run folder (or checks a resumed one), trains
+(zoo.training.trainer), saves the model and hands judging a `TrainedRun` (zoo.trained) with the
+model's outputs on every split judging reads. Ctrl-C or SIGTERM keep the last checkpoint and say
+how to resume; a run that never started leaves no half-made folder.
 """
 
 from __future__ import annotations
@@ -20,15 +21,26 @@ from typing import Any
 
 import torch
 
+from zoo.compose.lifecycle import Lifecycle
 from zoo.compose.recipe import Recipe
 from zoo.compose.registry import Registry
+from zoo.compose.run_checks import check_splits, early_stopping_monitor
 from zoo.data.prepare import Prepared, prepare
-from zoo.errors import UsageError
-from zoo.judging.results import finish
+from zoo.errors import UsageError, ZooError
+from zoo.output import warn
+from zoo.paths import sha256_file
+from zoo.runs import RunFolder, RunInfo
+from zoo.trained import SplitOutputs, TrainedRun
 from zoo.training import model as model_io
-from zoo.training.device import Distributed, distributed, environment, pick_device, weights_digest
-from zoo.training.runs import RunFolder
-from zoo.training.trainer import Interrupted, OptimizerState, State, Trainer
+from zoo.training.checkpoint import State
+from zoo.training.device import distributed, environment, pick_device, set_up, weights_digest
+from zoo.training.trainer import Trainer
+
+
+class Interrupted(ZooError):
+    """Ctrl-C or SIGTERM during training; the last checkpoint is kept."""
+
+    exit_code = 130
 
 
 class Terminated(Exception):
@@ -39,7 +51,7 @@ def _terminate(signum: int, frame: FrameType | None) -> None:
     raise Terminated
 
 
-def run_recipe(
+def train_recipe(
     recipe: Recipe,
     registry: Registry,
     device_name: str,
@@ -47,10 +59,12 @@ def run_recipe(
     runs_dir: Path | None = None,
     recipe_text: str | None = None,
     resume: Path | None = None,
-) -> tuple[Path, dict[str, Any] | None]:
-    """Run a recipe in a new folder under `runs_dir`, or resume the run in folder `resume`.
+    lifecycle: Lifecycle | None = None,
+) -> TrainedRun | None:
+    """Train a recipe in a new folder under `runs_dir`, or resume the run in folder `resume`.
 
-    Returns the run folder and, on rank 0, metrics.json's content.
+    Returns the trained run on rank 0 (None on the other processes of a multi-GPU run); the
+    lifecycle hears the run start and each epoch end.
     """
     started = time.perf_counter()
     dist = distributed(device_name)
@@ -59,6 +73,12 @@ def run_recipe(
     # The model first: missing pretrained weights fail in seconds, before any data is prepared.
     model = model_io.build_model(registry, recipe.model.backbone, recipe.model.head, recipe.data.target)
     prepared = prepare(recipe, registry)
+    empty = check_splits(recipe, prepared)
+    if empty and dist.main:  # recorded in metrics.json as well
+        warn(f"the {' and '.join(empty)} split has no patients and is not evaluated")
+    parts = model_io.build_parts(registry, recipe, model, prepared)
+    monitor = early_stopping_monitor(recipe, parts.metrics)
+    setup = set_up(device, dist, recipe.train)
     if resume is not None:
         run = RunFolder(resume)
         _check_split(run, prepared)
@@ -68,14 +88,27 @@ def run_recipe(
         if dist.world > 1:
             torch.distributed.broadcast_object_list(names, src=0)
         run = RunFolder(Path(names[0]))
+    info = RunInfo(run, recipe.to_dict(), resumed=resume is not None)
+    on_epoch = None if lifecycle is None else lifecycle.epoch_ended
     try:
-        trainer, state, optimizer_state, env = _start(
-            recipe, registry, run, device, dist, prepared, model, env_plugins, recipe_text, resume is not None
-        )
+        env = environment(device, env_plugins)
+        if resume is None and dist.main:
+            run.write_recipe(recipe_text if recipe_text is not None else recipe.to_yaml(), recipe.to_yaml())
+            run.write_split(prepared.table, prepared.problems)
+        if dist.main:
+            run.write_env(env)
+        trainer = Trainer(recipe, parts, prepared, setup, run, monitor, on_epoch)
+        if resume is not None:
+            state, optimizer_state = trainer.resume()
+        else:
+            state, optimizer_state = State(), None
+            trainer.checkpoint(state, None)
     except BaseException:
         if resume is None and dist.main:  # a run that never started leaves no half-made folder
             shutil.rmtree(run.path, ignore_errors=True)
         raise
+    if lifecycle is not None and dist.main:
+        lifecycle.started(info)
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _terminate) if in_main_thread else None
     try:
@@ -92,11 +125,42 @@ def run_recipe(
             signal.signal(signal.SIGTERM, previous)
     if dist.world > 1:
         sys.stderr.write(f"rank {dist.rank}/{dist.world}: weights sha256 {weights_digest(trainer.model)}\n")
-    results = finish(trainer, env, started) if dist.main else None
-    if dist.world > 1:
-        torch.distributed.barrier()
-        torch.distributed.destroy_process_group()
-    return run.path, results
+    if not dist.main:
+        return None
+    model_io.save(trainer.model, run, model_io.model_config(recipe))
+    return TrainedRun(
+        folder=run,
+        model=trainer.model,
+        target=recipe.data.target,
+        scale=prepared.scale,
+        splits={split: _split_outputs(trainer, prepared, split) for split in _judged(recipe) if split not in empty},
+        empty_splits=empty,
+        train_targets=prepared.table["target"].to_numpy()[prepared.rows("train")],
+        fingerprint=prepared.fingerprint(),
+        history=trainer.history,
+        training={
+            "epochs": len(trainer.history),
+            "seconds": round(time.perf_counter() - started, 1),
+            "params": sum(p.numel() for p in trainer.model.parameters()),
+            "image_size": recipe.data.image_size,
+            "device": env["device"],
+            "device_name": env["device_name"],
+            "weights_sha256": sha256_file(run.weights_file),
+        },
+        env=env,
+    )
+
+
+def _judged(recipe: Recipe) -> list[str]:
+    """The splits judging reads: the evaluated ones, and validation when it chooses the threshold."""
+    return sorted(set(recipe.eval.splits) | ({"val"} if recipe.eval.threshold_on_validation else set()))
+
+
+def _split_outputs(trainer: Trainer, prepared: Prepared, split: str) -> SplitOutputs:
+    """A split's samples, targets and the trained model's raw outputs."""
+    outputs, targets = trainer.outputs(split)
+    samples = prepared.table.iloc[prepared.rows(split)].reset_index(drop=True)
+    return SplitOutputs(samples=samples, targets=targets.numpy().astype(float), outputs=outputs)
 
 
 def _check_split(run: RunFolder, prepared: Prepared) -> None:
@@ -110,31 +174,3 @@ def _check_split(run: RunFolder, prepared: Prepared) -> None:
             f"the data no longer matches the run's {run.split_file.name} in '{run.path}'",
             hint="the dataset changed since the run started; start a new run",
         )
-
-
-def _start(
-    recipe: Recipe,
-    registry: Registry,
-    run: RunFolder,
-    device: torch.device,
-    dist: Distributed,
-    prepared: Prepared,
-    model: model_io.ZooModel,
-    env_plugins: list[dict[str, Any]],
-    recipe_text: str | None,
-    resuming: bool,
-) -> tuple[Trainer, State, OptimizerState | None, dict[str, Any]]:
-    """Fill a new run folder (or read a resumed one) up to the first checkpoint."""
-    if not resuming and dist.main:
-        run.write_recipe(recipe_text if recipe_text is not None else recipe.to_yaml(), recipe.to_yaml())
-        run.write_split(prepared.table, prepared.problems)
-    env = environment(device, env_plugins)
-    if dist.main:
-        run.write_env(env)
-    trainer = Trainer(recipe, registry, run, device, dist, prepared, model)
-    if resuming:
-        state, optimizer_state = trainer.resume()
-        return trainer, state, optimizer_state, env
-    state = State()
-    trainer.checkpoint(state, None)
-    return trainer, state, None, env

@@ -1,4 +1,5 @@
-"""A zoo model: a backbone and a head from the registry, saved as safetensors + config.json.
+"""A zoo model: a backbone and a head from the registry, saved as safetensors + config.json;
+and the other parts a trainer trains with (loss, validation metrics, imbalance strategy).
 
 `config.json` holds what is needed to rebuild the model without the recipe or its data:
 components and params, target, input size and preprocessing. Input is grayscale in [0, 1],
@@ -8,24 +9,30 @@ components and params, target, input size and preprocessing. Input is grayscale 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_model, save_file
 from torch import nn
 
-from zoo import __version__
+import zoo
+from zoo.compose.metrics import build_metrics
+from zoo.compose.recipe import AugmentConfig
 from zoo.compose.registry import Registry
+from zoo.data.augment import BatchAugment
+from zoo.data.prepare import Prepared
 from zoo.errors import UsageError
-from zoo.protocols import Backbone, Head
+from zoo.protocols import Backbone, EpochSampler, Head, Loss, Metric
+from zoo.runs import RunFolder
 from zoo.targets import TARGETS
-from zoo.training.runs import RunFolder
 
 if TYPE_CHECKING:
-    from zoo.compose.recipe import Recipe
+    from zoo.compose.recipe import OptimizerConfig, Recipe
 
 IN_CHANS = 1
 
@@ -62,10 +69,57 @@ def build_model(registry: Registry, backbone: Any, head: Any, target: str, saved
     return ZooModel(net, top)
 
 
+@dataclass(frozen=True)
+class TrainingParts:
+    """What a trainer trains with, built from the recipe, the registry and the prepared data."""
+
+    model: ZooModel
+    loss: Loss
+    metrics: dict[str, Metric]  # the validation values of every epoch
+    sample_weights: np.ndarray | None  # the imbalance strategy's loss weight of each training sample
+    sampler: EpochSampler | None  # the imbalance strategy's epoch sampler (None: a plain shuffle)
+    augment: BatchAugment | None  # every training batch's (None: none)
+    copy_augment: BatchAugment | None  # the sampler's repeated samples' (the thesis's when the recipe has none)
+
+
+def build_parts(registry: Registry, recipe: Recipe, model: ZooModel, prepared: Prepared) -> TrainingParts:
+    """The loss, the validation metrics, the imbalance strategy's weights and sampler, the augmentations."""
+    target = recipe.data.target
+    loss = registry.get("losses", recipe.loss.name).build(recipe.loss.params, target=target)
+    metrics = build_metrics(registry, target, set(model.head.outputs))
+    weights, sampler = None, None
+    if recipe.imbalance is not None:
+        strategy = registry.get("imbalance", recipe.imbalance.name).build(recipe.imbalance.params)
+        train_classes = prepared.table["cls"].to_numpy()[prepared.rows("train")]
+        class_weights = strategy.class_weights(train_classes, TARGETS[prepared.scale].strata)
+        weights = None if class_weights is None else class_weights[train_classes]
+        sampler = strategy.sampler(train_classes, recipe.seed)
+    augment = make_augment(recipe.data.augment)
+    copy_augment = make_augment(recipe.data.augment or AugmentConfig()) if sampler is not None else None
+    return TrainingParts(model, loss, metrics, weights, sampler, augment, copy_augment)
+
+
+def make_augment(config: AugmentConfig | None) -> BatchAugment | None:
+    """The augmentation of a recipe's `data.augment` section (None: no augmentation)."""
+    if config is None:
+        return None
+    return BatchAugment(config.rotation, config.shear, config.zoom, config.flip)
+
+
+def build_optimizer(model: nn.Module, config: OptimizerConfig, lr: float) -> torch.optim.Optimizer:
+    """A fresh optimiser over all parameters (frozen ones get no gradients)."""
+    params = list(model.parameters())
+    if config.name == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=config.weight_decay)
+    if config.name == "adamw":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=config.weight_decay)
+    return torch.optim.SGD(params, lr=lr, momentum=config.momentum, weight_decay=config.weight_decay)
+
+
 def model_config(recipe: Recipe) -> dict[str, Any]:
     """What config.json records about the model."""
     return {
-        "zoo_version": __version__,
+        "zoo_version": zoo.__version__,
         "recipe": recipe.name,
         "target": recipe.data.target,
         "backbone": {"name": recipe.model.backbone.name, "params": recipe.model.backbone.params},

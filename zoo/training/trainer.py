@@ -1,120 +1,62 @@
-"""The trainer: a model, prepared data and a recipe's training section in, trained weights out.
+"""The trainer: built parts, prepared data and a set-up device in, trained weights out.
+
+It only trains: the data was checked (zoo.compose.run_checks), the parts were built
+(zoo.training.model) and the device settled (zoo.training.device) before it starts.
 
 - Adam (or AdamW, SGD), the recipe's stages (`freeze_backbone` trains only the head: the thesis's
   transfer learning), early stopping on a validation value with the best weights restored at the
   end of each stage.
 - channels_last everywhere; on CUDA: mixed precision (bfloat16 where supported, else float16 with
-  loss scaling), pinned memory and non-blocking copies, cuDNN's autotuner, TF32 matmuls, and the
-  step's loss read back only every `LOSS_READS_EVERY` steps, so the host never waits for the GPU
-  within an epoch. Loaders are made once per run: their workers persist across epochs.
+  loss scaling), pinned memory and non-blocking copies, and the step's loss read back only every
+  `LOSS_READS_EVERY` steps, so the host never waits for the GPU within an epoch. Loaders are made
+  once per run: their workers persist across epochs.
 - Under DDP (zoo.training.device) each process takes its share of every epoch; rank 0 writes the files.
 - Seeded: every epoch reseeds torch from (seed, epoch) and draws its sample order from
   (seed, epoch), so the same recipe gives the same numbers on CPU, and a resumed run continues
   exactly where an uninterrupted one would have been.
 - After every epoch a checkpoint is written atomically into the run folder; `resume` continues
-  from it (after a crash, a kill or Ctrl-C).
+  from it (after a crash, a kill or Ctrl-C). Each finished epoch's row goes to `on_epoch` too
+  (the lifecycle hooks).
 """
 
 from __future__ import annotations
 
 import math
-import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import nn
-from torch.utils.data import DataLoader, Sampler
+from torch.utils.data import DataLoader
 
-from zoo.compose.recipe import AugmentConfig, Recipe
-from zoo.compose.registry import Registry
-from zoo.data.augment import make_augment
-from zoo.data.loader import Batch, CropBatches, Item, batches, to_model_input
+from zoo.compose.recipe import Recipe
+from zoo.data.loader import Batch, batches, to_model_input
 from zoo.data.prepare import Prepared
-from zoo.errors import UsageError, ZooError
-from zoo.judging.evaluate import applicable_metrics, build_metric
-from zoo.judging.results import to_predictions
-from zoo.protocols import EpochSampler as StrategySampler
-from zoo.protocols import Metric
-from zoo.targets import TARGETS
-from zoo.training import model as model_io
-from zoo.training.checkpoint import (
-    atomic_write,
-    load_checkpoint,
-    optimizer_tensors,
-    remove_temporaries,
-    restore_optimizer,
-    save_checkpoint,
-)
-from zoo.training.device import Distributed, check_compile, loader_workers
-from zoo.training.runs import RunFolder
+from zoo.errors import ZooError
+from zoo.paths import atomic_write
+from zoo.predictions import to_predictions
+from zoo.progress import EpochProgress
+from zoo.runs import RunFolder
+from zoo.training.checkpoint import OptimizerState, State, read_training_state, restore_optimizer, write_training_state
+from zoo.training.device import DeviceSetup
+from zoo.training.model import TrainingParts, build_optimizer
+from zoo.training.sampling import EpochSampler
+from zoo.training.schedule import schedule
 
-THESIS_AUGMENT = AugmentConfig()
 # Training losses are read back to the host every this many steps (device type; others: every
 # step). Each read waits for the GPU, so on CUDA the host reads in blocks and queues steps ahead.
 LOSS_READS_EVERY: dict[str, int] = {"cuda": 32}
-OptimizerState = tuple[dict[str, torch.Tensor], dict[str, Any]]  # tensors and settings, as checkpointed
-
-
-class Interrupted(ZooError):
-    """Ctrl-C during training; the last checkpoint is kept."""
-
-    exit_code = 130
 
 
 class NonFiniteLoss(ZooError):
     """The training loss became NaN or infinite: training stops, the last checkpoint is kept."""
 
 
-@dataclass
-class State:
-    """Where training stands; saved with every checkpoint."""
-
-    stage: int = 0
-    epoch: int = 0  # epochs done in the current stage
-    global_epoch: int = 0
-    best: float | None = None
-    stale: int = 0
-    trained: bool = False
-
-
-class EpochSampler(Sampler[Item]):
-    """This process's share of an epoch's draws (from the imbalance strategy, or a shuffle):
-    (sample index, is a repeat to augment) pairs."""
-
-    def __init__(self, count: int, strategy_sampler: StrategySampler | None, seed: int, dist: Distributed) -> None:
-        self.count = count
-        self.strategy_sampler = strategy_sampler
-        self.seed = seed
-        self.dist = dist
-        self.epoch = 0
-
-    def order(self) -> tuple[np.ndarray, np.ndarray]:
-        """The whole epoch's indices and copy flags, the same on every process."""
-        if self.strategy_sampler is not None:
-            draw = self.strategy_sampler.draw(self.epoch)
-            return draw.indices, draw.copies
-        order = np.random.default_rng([self.seed, 13, self.epoch]).permutation(self.count)
-        return order, np.zeros(len(order), dtype=bool)
-
-    def __iter__(self) -> Iterator[Item]:
-        indices, copies = self.order()
-        if self.dist.world > 1:
-            per_rank = math.ceil(len(indices) / self.dist.world)
-            share = slice(self.dist.rank, None, self.dist.world)
-            indices = np.resize(indices, per_rank * self.dist.world)[share]
-            copies = np.resize(copies, per_rank * self.dist.world)[share]
-        return iter(zip(indices.tolist(), copies.tolist(), strict=True))
-
-    def __len__(self) -> int:
-        total = len(self.strategy_sampler) if self.strategy_sampler is not None else self.count
-        return math.ceil(total / self.dist.world)
+EpochEnded = Callable[[dict[str, Any]], None]  # called with each finished epoch's row of history.csv
 
 
 class Trainer:
@@ -123,87 +65,37 @@ class Trainer:
     def __init__(
         self,
         recipe: Recipe,
-        registry: Registry,
+        parts: TrainingParts,
+        data: Prepared,
+        setup: DeviceSetup,
         run: RunFolder,
-        device: torch.device,
-        dist: Distributed,
-        prepared: Prepared,
-        model: model_io.ZooModel,
+        monitor: tuple[str | None, str] = (None, "min"),
+        on_epoch: EpochEnded | None = None,
     ) -> None:
         self.recipe = recipe
-        self.registry = registry
         self.run = run
-        self.device = device
-        self.dist = dist
-        self.data = prepared
+        self.data = data
+        self.device, self.dist, self.cuda = setup.device, setup.dist, setup.cuda
+        self.amp_dtype, self.num_workers = setup.amp_dtype, setup.num_workers
         self.target = recipe.data.target
-        table = prepared.table
-        self.rows = {split: prepared.rows(split) for split in ("train", "val", "test")}
-        if len(self.rows["train"]) == 0:
-            raise UsageError("the training split is empty", hint="use more patients or change data.split")
-        if recipe.train.early_stopping is not None and len(self.rows["val"]) == 0:
-            raise UsageError(
-                "train.early_stopping needs a validation split, but it has no patients",
-                hint="use more patients, raise data.split.val, or remove train.early_stopping",
-            )
-        chosen_on_val = recipe.eval.threshold is not None and not isinstance(recipe.eval.threshold, float)
-        if chosen_on_val and len(np.unique(prepared.table["target"].to_numpy()[self.rows["val"]])) < 2:
-            raise UsageError(
-                "eval.threshold is chosen on the validation split, but it lacks patients of both classes",
-                hint="use more patients, raise data.split.val, or give a fixed threshold",
-            )
-        self.threshold: float | None = None  # binary operating point, once chosen on validation
-        self.empty_splits = [split for split in recipe.eval.splits if len(self.rows[split]) == 0]
-        if self.empty_splits == list(recipe.eval.splits):
-            raise UsageError(
-                f"eval.splits: {' and '.join(self.empty_splits)} have no patients, so the run could not be judged",
-                hint="use more patients, change data.split, or evaluate a split that has patients",
-            )
-        if self.empty_splits and dist.main:  # recorded in metrics.json as well
-            sys.stderr.write(
-                f"Warning: the {' and '.join(self.empty_splits)} split has no patients and is not evaluated\n"
-            )
-        self.model = model.to(device)
-        self.cuda = device.type == "cuda"
-        if self.cuda:  # inputs keep one size: let cuDNN pick the fastest kernels; TF32 for float32 matmuls
-            torch.backends.cudnn.benchmark = True
-            torch.set_float32_matmul_precision("high")
+        self.rows = {split: data.rows(split) for split in ("train", "val", "test")}
+        self.model = parts.model.to(self.device)
         # channels_last on every device: about 1.3x faster convolutions on CPU too (docs/benchmarks.md)
         self.model = self.model.to(memory_format=torch.channels_last)
-        self.amp_dtype = None
-        if self.cuda and recipe.train.amp:
-            self.amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
-        self.loss_fn = registry.get("losses", recipe.loss.name).build(recipe.loss.params, target=self.target)
-        strategy = (
-            registry.get("imbalance", recipe.imbalance.name).build(recipe.imbalance.params)
-            if recipe.imbalance
-            else None
-        )
-        train_cls = table["cls"].to_numpy()[self.rows["train"]]
-        weights = strategy.class_weights(train_cls, TARGETS[prepared.scale].strata) if strategy else None
+        self.loss_fn = parts.loss
+        self.metrics = parts.metrics
         self.sample_weights = (
-            None if weights is None else torch.as_tensor(weights[train_cls], dtype=torch.float32, device=device)
+            None
+            if parts.sample_weights is None
+            else torch.as_tensor(parts.sample_weights, dtype=torch.float32, device=self.device)
         )
-        strategy_sampler = strategy.sampler(train_cls, recipe.seed) if strategy else None
-        self.augment = make_augment(recipe.data.augment)
-        self.copy_augment = make_augment(recipe.data.augment or THESIS_AUGMENT) if strategy_sampler else None
-        self.augment_rng = torch.Generator(device=device)
-        self.num_workers = loader_workers(recipe.train.num_workers, device)
-        if recipe.train.compile_mode is not None:
-            check_compile(device)
-        self.sampler = EpochSampler(len(self.rows["train"]), strategy_sampler, recipe.seed, dist)
+        self.augment, self.copy_augment = parts.augment, parts.copy_augment
+        self.augment_rng = torch.Generator(device=self.device)
+        self.sampler = EpochSampler(len(self.rows["train"]), parts.sampler, recipe.seed, self.dist)
         self.loaders: dict[str, DataLoader[Batch]] = {}
-        self.tags = set(self.model.head.outputs)
-        self.metrics: dict[str, Metric] = {
-            spec.name: build_metric(spec) for spec in applicable_metrics(registry, self.target, self.tags)
-        }
-        if recipe.eval.threshold is not None and "probs" not in self.tags:
-            raise UsageError(
-                f"eval.threshold needs probabilities, and head '{recipe.model.head.name}' gives none",
-                hint="use a head that predicts class probabilities, or drop eval.threshold",
-            )
-        self.monitor, self.mode = self._monitor()
+        self.monitor, self.mode = monitor
+        self.on_epoch = on_epoch
         self.history: list[dict[str, Any]] = []
         self.loader_wait = 0.0  # share of the last epoch's time spent waiting for batches
         self.next_epoch: tuple[int, Iterator[Batch]] | None = None  # (epoch, its batches, already coming)
@@ -211,50 +103,18 @@ class Trainer:
 
     # -- set-up -----------------------------------------------------------------------------
 
-    def _dataset(self, split: str) -> CropBatches:
-        rows = self.rows[split]
-        table = self.data.table
-        return CropBatches(self.data.pixels, table["pixel_row"].to_numpy()[rows], table["target"].to_numpy()[rows])
-
     def _loader(self, split: str) -> DataLoader[Batch]:
         """The split's loader, made once: its workers live as long as the trainer (persistent
         workers), and each epoch's iteration draws the sampler's order anew."""
         if split not in self.loaders:
             self.loaders[split] = batches(
-                self._dataset(split),
+                self.data.crops(self.rows[split]),
                 self.recipe.train.batch_size,
                 sampler=self.sampler if split == "train" else None,
                 num_workers=self.num_workers,
                 pin_memory=self.cuda,
             )
         return self.loaders[split]
-
-    def _monitor(self) -> tuple[str | None, str]:
-        stopping = self.recipe.train.early_stopping
-        if stopping is None:
-            return None, "min"
-        available = ["val_loss", *[f"val_{name}" for name in self.metrics]]
-        if stopping.monitor not in available:
-            raise UsageError(
-                f"train.early_stopping.monitor: '{stopping.monitor}' is not measured for this recipe",
-                hint=f"choose one of: {', '.join(available)}",
-            )
-        if stopping.mode != "auto":
-            return stopping.monitor, stopping.mode
-        if stopping.monitor == "val_loss":
-            return stopping.monitor, "min"
-        metric = self.metrics[stopping.monitor.removeprefix("val_")]
-        return stopping.monitor, "max" if metric.higher_is_better else "min"
-
-    def make_optimizer(self, lr: float) -> torch.optim.Optimizer:
-        """A fresh optimiser over all parameters (frozen ones get no gradients)."""
-        config = self.recipe.train.optimizer
-        params = list(self.model.parameters())
-        if config.name == "adam":
-            return torch.optim.Adam(params, lr=lr, weight_decay=config.weight_decay)
-        if config.name == "adamw":
-            return torch.optim.AdamW(params, lr=lr, weight_decay=config.weight_decay)
-        return torch.optim.SGD(params, lr=lr, momentum=config.momentum, weight_decay=config.weight_decay)
 
     def network(self, freeze: bool) -> nn.Module:
         """The model to train in a stage: backbone frozen or not, wrapped in DDP when distributed."""
@@ -308,7 +168,7 @@ class Trainer:
             with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
                 loss = self.loss_fn(net(x), y, w)
             optimizer.zero_grad(set_to_none=True)
-            self.scaler.scale(loss).backward()
+            torch.autograd.backward(self.scaler.scale(loss))
             self.scaler.step(optimizer)
             self.scaler.update()
             unread.append(loss.detach().float() * len(y))
@@ -368,12 +228,13 @@ class Trainer:
     def fit(self, state: State, resume: OptimizerState | None = None) -> State:
         """Train all stages from `state`, checkpointing after every epoch."""
         stages = self.recipe.train.stages
-        progress = _progress(self.dist)
+        progress = EpochProgress(enabled=self.dist.main)
         try:
             while state.stage < len(stages):
                 stage = stages[state.stage]
                 net = self.network(stage.freeze_backbone)
-                optimizer = self.make_optimizer(stage.lr or self.recipe.train.optimizer.lr)
+                lr = stage.lr or self.recipe.train.optimizer.lr
+                optimizer = build_optimizer(self.model, self.recipe.train.optimizer, lr)
                 if resume is not None:
                     restore_optimizer(optimizer, *resume)
                     resume = None
@@ -384,7 +245,6 @@ class Trainer:
                     self.sampler.epoch = state.global_epoch
                     title = f"stage {state.stage + 1}/{len(stages)} epoch {state.epoch + 1}/{stage.epochs}"
                     start = time.perf_counter()
-                    lr = stage.lr or self.recipe.train.optimizer.lr
                     lr_at = schedule(self.recipe.train.schedule, lr, stage.epochs, state.epoch)
                     train_loss, speed = self.train_epoch(net, optimizer, progress, title, lr_at)
                     values = self.validate()
@@ -401,6 +261,8 @@ class Trainer:
                         "loader_wait": self.loader_wait,
                     }
                     self.history.append(row)
+                    if self.on_epoch is not None and self.dist.main:
+                        self.on_epoch(row)
                     stop = self._early_stopping(state, values)
                     progress.done(
                         f"{title}: "
@@ -439,12 +301,12 @@ class Trainer:
         )
         if better:
             state.best, state.stale = value, 0
-            self.best_state = {
+            self.best_state = best = {
                 k: v.detach().to("cpu", memory_format=torch.contiguous_format, copy=True)
                 for k, v in self.model.state_dict().items()
             }
             if self.dist.main:
-                atomic_write(self.run.best_weights, lambda p: save_file(self.best_state, str(p)))
+                atomic_write(self.run.best_weights, lambda p: save_file(best, str(p)))
             return False
         state.stale += 1
         return state.stale >= stopping.patience
@@ -459,39 +321,15 @@ class Trainer:
         """Write the checkpoint of `state` (rank 0), after all processes got there."""
         if self.dist.world > 1:
             torch.distributed.barrier()
-        if not self.dist.main:
-            return
-        tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
-        meta: dict[str, Any] = {"state": asdict(state), "history": self.history, "optimizer": None}
-        if optimizer is not None and state.epoch > 0:
-            optimizer_part, meta["optimizer"] = optimizer_tensors(optimizer)
-            tensors.update(optimizer_part)
-        save_checkpoint(self.run.checkpoints, f"{state.global_epoch:04d}-{state.stage}", tensors, meta)
-        self.run.write_history(self.history)
+        if self.dist.main:
+            write_training_state(self.run, self.model, state, self.history, optimizer)
 
     def resume(self) -> tuple[State, OptimizerState | None]:
         """Load the run's latest checkpoint: weights, history, the stage's best weights so far;
         return the training state and the optimiser's saved state."""
-        folder = self.run.checkpoints
-        remove_temporaries(self.run.path)
-        tensors, meta = load_checkpoint(folder)
-        try:
-            self.model.load_state_dict(
-                {k.removeprefix("model."): v for k, v in tensors.items() if k.startswith("model.")}
-            )
-            state = State(**meta["state"])
-            self.history = list(meta["history"])
-            optimizer_state = None
-            if meta["optimizer"] is not None:
-                optimizer_state = ({k: v for k, v in tensors.items() if k.startswith("optimizer.")}, meta["optimizer"])
-            if self.run.best_weights.is_file():
-                self.best_state = load_file(str(self.run.best_weights))
-        except (KeyError, TypeError, ValueError, RuntimeError, SafetensorError):
-            raise UsageError(
-                f"the checkpoint in '{folder.resolve()}' is damaged or from another model",
-                hint="this run cannot resume; start the recipe again",
-            ) from None
-        return state, optimizer_state
+        resumed = read_training_state(self.run, self.model)
+        self.history, self.best_state = resumed.history, resumed.best_state
+        return resumed.state, resumed.optimizer
 
 
 def read_losses(unread: list[torch.Tensor], first_step: int, title: str, run: Path) -> float:
@@ -507,20 +345,3 @@ def read_losses(unread: list[torch.Tensor], first_step: int, title: str, run: Pa
                 f"'zoo run --resume {run}' continues from that checkpoint as it is",
             )
     return float(sum(values))
-
-
-def schedule(name: str, lr: float, epochs: int, epoch: int) -> Callable[[float], float] | None:
-    """The learning rate within epoch `epoch` of a stage of `epochs` (None: constant `lr`).
-
-    `cosine` decays from `lr` at the stage's start to zero at its end, step by step, so that a
-    resumed run continues on the same curve (it depends only on where training stands).
-    """
-    if name == "constant":
-        return None
-    return lambda fraction: 0.5 * lr * (1.0 + math.cos(math.pi * (epoch + fraction) / epochs))
-
-
-def _progress(dist: Distributed) -> Any:
-    from zoo.progress import EpochProgress
-
-    return EpochProgress(enabled=dist.main)

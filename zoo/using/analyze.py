@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import base64
 import html
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,15 +36,18 @@ from sklearn.neighbors import NearestNeighbors
 from torch import nn
 
 from zoo.clinical import ratingen_stages, rau_score
-from zoo.compose.registry import Registry
+from zoo.compose.plugins import Plugins, call_isolated
+from zoo.compose.recipe import load_run_recipe
 from zoo.data.loader import unit_floats
 from zoo.data.prepare import Prepared, prepare
 from zoo.data.targets import classes
 from zoo.formatting import format_interval, format_number
+from zoo.output import warn
+from zoo.paths import safe_name
 from zoo.progress import task
+from zoo.runs import RunFolder
 from zoo.targets import TARGETS
 from zoo.training.model import ZooModel, load
-from zoo.training.runs import RunFolder
 
 PER_CLASS = 4
 TSNE_POINTS = 1000
@@ -93,15 +96,8 @@ def grad_cam(model: ZooModel, images: torch.Tensor) -> np.ndarray:
     return cam.detach().numpy()
 
 
-def _png(fig: Figure, folder: Path, name: str) -> str:
-    path = folder / f"{name}.png"
-    fig.savefig(path, dpi=100, bbox_inches="tight")
-    plt.close(fig)
-    return name
-
-
 class Report:
-    """Collects sections and figures, then writes report.html."""
+    """Collects sections and figures, then writes report.html (a `zoo.protocols.ReportWriter`)."""
 
     def __init__(self, folder: Path, title: str) -> None:
         self.folder = folder
@@ -116,15 +112,18 @@ class Report:
         """A paragraph."""
         self.parts.append(f"<p>{html.escape(text)}</p>")
 
-    def table(self, columns: list[str], rows: list[list[Any]]) -> None:
+    def table(self, columns: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
         """A small table."""
         head = "".join(f"<th>{html.escape(str(c))}</th>" for c in columns)
         body = "".join("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>" for row in rows)
         self.parts.append(f"<table><tr>{head}</tr>{body}</table>")
 
-    def figure(self, name: str, caption: str) -> None:
-        """Embed a PNG written to the folder (the HTML stays self-contained)."""
-        data = base64.b64encode((self.folder / f"{name}.png").read_bytes()).decode()
+    def figure(self, figure: Figure, name: str, caption: str) -> None:
+        """Save a figure as `<name>.png` beside the report and embed it (the HTML stays self-contained)."""
+        path = self.folder / f"{safe_name(name)}.png"
+        figure.savefig(path, dpi=100, bbox_inches="tight")
+        plt.close(figure)
+        data = base64.b64encode(path.read_bytes()).decode()
         self.parts.append(
             f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(name)}">'
             f"<figcaption>{html.escape(caption)}</figcaption></figure>"
@@ -179,7 +178,7 @@ def _results(
         ax.set_xlabel("true eroded percent (jittered)")
         ax.set_ylabel("predicted (expected) percent")
         caption = f"{split.capitalize()} crops: predicted against true percent."
-        report.figure(_png(fig, report.folder, "predicted-vs-true"), caption)
+        report.figure(fig, "predicted-vs-true", caption)
     else:
         matrix = np.array(metrics["splits"][split]["confusion_matrix"])
         fig, ax = plt.subplots(figsize=(5, 4.5))
@@ -192,7 +191,7 @@ def _results(
         ax.set_ylabel("true")
         ax.set_xticks(range(len(matrix)))
         ax.set_yticks(range(len(matrix)))
-        report.figure(_png(fig, report.folder, "confusion"), "Test confusion matrix, normalised per true class.")
+        report.figure(fig, "confusion", "Test confusion matrix, normalised per true class.")
     table = prepared.table
     fig, ax = plt.subplots(figsize=(6, 3))
     values = table["label"].to_numpy()
@@ -208,7 +207,7 @@ def _results(
     ax.set_xlabel(f"label ({prepared.scale})")
     ax.set_ylabel("crops (log)")
     ax.legend()
-    report.figure(_png(fig, report.folder, "labels"), "Labels by split.")
+    report.figure(fig, "labels", "Labels by split.")
     history = run.read_history()
     fig, ax = plt.subplots(figsize=(6, 3.5))
     ax.plot(history["epoch"], history["train_loss"], label="train loss")
@@ -223,7 +222,7 @@ def _results(
             twin.plot(history["epoch"], history[column], ls="--", label=column)
         twin.legend(loc="upper right", fontsize=7)
     ax.legend(loc="upper left", fontsize=7)
-    report.figure(_png(fig, report.folder, "curves"), "Training curves (dashed: validation metrics, right axis).")
+    report.figure(fig, "curves", "Training curves (dashed: validation metrics, right axis).")
 
 
 def _attention(report: Report, model: ZooModel, prepared: Prepared, target: str, seed: int, split: str) -> None:
@@ -253,7 +252,8 @@ def _attention(report: Report, model: ZooModel, prepared: Prepared, target: str,
         )
     report.heading("Attention maps")
     report.figure(
-        _png(fig, report.folder, "attention"),
+        fig,
+        "attention",
         f"Grad-CAM of the backbone's feature layer on random {split} crops per class (red: what raised the score).",
     )
 
@@ -281,7 +281,8 @@ def _embeddings(report: Report, model: ZooModel, prepared: Prepared, target: str
         ax.set_xticks([])
         ax.set_yticks([])
         report.figure(
-            _png(fig, report.folder, "tsne"),
+            fig,
+            "tsne",
             f"t-SNE of the last hidden layer of {split} crops, coloured by the true label.",
         )
     index = NearestNeighbors(n_neighbors=NEIGHBOURS, metric="cosine").fit(embed_train)
@@ -305,7 +306,8 @@ def _embeddings(report: Report, model: ZooModel, prepared: Prepared, target: str
             axes[row][col].set_title(name, fontsize=7)
             axes[row][col].axis("off")
     report.figure(
-        _png(fig, report.folder, "neighbours"),
+        fig,
+        "neighbours",
         f"{split.capitalize()} crops (left) and their {NEIGHBOURS} nearest training crops in embedding space, "
         "with labels.",
     )
@@ -356,15 +358,17 @@ def _activity(report: Report, prepared: Prepared, predictions: pd.DataFrame) -> 
                 rows.append(
                     [column, name, len(x), f"{pearsonr(x, y).statistic:.3f}", f"{spearmanr(x, y).statistic:.3f}"]
                 )
-    report.figure(_png(fig, report.folder, "activity"), "Rau score per visit against DAS28 (thesis Fig. 15).")
+    report.figure(fig, "activity", "Rau score per visit against DAS28 (thesis Fig. 15).")
     report.table(["DAS28", "Rau", "visits", "Pearson r", "Spearman rho"], rows)
 
 
-def analyze(run: Path, registry: Registry, out: Path | None = None) -> Path:
-    """Write the report of `run` into `out` (default RUN_DIR/report); return report.html."""
+def analyze(run: Path, plugins: Plugins, out: Path | None = None) -> Path:
+    """Write the report of `run` into `out` (default RUN_DIR/report), the plugins' sections after
+    the zoo's own (`zoo_report_sections`); return report.html."""
+    registry = plugins.registry
     run_folder = RunFolder(run)
     model, config = load(run, registry)
-    recipe = run_folder.load_recipe(registry)
+    recipe = load_run_recipe(run_folder, registry)
     prepared = prepare(recipe, registry)
     folder = out or run_folder.report_folder
     folder.mkdir(parents=True, exist_ok=True)
@@ -385,9 +389,15 @@ def analyze(run: Path, registry: Registry, out: Path | None = None) -> Path:
         ("embeddings", lambda: _embeddings(report, model, prepared, target, recipe.seed, split)),
         ("disease activity", lambda: _activity(report, prepared, predictions)),
     ]
-    with task("report", len(sections)) as step:
+    with task("report", len(sections) + 1) as step:
         for name, write in sections:
             step.describe(f"report: {name}")
             write()
             step.advance()
+        step.describe("report: the plugins' sections")
+        for plugin, error in call_isolated(
+            plugins.manager, "zoo_report_sections", run=run_folder, report=report
+        ).items():
+            warn(f"plugin '{plugin}' failed to add its report section ({type(error).__name__}: {error})")
+        step.advance()
     return report.write()

@@ -26,15 +26,14 @@ import torch
 
 from zoo.clinical import RAU_FACTOR
 from zoo.compose.registry import Registry
-from zoo.data.images import UnreadableImage, load_prepared
 from zoo.data.loader import to_model_input
 from zoo.errors import UsageError, ZooError
-from zoo.judging.thresholds import apply as apply_threshold
+from zoo.images import IMAGE_SUFFIXES, UnreadableImage, images_in, load_prepared
 from zoo.paths import is_path_field
+from zoo.predictions import decide
 from zoo.progress import task, track
 from zoo.targets import TARGETS
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".webp"}
 UNSURE_WIDTH = 20.0
 INTERVAL_COLUMNS = {"median": "_median", "lower": "_low80", "upper": "_high80"}  # head outputs, by suffix
 UNSURE_PROBABILITY = 0.5
@@ -48,13 +47,6 @@ class Scored:
 
     joints: pd.DataFrame
     visits: pd.DataFrame
-
-
-def images_in(folder: Path) -> list[Path]:
-    """The images under a folder, dangling links included: they become error rows, not silence."""
-    return sorted(
-        p for p in folder.rglob("*") if (p.is_file() or p.is_symlink()) and p.suffix.lower() in IMAGE_SUFFIXES
-    )
 
 
 def _from_csv(path: Path, registry: Registry, trained_on: Any = None) -> pd.DataFrame:
@@ -146,7 +138,7 @@ def score(model: Any, config: dict[str, Any], table: pd.DataFrame, device: torch
     probs = column(merged["probs"]) if "probs" in merged else None
     spec = TARGETS[target]
     if spec.decision and config.get("threshold") is not None and "probs" in merged:  # the run's operating point
-        out[spec.column] = column(apply_threshold(merged["probs"][:, 1], config["threshold"]))
+        out[spec.column] = column(decide(merged["probs"][:, 1], config["threshold"]))
     else:
         out[spec.column] = column(merged["pred"])
     for key, suffix in INTERVAL_COLUMNS.items():
@@ -196,10 +188,11 @@ def rau_by_visit(joints: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
 
 def _trained_on(run_dir: Path, registry: Registry) -> Any:
     """The dataset reference of the run's recipe (None when the run has no readable recipe)."""
-    from zoo.training.runs import RunFolder
+    from zoo.compose.recipe import load_run_recipe
+    from zoo.runs import RunFolder
 
     try:
-        return RunFolder(run_dir).load_recipe(registry).data.dataset
+        return load_run_recipe(RunFolder(run_dir), registry).data.dataset
     except UsageError:
         return None
 

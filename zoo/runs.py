@@ -10,23 +10,24 @@ A run folder `runs/<recipe>-<YYYYmmdd-HHMMSS>/` holds:
 - `predictions-<split>.csv` and `metrics.json` (the evaluation);
 - `report/` (written by `zoo analyze`).
 
-Readers of a finished run (analyze, predict, export) use `RunFolder`; none imports the trainer.
+Training writes the folder, judging adds the predictions and metrics, and the readers of a
+finished run (analyze, predict, export) use `RunFolder` too; none of them imports the trainer.
+Part of the shared vocabulary: plugins that follow runs (trackers) read the folder through it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
 from zoo.errors import UsageError
+from zoo.paths import atomic_write
 
-if TYPE_CHECKING:
-    from zoo.compose.recipe import Recipe
-    from zoo.compose.registry import Registry
+if TYPE_CHECKING:  # pandas is imported by the methods that need it: `zoo validate` does without
+    import pandas as pd
 
 DEFAULT_RUNS_DIR = Path("runs")
 
@@ -141,13 +142,18 @@ class RunFolder:
 
     def write_history(self, history: list[dict[str, Any]]) -> None:
         """history.csv, replaced atomically."""
-        from zoo.training.checkpoint import atomic_write
+        import pandas as pd
 
         atomic_write(self.history_file, lambda p: pd.DataFrame(history).to_csv(p, index=False))
 
     def write_predictions(self, split: str, frame: pd.DataFrame) -> None:
         """predictions-<split>.csv."""
         frame.to_csv(self.predictions_file(split), index=False)
+
+    def add_to_config(self, values: dict[str, Any]) -> None:
+        """Add entries to config.json (judging adds a binary run's operating threshold)."""
+        config = json.loads(self.config_file.read_text())
+        self.config_file.write_text(json.dumps({**config, **values}, indent=2) + "\n")
 
     def write_metrics(self, results: dict[str, Any]) -> None:
         """metrics.json."""
@@ -157,10 +163,14 @@ class RunFolder:
 
     def read_split(self) -> pd.DataFrame:
         """split.csv, every column as text."""
+        import pandas as pd
+
         return pd.read_csv(self.split_file, dtype=str)
 
     def read_history(self) -> pd.DataFrame:
         """history.csv."""
+        import pandas as pd
+
         return pd.read_csv(self.history_file)
 
     def read_metrics(self) -> dict[str, Any]:
@@ -185,19 +195,22 @@ class RunFolder:
 
     def read_predictions(self, split: str) -> pd.DataFrame:
         """predictions-<split>.csv, with ids kept as text."""
+        import pandas as pd
+
         from zoo.predictions import ID_TYPES
 
         return pd.read_csv(self.predictions_file(split), dtype=ID_TYPES)
 
-    def load_recipe(self, registry: Registry) -> Recipe:
-        """The resolved recipe the run was started with."""
-        from zoo.compose.recipe import validate_document
-        from zoo.compose.yaml_lines import load_yaml
 
-        path = self.resolved_file
-        if not path.is_file():
-            raise UsageError(
-                f"'{self.path}' is not a run folder (no resolved.yaml)",
-                hint="give a folder made by 'zoo run'",
-            )
-        return validate_document(load_yaml(path.read_text(), str(path)), registry, checks=False)
+@dataclass(frozen=True)
+class RunInfo:
+    """A run as the lifecycle hooks see it (docs/hooks.md): its folder and resolved recipe."""
+
+    folder: RunFolder
+    recipe: dict[str, Any]  # the resolved recipe, JSON-ready (what resolved.yaml holds)
+    resumed: bool  # True when `zoo run --resume` continues it
+
+    @property
+    def name(self) -> str:
+        """The run's id: its folder's name."""
+        return self.folder.name

@@ -2,24 +2,28 @@
 
 Real healthy finger-joint crops are measured against phantom crops three ways:
 
-- **Transfer.** A fixed small CNN (`SmallCnn`) is trained on the phantom's Ratingen stages and
-  scores the real crops; a realistic phantom gives stage 0 for healthy joints. Trained runs
-  given with `--run` score them too. Each model also scores the healthy crops of a held-out
-  phantom, the reference its share on the real crops is read against.
-- **Two-sample test.** A fixed small CNN and a logistic regression on image statistics try to
-  tell phantom stage-0 crops from real crops; the cross-validated AUC (folds grouped by source
-  radiograph, and by patient for the phantom) is 0.5 when they cannot. It is the mean of
-  `TWO_SAMPLE_REPEATS` repeats, each with its own matched phantom crops, folds and trainings.
-- **Image statistics** side by side (`image_statistics`).
+- **Transfer.** A fixed small CNN (the recipe `transfer.yaml` beside this module) is trained on
+  the phantom's Ratingen stages and scores the real crops; a realistic phantom gives stage 0 for
+  healthy joints. Trained runs given with `--run` score them too. Each model also scores the
+  healthy crops of a held-out phantom, the reference its share on the real crops is read against.
+- **Two-sample test.** The same small CNN (`two_sample.yaml`) and a logistic regression on image
+  statistics try to tell phantom stage-0 crops from real crops; the cross-validated AUC (folds
+  grouped by source radiograph, and by patient for the phantom) is 0.5 when they cannot. It is
+  the mean of `TWO_SAMPLE_REPEATS` repeats, each with its own matched phantom crops, folds and
+  trainings.
+- **Image statistics** side by side (`statistics`).
 
-Real crops are only measured here: nothing in this module feeds them to the phantom's
-generator or fits anything of the phantom to them.
+Every model trains through the zoo's own recipe path (`Pipeline.run`, as `zoo run` does): the
+report writes a manifest of crop files with their labels and splits, and runs its recipe on it
+with `--set` overrides; trained models score through `Pipeline.predict`, as `zoo predict` does.
+Real crops are only measured here: they are the test split of every training, never trained on
+for the transfer, and nothing in this module feeds them to the phantom's generator or fits
+anything of the phantom to them.
 """
 
 from __future__ import annotations
 
-import tempfile
-import time
+import csv
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,38 +31,33 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
-from PIL import Image
 from scipy.stats import wasserstein_distance
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedGroupKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-from torch import nn
-from zoo_plugins.datasets import image_statistics
-from zoo_plugins.datasets.phantom import write_phantom
-from zoo_plugins.datasets.phantom_population import JOINTS
-from zoo_plugins.datasets.phantom_render import IMAGE_PATTERN
 
 from zoo.clinical import ratingen_stages
-from zoo.data.augment import BatchAugment
-from zoo.data.crop import safe_name
-from zoo.data.images import UnreadableImage, load_prepared
-from zoo.data.loader import unit_floats
 from zoo.errors import UsageError
-from zoo.progress import track
-from zoo.using.predict import images_in, predict
+from zoo.images import UnreadableImage, images_in, load_prepared
+from zoo.paths import safe_name
+from zoo.protocols import Pipeline
 
+from ..phantom.generator import write_phantom
+from ..phantom.population import JOINTS
+from ..phantom.render import IMAGE_PATTERN
+from . import statistics
+
+TRANSFER_RECIPE = Path(__file__).with_name("transfer.yaml")
+TWO_SAMPLE_RECIPE = Path(__file__).with_name("two_sample.yaml")
 MIN_REAL = 10
 STAGE_MIDPOINTS = np.array([0.0, 10.0, 30.0, 50.0, 70.0, 90.0])  # a stage's percent range, centred
 # Real joint names (IP, MP, PIP2, MCP3, ...) as the phantom calls them (thesis Fig. 1).
 JOINT_NAMES = {"ip": "pip1", "mp": "mcp1", **{j: j for j in JOINTS}}
 FOLDS = 5
-TRANSFER_EPOCHS = 6
 TRANSFER_PER_CLASS = 400
 TRANSFER_SEEDS = 5  # the report shows the spread between trainings (10 % to 28 % on the shipped phantom)
-TWO_SAMPLE_EPOCHS = 25
 TWO_SAMPLE_REPEATS = 5  # one draw of matched crops and folds alone swings: the CNN's 0.854 to 0.936 (version 3, seed 0)
 HELD_OUT_SEED = 1000  # the held-out phantom's seed is the report's seed plus this
 HELD_OUT_SHARE = 5  # the held-out phantom has a fifth of the measured phantom's patients ...
@@ -148,111 +147,22 @@ def require_enough(real: RealCrops, folders: list[Path]) -> None:
         )
 
 
-class SmallCnn(nn.Module):
-    """The fixed small CNN of the transfer and two-sample measures: four conv blocks, then linear."""
-
-    def __init__(self, outputs: int) -> None:
-        super().__init__()
-        layers: list[nn.Module] = []
-        channels = 1
-        for width in (16, 32, 64, 64):
-            layers += [nn.Conv2d(channels, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU(), nn.MaxPool2d(2)]
-            channels = width
-        self.features = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten())
-        self.out = nn.Linear(channels, outputs)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits for a (B, 1, H, W) batch in [0, 1]."""
-        return self.out(self.features(x))
-
-
-def _as_batch(pixels: np.ndarray) -> torch.Tensor:
-    return unit_floats(torch.from_numpy(pixels).unsqueeze(1))
-
-
-def _train(
-    model: SmallCnn,
-    batches: list[tuple[np.ndarray, np.ndarray]],
-    seed: int,
-    binary: bool,
-    what: str,
-    one_cycle: bool = False,
-) -> SmallCnn:
-    """Train with Adam and the thesis's augmentation (plus flips) over the given batches. With
-    `one_cycle` the learning rate follows torch's OneCycleLR (up over the first tenth of the
-    steps, then annealed to nearly zero), so that the last few batches do not decide the model."""
-    generator = torch.Generator().manual_seed(seed)
-    augment = BatchAugment(flip=True)
-    optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
-    cycle = (
-        torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=2e-3, total_steps=len(batches), pct_start=0.1)
-        if one_cycle
-        else None
-    )
-    model.train()
-    for pixels, labels in track(batches, what):
-        x = augment(_as_batch(pixels), generator)
-        logits = model(x)
-        if binary:
-            loss = nn.functional.binary_cross_entropy_with_logits(logits[:, 0], torch.from_numpy(labels).float())
-        else:
-            loss = nn.functional.cross_entropy(logits, torch.from_numpy(labels).long())
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        if cycle is not None:
-            cycle.step()
-    return model.eval()
-
-
-def _balanced_batches(
-    labels: np.ndarray, pixels: np.ndarray, rng: np.random.Generator, epochs: int, per_class: int, batch: int = 64
-) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Epochs that draw every present class `per_class` times (with replacement), in batches."""
-    batches = []
-    classes = np.unique(labels)
-    for _ in range(epochs):
-        draw = np.concatenate([rng.choice(np.flatnonzero(labels == c), per_class) for c in classes])
-        rng.shuffle(draw)
-        batches += [(pixels[draw[s : s + batch]], labels[draw[s : s + batch]]) for s in range(0, len(draw), batch)]
-    return batches
-
-
-@torch.inference_mode()
-def _logits(model: SmallCnn, pixels: np.ndarray) -> np.ndarray:
-    return np.concatenate([model(_as_batch(pixels[s : s + 256])).numpy() for s in range(0, len(pixels), 256)])
-
-
 @dataclass
 class Phantom:
-    """A phantom written for the measures, read back as the models see it."""
+    """A phantom written for the measures into the report's working folder, read back as the
+    models see it."""
 
     pixels: np.ndarray
+    paths: list[Path]  # the crops' files, in `truth` order
     truth: pd.DataFrame  # ground_truth.csv rows, in `pixels` order
-    seconds: float  # time to write it
-    plain_seconds: float  # time to write as many plain JPEGs of the same size
 
 
-def plain_jpeg_seconds(folder: Path, count: int, size: int, seed: int) -> float:
-    """Seconds to write `count` JPEGs of noise of the same size: the floor any generator pays."""
-    folder.mkdir()
-    noise = np.random.default_rng(seed).integers(0, 256, (size, size), dtype=np.uint8)
-    start = time.perf_counter()
-    for i in range(count):
-        Image.fromarray(np.roll(noise, i)).save(folder / f"{i}.jpg", format="JPEG", quality=85)
-    return time.perf_counter() - start
-
-
-def make_phantom(patients: int, size: int, seed: int, workers: int | None) -> Phantom:
-    """Write a one-visit phantom into a temporary folder, timed against plain JPEGs, and read it back."""
-    with tempfile.TemporaryDirectory() as tmp:
-        start = time.perf_counter()
-        write_phantom(Path(tmp) / "phantom", patients, 1, size, seed, workers)
-        seconds = time.perf_counter() - start
-        truth = _ground_truth(Path(tmp) / "phantom")
-        plain = plain_jpeg_seconds(Path(tmp) / "plain", len(truth), size, seed)
-        pixels = np.stack([load_prepared(path, size) for path in _crop_files(Path(tmp) / "phantom", truth)])
-    return Phantom(pixels=pixels, truth=truth, seconds=seconds, plain_seconds=plain)
+def make_phantom(folder: Path, patients: int, size: int, seed: int, workers: int | None) -> Phantom:
+    """Write a one-visit phantom into `folder` and read it back."""
+    write_phantom(folder, patients, 1, size, seed, workers)
+    truth = _ground_truth(folder)
+    paths = _crop_files(folder, truth)
+    return Phantom(pixels=np.stack([load_prepared(path, size) for path in paths]), paths=paths, truth=truth)
 
 
 def _ground_truth(folder: Path) -> pd.DataFrame:
@@ -269,9 +179,9 @@ class HeldOut:
     """Healthy crops (true percentage 0) of a second phantom that no measure trains on: the
     reference a transfer share is read against, what a model gives healthy phantom joints."""
 
-    pixels: np.ndarray
-    paths: list[Path]  # the crops' files, for `--run` models (valid while the folder given exists)
+    paths: list[Path]  # the crops' files (valid while the report's working folder exists)
     joints: list[str]
+    patient_ids: list[str]
     patients: int
     seed: int
 
@@ -283,30 +193,84 @@ def held_out_healthy(patients: int, size: int, seed: int, workers: int | None, f
     healthy = truth[truth["true_percent"] == 0]
     if healthy.empty:
         raise UsageError("the held-out phantom has no healthy crops", hint="give more --patients")
-    paths = _crop_files(folder, healthy)
-    pixels = np.stack([load_prepared(path, size) for path in paths])
-    return HeldOut(pixels=pixels, paths=paths, joints=healthy["joint"].tolist(), patients=patients, seed=seed)
+    return HeldOut(
+        paths=_crop_files(folder, healthy),
+        joints=healthy["joint"].tolist(),
+        patient_ids=healthy["patient_id"].astype(str).tolist(),
+        patients=patients,
+        seed=seed,
+    )
 
 
-def transfer(phantom: Phantom, real: RealCrops, held_out: HeldOut, seed: int) -> dict[str, Any]:
+@dataclass
+class Sample:
+    """One row of a manifest the report trains on."""
+
+    path: Path
+    label: float
+    patient: str
+    split: str
+
+
+def write_manifest(path: Path, samples: Sequence[Sample]) -> Path:
+    """A `manifest` dataset's CSV (path, label, patient_id, split): what a recipe of the report reads."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["id", "path", "label", "patient_id", "split"])
+        writer.writerows((f"s{k}", str(s.path), s.label, s.patient, s.split) for k, s in enumerate(samples))
+    return path
+
+
+def train_and_test(
+    pipeline: Pipeline, recipe: Path, manifest: Path, work: Path, size: int, seed: int, per_class: int
+) -> pd.DataFrame:
+    """Run one of the report's recipes on a manifest (through the zoo's recipe path); its test
+    split's predictions, by the manifest's sample ids (`s<row>`)."""
+    folder, _ = pipeline.run(
+        recipe,
+        work / "runs",
+        [
+            f"seed={seed}",
+            f"data.dataset.params.csv={manifest}",
+            f"data.image_size={size}",
+            f"imbalance.params.per_class={per_class}",
+        ],
+    )
+    predictions = pd.read_csv(folder / "predictions-test.csv", dtype={"sample_id": str})
+    return predictions.set_index("sample_id")
+
+
+def transfer(
+    pipeline: Pipeline, phantom: Phantom, real: RealCrops, held_out: HeldOut, seed: int, size: int, work: Path
+) -> dict[str, Any]:
     """Train the fixed CNN on the phantom's reader stages, `TRANSFER_SEEDS` times with seeds
     `seed`, `seed + 1`, ...; how the trainings score the real healthy crops: pooled (its `stages`
     count every training's answers, `TRANSFER_SEEDS` per crop), by joint (pooled too; "unnamed"
     for crops whose joint is not known) and each training; and, under `phantom_healthy`, how
-    they score the held-out phantom's healthy crops, as a whole and by joint."""
-    scored = phantom.truth["reader_percent"].notna().to_numpy()
-    stages = ratingen_stages(phantom.truth["reader_percent"].to_numpy(float)[scored])
+    they score the held-out phantom's healthy crops, as a whole and by joint.
+
+    The phantom's scored crops are the training split (labelled with the reader's percentage);
+    the real crops and the held-out healthy crops are the test split (labelled healthy)."""
+    truth = phantom.truth
+    scored = np.flatnonzero(truth["reader_percent"].notna().to_numpy())
+    stages = ratingen_stages(truth["reader_percent"].to_numpy(float)[scored])
     per_class = min(TRANSFER_PER_CLASS, len(stages) // len(STAGE_MIDPOINTS))
+    patients = truth["patient_id"].astype(str).to_numpy()
+    samples = [Sample(phantom.paths[i], float(truth["reader_percent"].iloc[i]), f"phantom/{patients[i]}", "train")
+               for i in scored]  # fmt: skip
+    first_real = len(samples)
+    samples += [Sample(Path(p), 0.0, f"real/{g}", "test") for p, g in zip(real.paths, real.groups, strict=True)]
+    first_held_out = len(samples)
+    samples += [
+        Sample(p, 0.0, f"held-out/{pid}", "test") for p, pid in zip(held_out.paths, held_out.patient_ids, strict=True)
+    ]
+    manifest = write_manifest(work / "transfer" / "manifest.csv", samples)
     real_answers, held_out_answers = [], []  # (stages, percents) of each training
     for run in range(TRANSFER_SEEDS):
-        torch.manual_seed(seed + run)
-        model = SmallCnn(len(STAGE_MIDPOINTS))
-        rng = np.random.default_rng(seed + run)
-        batches = _balanced_batches(stages, phantom.pixels[scored], rng, TRANSFER_EPOCHS, per_class)
-        what = f"training the transfer model, seed {run + 1}/{TRANSFER_SEEDS}"
-        _train(model, batches, seed + run, binary=False, what=what, one_cycle=True)
-        real_answers.append(_stages(model, real.pixels))
-        held_out_answers.append(_stages(model, held_out.pixels))
+        predictions = train_and_test(pipeline, TRANSFER_RECIPE, manifest, work, size, seed + run, per_class)
+        real_answers.append(_stages(predictions, range(first_real, first_held_out)))
+        held_out_answers.append(_stages(predictions, range(first_held_out, len(samples))))
     pooled = _pooled_summary(real_answers, real.joints)
     pooled["trainings"] = [
         {
@@ -320,6 +284,13 @@ def transfer(phantom: Phantom, real: RealCrops, held_out: HeldOut, seed: int) ->
     return pooled
 
 
+def _stages(predictions: pd.DataFrame, rows: range) -> tuple[np.ndarray, np.ndarray]:
+    """The stage and the mean predicted percentage the transfer model gave manifest rows `rows`."""
+    chosen = predictions.loc[[f"s{k}" for k in rows]]
+    probs = chosen[[f"p_{k}" for k in range(len(STAGE_MIDPOINTS))]].to_numpy(float)
+    return chosen["y_pred"].to_numpy(int), probs @ STAGE_MIDPOINTS
+
+
 def _pooled_summary(answers: list[tuple[np.ndarray, np.ndarray]], joints: Sequence[str | None]) -> dict[str, Any]:
     """`stage_summary` of every training's answers together, and `by_joint` of them."""
     stages, percents = (np.concatenate(parts) for parts in zip(*answers, strict=True))
@@ -328,12 +299,6 @@ def _pooled_summary(answers: list[tuple[np.ndarray, np.ndarray]], joints: Sequen
 
 def _share_and_mean(summary: dict[str, Any]) -> dict[str, Any]:
     return {"stage0_share": summary["stage0_share"], "mean_percent": summary["mean_percent"]}
-
-
-def _stages(model: SmallCnn, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The transfer model's stage and mean predicted percentage for each crop."""
-    probs = torch.softmax(torch.from_numpy(_logits(model, pixels)), dim=1).numpy()
-    return probs.argmax(axis=1), probs @ STAGE_MIDPOINTS
 
 
 def stage_summary(stages: np.ndarray, percents: np.ndarray) -> dict[str, Any]:
@@ -351,19 +316,17 @@ def by_joint(stages: np.ndarray, percents: np.ndarray, joints: Sequence[str | No
     return {joint: stage_summary(stages[names == joint], percents[names == joint]) for joint in sorted(set(names))}
 
 
-def score_run(run: Path, real: RealCrops, held_out: HeldOut) -> dict[str, Any]:
+def score_run(pipeline: Pipeline, run: Path, real: RealCrops, held_out: HeldOut) -> dict[str, Any]:
     """How a trained run scores the real crops, and the held-out phantom's healthy crops under
     `phantom_healthy` (through `zoo predict`'s own path), each as a whole and by joint."""
-    scores = _run_scores(run, [Path(p) for p in real.paths], real.joints)
-    scores["phantom_healthy"] = _run_scores(run, held_out.paths, held_out.joints)
+    scores = _run_scores(pipeline, run, [Path(p) for p in real.paths], real.joints)
+    scores["phantom_healthy"] = _run_scores(pipeline, run, held_out.paths, held_out.joints)
     return scores
 
 
-def _run_scores(run: Path, paths: list[Path], joint_names: Sequence[str | None]) -> dict[str, Any]:
-    from zoo.compose.plugins import get_registry
-
+def _run_scores(pipeline: Pipeline, run: Path, paths: list[Path], joint_names: Sequence[str | None]) -> dict[str, Any]:
     joint_of_image = {str(path): joint for path, joint in zip(paths, joint_names, strict=True)}
-    rows = predict(run, paths, get_registry(), torch.device("cpu")).joints
+    rows = pipeline.predict(run, paths)
     scored = rows[rows["status"] == "ok"]
     if "stage" not in scored.columns:
         raise UsageError(
@@ -397,7 +360,9 @@ def matched_phantom(phantom: Phantom, real: RealCrops, seed: int) -> np.ndarray:
     return np.array(chosen)
 
 
-def two_sample(phantom: Phantom, first: np.ndarray, real: RealCrops, seed: int) -> dict[str, Any]:
+def two_sample(
+    pipeline: Pipeline, phantom: Phantom, first: np.ndarray, real: RealCrops, seed: int, size: int, work: Path
+) -> dict[str, Any]:
     """The two-sample test, `TWO_SAMPLE_REPEATS` times: the first repeat on the matched phantom
     crops `first`, each later one on its own draw; each with its own folds and trainings (repeat
     `k` with seed `seed + FOLDS * k`, so that no two trainings share a seed). The mean AUC of each
@@ -406,7 +371,7 @@ def two_sample(phantom: Phantom, first: np.ndarray, real: RealCrops, seed: int) 
     for k in range(TWO_SAMPLE_REPEATS):
         repeat_seed = seed + FOLDS * k
         chosen = first if k == 0 else matched_phantom(phantom, real, repeat_seed)
-        cnn, linear, alone = _two_sample_once(phantom, chosen, real, repeat_seed, k)
+        cnn, linear, alone = _two_sample_once(pipeline, phantom, chosen, real, repeat_seed, size, work / f"repeat{k}")
         repeats.append({"seed": repeat_seed, "cnn_auc": round(cnn, 4), "statistics_auc": round(linear, 4)})
         alone_each.append(alone)
     return {
@@ -420,23 +385,25 @@ def two_sample(phantom: Phantom, first: np.ndarray, real: RealCrops, seed: int) 
 
 
 def _two_sample_once(
-    phantom: Phantom, chosen: np.ndarray, real: RealCrops, seed: int, repeat: int
+    pipeline: Pipeline, phantom: Phantom, chosen: np.ndarray, real: RealCrops, seed: int, size: int, work: Path
 ) -> tuple[float, float, np.ndarray]:
-    """Cross-validated AUC of a CNN and of a linear model on image statistics, phantom vs real,
-    and `statistic_aucs` of the crops."""
+    """Cross-validated AUC of the CNN (each fold a run of `two_sample.yaml`: its held-out crops are
+    the test split) and of a linear model on image statistics, phantom (0) against real (1), and
+    `statistic_aucs` of the crops."""
     pixels = np.concatenate([phantom.pixels[chosen], real.pixels])
+    paths = [phantom.paths[i] for i in chosen] + [Path(p) for p in real.paths]
     labels = np.concatenate([np.zeros(len(chosen), int), np.ones(len(real.pixels), int)])
     groups = [f"phantom/{p}" for p in phantom.truth["patient_id"].to_numpy()[chosen]] + real.groups
-    stats = np.stack([image_statistics.features(p.astype(np.float64) / 255.0) for p in pixels])
+    stats = np.stack([statistics.features(p.astype(np.float64) / 255.0) for p in pixels])
     folds = list(StratifiedGroupKFold(FOLDS, shuffle=True, random_state=seed).split(pixels, labels, groups))
     cnn, linear = np.zeros(len(labels)), np.zeros(len(labels))
-    rng = np.random.default_rng(seed)
     for fold, (train, test) in enumerate(folds):
-        torch.manual_seed(seed + fold)
-        batches = _balanced_batches(labels[train], pixels[train], rng, TWO_SAMPLE_EPOCHS, len(train) // 4, 32)
-        what = f"two-sample test {repeat + 1}/{TWO_SAMPLE_REPEATS}, fold {fold + 1}/{FOLDS}"
-        model = _train(SmallCnn(1), batches, seed + fold, binary=True, what=what)
-        cnn[test] = _logits(model, pixels[test])[:, 0]
+        split = np.full(len(labels), "test", dtype=object)
+        split[train] = "train"
+        samples = [Sample(paths[k], float(labels[k]), groups[k], split[k]) for k in range(len(labels))]
+        manifest = write_manifest(work / f"fold{fold}" / "manifest.csv", samples)
+        predictions = train_and_test(pipeline, TWO_SAMPLE_RECIPE, manifest, work, size, seed + fold, len(train) // 4)
+        cnn[test] = predictions.loc[[f"s{k}" for k in test], "p_1"].to_numpy(float)
         classifier = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=2000))
         linear[test] = classifier.fit(stats[train], labels[train]).decision_function(stats[test])
     return float(roc_auc_score(labels, cnn)), float(roc_auc_score(labels, linear)), statistic_aucs(stats, labels)
@@ -454,8 +421,7 @@ def by_statistic(repeats: list[np.ndarray]) -> dict[str, float]:
     near 0.5. What to make more real next."""
     mean = np.mean(repeats, axis=0)
     aucs = {
-        name: round(float(max(auc, 1.0 - auc)), 4)
-        for name, auc in zip(image_statistics.FEATURE_NAMES, mean, strict=True)
+        name: round(float(max(auc, 1.0 - auc)), 4) for name, auc in zip(statistics.FEATURE_NAMES, mean, strict=True)
     }
     return dict(sorted(aucs.items(), key=lambda item: -item[1]))
 
@@ -473,7 +439,7 @@ def side_by_side(phantom_pixels: np.ndarray, real_pixels: np.ndarray) -> list[di
 
     pooled = {name: images.ravel()[:: max(1, images.size // 200_000)] for name, images in sets.items()}
     gradients = {
-        name: np.concatenate([image_statistics.gradient_magnitude(i).ravel() for i in images])[::7]
+        name: np.concatenate([statistics.gradient_magnitude(i).ravel() for i in images])[::7]
         for name, images in sets.items()
     }
     return [
@@ -483,17 +449,17 @@ def side_by_side(phantom_pixels: np.ndarray, real_pixels: np.ndarray) -> list[di
             "distance": round(255 * wasserstein_distance(pooled["phantom"], pooled["real"]), 2),
             "distance_kind": "earth mover's distance of the intensity histograms, grey levels",
         },
-        {"measure": "power spectrum slope", **each(image_statistics.spectrum_slope), "distance": None},
+        {"measure": "power spectrum slope", **each(statistics.spectrum_slope), "distance": None},
         {
             "measure": "gradient magnitude (per pixel)",
             **{name: _spread(values) for name, values in gradients.items()},
             "distance": round(255 * wasserstein_distance(gradients["phantom"], gradients["real"]), 2),
             "distance_kind": "earth mover's distance of the gradient distributions, grey levels per pixel",
         },
-        {"measure": "bone area fraction", **each(image_statistics.bone_fraction), "distance": None},
+        {"measure": "bone area fraction", **each(statistics.bone_fraction), "distance": None},
         {
             "measure": "finger axis angle from vertical (degrees)",
-            **each(lambda image: image_statistics.axis_angle(image)[0]),
+            **each(lambda image: statistics.axis_angle(image)[0]),
             "distance": None,
         },
     ]
@@ -531,29 +497,34 @@ def figure(phantom: Phantom, chosen: np.ndarray, real: RealCrops, path: Path, pe
 
 
 def measure(
-    real: RealCrops, runs: list[Path], patients: int, size: int, seed: int, workers: int | None, out: Path | None
+    pipeline: Pipeline,
+    real: RealCrops,
+    runs: list[Path],
+    patients: int,
+    size: int,
+    seed: int,
+    workers: int | None,
+    work: Path,
+    out: Path | None,
 ) -> dict[str, Any]:
-    """The whole realism report (and, with `out`, the matched-crops figure there)."""
-    phantom = make_phantom(patients, size, seed, workers)
+    """The whole realism report, its phantoms, manifests and trainings in the working folder
+    `work` (and, with `out`, the matched-crops figure there)."""
+    phantom = make_phantom(work / "phantom", patients, size, seed, workers)
     chosen = matched_phantom(phantom, real, seed)  # for the two-sample test's first repeat, the statistics, the figure
     held_out_patients = max(HELD_OUT_MIN_PATIENTS, patients // HELD_OUT_SHARE)
-    with tempfile.TemporaryDirectory() as tmp:  # the held-out crops' files, while the runs score them
-        held_out = held_out_healthy(held_out_patients, size, seed + HELD_OUT_SEED, workers, Path(tmp))
-        scored_runs = {safe_name(run.name): score_run(run, real, held_out) for run in runs}
+    held_out = held_out_healthy(held_out_patients, size, seed + HELD_OUT_SEED, workers, work / "held-out")
     report: dict[str, Any] = {
         "phantom": {"patients": patients, "crops": len(phantom.truth), "size": size, "seed": seed},
         "held_out": {"patients": held_out.patients, "healthy_crops": len(held_out.paths), "seed": held_out.seed},
         "real": {"crops": len(real.paths), "radiographs": len(set(real.groups))},
         "unreadable": [{"path": path, "problem": problem} for path, problem in real.unreadable],
         "copies": [{"path": path, "same_as": earlier} for path, earlier in real.copies],
-        "transfer": {"small_cnn": transfer(phantom, real, held_out, seed), **scored_runs},
-        "two_sample": two_sample(phantom, chosen, real, seed),
-        "statistics": side_by_side(phantom.pixels[chosen], real.pixels),
-        "speed": {
-            "phantom_seconds": round(phantom.seconds, 2),
-            "plain_jpeg_seconds": round(phantom.plain_seconds, 2),
-            "ratio": round(phantom.seconds / phantom.plain_seconds, 2),
+        "transfer": {
+            "small_cnn": transfer(pipeline, phantom, real, held_out, seed, size, work),
+            **{safe_name(run.name): score_run(pipeline, run, real, held_out) for run in runs},
         },
+        "two_sample": two_sample(pipeline, phantom, chosen, real, seed, size, work / "two-sample"),
+        "statistics": side_by_side(phantom.pixels[chosen], real.pixels),
     }
     if out is not None:
         figure(phantom, chosen, real, out / "phantom-matched-real.png")

@@ -1,4 +1,4 @@
-"""Decode any radiograph file into an 8-bit grayscale square of the model's size.
+"""Decode any radiograph file into an 8-bit grayscale square of the model's size; find image files.
 
 One function, used for training, checking and prediction alike, so a model always sees its
 inputs prepared the same way:
@@ -18,6 +18,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 Equalize = Literal["none", "linear", "histogram"]
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".webp"}
 
 
 class UnreadableImage(Exception):
@@ -75,3 +76,10 @@ def prepare(image: Image.Image, size: int, equalize: Equalize = "none") -> np.nd
 def load_prepared(path: str | Path, size: int, equalize: Equalize = "none") -> np.ndarray:
     """`prepare(load_gray(path))`: the model's view of one file."""
     return prepare(load_gray(path), size, equalize)
+
+
+def images_in(folder: Path) -> list[Path]:
+    """The images under a folder, dangling links included: they become error rows, not silence."""
+    return sorted(
+        p for p in folder.rglob("*") if (p.is_file() or p.is_symlink()) and p.suffix.lower() in IMAGE_SUFFIXES
+    )

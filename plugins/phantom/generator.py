@@ -1,7 +1,7 @@
 """The phantom: a synthetic SCQM export of finger-joint crops with known erosion.
 
-`write_phantom(out, ...)` draws the population (`phantom_population`), renders every crop
-(`phantom_render`) in parallel and writes the thesis's format:
+`write_phantom(out, ...)` draws the population (`population`), renders every crop
+(`render`) in parallel and writes the thesis's format:
 
     scores.csv         the main CSV: a reader's scores per joint, Rau score per visit
     activity.csv       the secondary CSV: disease activity and DAS28 for 75 % of the visits
@@ -28,13 +28,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from zoo_plugins.datasets import scqm
-from zoo_plugins.datasets.phantom_population import JOINTS, sample_population
-from zoo_plugins.datasets.phantom_render import IMAGE_PATTERN, render_chunk
 
 from zoo.clinical import ratingen_stages, rau_score
 from zoo.paths import build_once, cache_root
 from zoo.progress import task
+
+from ..datasets import scqm
+from .population import JOINTS, sample_population
+from .render import IMAGE_PATTERN, render_chunk
 
 GENERATOR_VERSION = 5  # bump whenever the rendered crops change: it keys the cache
 CHUNK = 400

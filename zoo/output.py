@@ -1,9 +1,10 @@
-"""One way to print results and errors.
+"""One way to print results: tables, markdown, csv and JSON, for the zoo's commands and plugins'.
 
 Every command that prints a result takes `--format table|csv|json|markdown` (`--json` is short
 for `--format json`) and prints through `print_rows` or `print_json`. Tables fit the width
 (`output_width`): the columns that matter least are dropped first, cells never wrap, and short
-headers and cells are spelled out in a legend under the table. Errors are one line plus a hint.
+headers and cells are spelled out in a legend under the table. Part of the shared vocabulary:
+commands that plugins add use it too (docs/hooks.md).
 """
 
 from __future__ import annotations
@@ -13,12 +14,11 @@ import difflib
 import json
 import os
 import sys
-import traceback
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NamedTuple
+from typing import Annotated, Any, NamedTuple
 
 import typer
 from rich import box
@@ -27,11 +27,7 @@ from rich.console import Console, JustifyMethod
 from rich.table import Table
 from rich.text import Text
 
-from zoo.errors import UsageError, ZooError
-from zoo.formatting import format_interval, format_number
-
-if TYPE_CHECKING:  # the registry imports pydantic, which `zoo --help` does without
-    from zoo.compose.registry import Registry
+from zoo.errors import UsageError
 
 PIPE_WIDTH = 160  # pipes and files get wide tables, unless COLUMNS says otherwise
 stdout = Console(highlight=False, soft_wrap=False)
@@ -112,11 +108,6 @@ class Column:
     def title(self) -> str:
         """The column's header in tables."""
         return self.header or self.key
-
-
-def metric_labels(registry: Registry) -> dict[str, str]:
-    """Each metric's short label for tables (its plugin's `display`), by name."""
-    return {spec.name: spec.display or spec.name for spec in registry.components("metrics")}
 
 
 def abbreviate(name: str, labels: Mapping[str, str]) -> Short:
@@ -302,61 +293,6 @@ def _print_markdown(
 def warn(message: str) -> None:
     """Print one warning line on stderr."""
     sys.stderr.write(f"Warning: {message}\n")
-
-
-def debug_enabled() -> bool:
-    """True when ZOO_DEBUG asks for tracebacks."""
-    return os.environ.get("ZOO_DEBUG", "") not in ("", "0")
-
-
-def report_error(error: ZooError) -> None:
-    """Print an error as located problem lines (if any), `Error: ...` and `Hint: ...`.
-
-    With ZOO_DEBUG=1 the traceback comes first (never with local variables).
-    """
-    if debug_enabled():
-        traceback.print_exception(error)
-    for line in error.details():
-        sys.stderr.write(f"{line}\n")
-    sys.stderr.write(f"Error: {error.message}\n")
-    if error.hint:
-        sys.stderr.write(f"Hint: {error.hint}\n")
-
-
-def print_results(output: OutputFormat, folder: Path, results: dict[str, Any], labels: Mapping[str, str]) -> None:
-    """The metrics of a finished run per split, with intervals, the trivial baseline and the reader
-    ceiling (table or markdown; `labels` shortens the metric names)."""
-    ceilings = results.get("ceilings", {})
-    notes = [f"run folder: {folder}"]
-    if ceilings:
-        notes.insert(
-            0,
-            "reader ceiling: the score of a model that knew each joint's true erosion, against the same noisy "
-            "reader labels (the data's own truth column); no model can expect to beat it",
-        )
-    splits = list(results["splits"].items())
-    for place, (split, result) in enumerate(splits, start=1):
-        baseline = results["baselines"].get(split, {})
-        ceiling = ceilings.get(split, {}).get("metrics")
-        columns = [
-            Column("metric"),
-            Column("value", numeric=True),
-            Column("bootstrap_95", "95 % CI", "patient-bootstrap interval"),
-            Column("baseline", baseline.get("predictor", "baseline"), "trivial baseline", numeric=True),
-            *([Column("ceiling", "reader ceiling", numeric=True)] if ceiling is not None else []),
-        ]
-        rows: list[tuple[Cell, ...]] = [
-            (
-                abbreviate(name, labels),
-                format_number(entry["value"]),
-                format_interval(entry.get("bootstrap_95")),
-                format_number(baseline.get("metrics", {}).get(name)),
-                *([format_number(ceiling.get(name))] if ceiling is not None else []),
-            )
-            for name, entry in result["metrics"].items()
-        ]
-        title = f"{results['recipe']}: {split} ({result['n']} crops, {result['patients']} patients)"
-        print_rows(output, columns, rows, title=title, notes=notes if place == len(splits) else ())
 
 
 def writable_file(path: Path, option: str = "--out") -> Path:

@@ -1,0 +1,54 @@
+"""The params of the datasets plugin's components: what a recipe may set, checked before any work."""
+
+from __future__ import annotations
+
+import string
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from zoo.paths import RecipePath
+
+from ..common import Params
+
+THESIS_JOINTS = [f"mcp{i}" for i in range(1, 6)] + [f"pip{i}" for i in range(1, 6)]
+
+
+class ScqmParams(Params):
+    """The thesis's export: a main CSV of scores per joint, crops found by sop_iuid and joint."""
+
+    csv: RecipePath = Field(description="the main CSV (id_x, patient_id, date_x, ..., hand_left_<joint>)")
+    images: RecipePath | None = Field(
+        None, description="folder of crops (default: images/ beside the CSV if it exists, else the CSV's folder)"
+    )
+    secondary_csv: RecipePath | None = Field(
+        None, description="optional CSV of disease activity, merged on patient_id and date"
+    )
+    joints: list[str] = Field(list(THESIS_JOINTS), min_length=1, description="joint names")
+    column_prefix: str = Field("hand_left_", description="score column = prefix + joint")
+    image_pattern: str = Field("{sop_iuid}_{joint}.jpg", description="crop file name, from {sop_iuid} and {joint}")
+
+    @field_validator("image_pattern")
+    @classmethod
+    def _known_placeholders(cls, value: str) -> str:
+        try:
+            names = {name for _, name, _, _ in string.Formatter().parse(value) if name is not None}
+        except ValueError:
+            raise ValueError("image_pattern has an unclosed '{' or '}'") from None
+        unknown = sorted(names - {"sop_iuid", "joint"})
+        if unknown:
+            raise ValueError(f"image_pattern knows only {{sop_iuid}} and {{joint}}, not {{{unknown[0]}}}")
+        return value
+
+
+class ManifestParams(Params):
+    """A generic CSV: path, label, patient_id (+ joint, date, split, id)."""
+
+    csv: RecipePath = Field(description="the manifest CSV; relative paths in it resolve against its folder")
+    label_scale: Literal["percent", "stage", "binary"] = Field(
+        "percent", description="what the labels are: percent (0-100), stage (0-5) or binary (0/1)"
+    )
+    path_column: str = "path"
+    label_column: str = "label"
+    patient_column: str = "patient_id"
+    id_column: str = Field("id", description="unique sample ids (default: the path)")
