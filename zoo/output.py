@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, NamedTuple
+from typing import Annotated, NamedTuple
 
 import typer
 from rich import box
@@ -132,7 +132,7 @@ def pick_columns(option: str | None, choices: Sequence[str]) -> list[str] | None
     return picked
 
 
-def print_json(data: Any) -> None:
+def print_json(data: object) -> None:
     """Print data as indented JSON on stdout."""
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
 

@@ -11,7 +11,10 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, get_args, get_origin
+from typing import TYPE_CHECKING, Annotated, get_args, get_origin
+
+if TYPE_CHECKING:  # for typing only: importing this module stays light
+    from pydantic.fields import FieldInfo
 
 CACHE_ENV = "ZOO_CACHE_DIR"
 
@@ -26,12 +29,12 @@ class RecipeRelative:
 RecipePath = Annotated[str, RecipeRelative()]
 
 
-def is_path_field(field: Any) -> bool:
+def is_path_field(field: FieldInfo) -> bool:
     """Whether a pydantic field is a `RecipePath`, alone or in a union such as `RecipePath | None`."""
     return any(isinstance(m, RecipeRelative) for m in field.metadata) or _marked(field.annotation)
 
 
-def _marked(annotation: Any) -> bool:
+def _marked(annotation: object) -> bool:
     if get_origin(annotation) is Annotated:
         return any(isinstance(m, RecipeRelative) for m in get_args(annotation)[1:])
     return any(_marked(member) for member in get_args(annotation))
@@ -46,7 +49,7 @@ def cache_root() -> Path:
     return Path(base) / "erosion-zoo"
 
 
-def build_once(target: Path, builder: Callable[[Path], None], usable: Callable[[Path], bool] | None = None) -> Path:
+def build_once(target: Path, builder: Callable[[Path], object], usable: Callable[[Path], bool] | None = None) -> Path:
     """Create folder `target` with `builder(tmp)` exactly once, even across processes.
 
     The builder writes into a temporary sibling, which is renamed into place when complete, so a

@@ -15,7 +15,7 @@ import os
 import sys
 from collections.abc import Iterable, Iterator, Sized
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:  # rich's progress display is imported when a bar is first drawn: `zoo --help` does without
     from rich.console import Console
@@ -142,7 +142,7 @@ class EpochProgress:
         self.enabled = enabled and not is_quiet()
         self.live = self.enabled and self.console.is_terminal
         self.progress: Progress | None = None
-        self.task: Any = None
+        self.task: TaskID | None = None
 
     def start(self, title: str, batches: int) -> None:
         """Begin an epoch of `batches` steps."""
@@ -166,7 +166,7 @@ class EpochProgress:
 
     def step(self, loss: float, speed: float) -> None:
         """One batch done."""
-        if self.progress is not None:
+        if self.progress is not None and self.task is not None:  # both set by `start`
             self.progress.update(self.task, advance=1, loss=loss, speed=speed)
 
     def close(self) -> None:

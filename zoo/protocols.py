@@ -20,12 +20,14 @@ protocols; `docs/hooks.md` documents them and the test suite checks every built-
 And what the hooks hand plugins: `RegisterComponent` and `RegisterCheck` (the `register`
 callables of the registration hooks), `Commands` (the command groups `zoo_register_commands`
 extends, with the `Pipeline` that trains and scores for them) and `ReportWriter` (what
-`zoo_report_sections` writes into).
+`zoo_report_sections` writes into). `CheckedRecipe` is what a recipe check reads of a recipe,
+`ComponentChoice` a component as a recipe names it, and `JsonValue` a JSON value of whatever
+shape (what the zoo writes or passes on without reading it).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -41,6 +43,10 @@ if TYPE_CHECKING:
     from torch import nn
 
     from zoo.predictions import Predictions
+    from zoo.runs import Results
+
+# A JSON value of whatever shape: what the zoo writes or hands on without reading it field by field.
+JsonValue = str | int | float | bool | None | list["JsonValue"] | dict[str, "JsonValue"]
 
 DATASET_COLUMNS = ("sample_id", "image", "patient_id")  # plus one label column: percent, stage or binary
 
@@ -168,6 +174,54 @@ class Model(Protocol):
 Reference = str | Callable[..., Any]
 
 
+class ComponentChoice(Protocol):
+    """A component as a recipe names it (`{name, params}`): what the core builds it from, and what
+    recipe checks read of it."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def params(self) -> Mapping[str, object]: ...
+
+
+class ModelChoice(Protocol):
+    """A recipe's `model` section: its backbone and its head."""
+
+    @property
+    def backbone(self) -> ComponentChoice: ...
+
+    @property
+    def head(self) -> ComponentChoice: ...
+
+
+class DataChoice(Protocol):
+    """What recipe checks read of a recipe's `data` section."""
+
+    @property
+    def dataset(self) -> ComponentChoice: ...
+
+    @property
+    def target(self) -> str: ...
+
+    @property
+    def image_size(self) -> int: ...
+
+
+class CheckedRecipe(Protocol):
+    """A resolved recipe, as a recipe check (`zoo_register_checks`) reads it: `check(recipe,
+    registry)` gives (field path, message) pairs, none when the recipe is fine."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def data(self) -> DataChoice: ...
+
+    @property
+    def model(self) -> ModelChoice: ...
+
+
 class RegisterComponent(Protocol):
     """The `register` callable a `zoo_register_<kind>` hook receives (docs/hooks.md)."""
 
@@ -201,7 +255,7 @@ class Pipeline(Protocol):
 
     def run(
         self, recipe: Path, runs_dir: Path, overrides: Sequence[str] = (), quiet: bool = True
-    ) -> tuple[Path, dict[str, Any]]:
+    ) -> tuple[Path, Results]:
         """Validate, train and judge a recipe file (`zoo run RECIPE --set ...`); return the run
         folder and metrics.json's content. `quiet` hides the progress and the epoch lines."""
         ...

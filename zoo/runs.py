@@ -12,6 +12,7 @@ A run folder `runs/<recipe>-<YYYYmmdd-HHMMSS>/` holds:
 
 Training writes the folder, judging adds the predictions and metrics, and the readers of a
 finished run (analyze, predict, export) use `RunFolder` too; none of them imports the trainer.
+The JSON files' contents are typed here (`Env`, `SavedModelConfig`, `Results`), for all of them.
 Part of the shared vocabulary: plugins that follow runs (trackers) read the folder through it.
 """
 
@@ -21,7 +22,7 @@ import datetime as dt
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, NotRequired, TypedDict
 
 from zoo.errors import UsageError
 from zoo.paths import atomic_write
@@ -29,7 +30,132 @@ from zoo.paths import atomic_write
 if TYPE_CHECKING:  # pandas is imported by the methods that need it: `zoo validate` does without
     import pandas as pd
 
+    from zoo.images import Equalize
+    from zoo.protocols import JsonValue
+
 DEFAULT_RUNS_DIR = Path("runs")
+
+
+# -- the JSON files of a run ----------------------------------------------------------------------
+
+
+class Env(TypedDict):
+    """env.json: versions, git sha and device (also read for the leaderboard's provenance)."""
+
+    zoo_version: str
+    git_sha: str | None
+    python: str
+    platform: str
+    packages: dict[str, str | None]
+    device: str
+    device_name: str
+    plugins: dict[str, str | None]  # each loaded plugin's version
+    command: list[str]
+    started_at: str
+
+
+class SavedComponent(TypedDict):
+    """A component in config.json: its name and params, as the resolved recipe gave them."""
+
+    name: str
+    params: dict[str, JsonValue]
+
+
+class SavedModelConfig(TypedDict):
+    """config.json: what rebuilds the model without the recipe or its data."""
+
+    zoo_version: str
+    recipe: str
+    target: str
+    backbone: SavedComponent
+    head: SavedComponent
+    image_size: int
+    equalize: Equalize
+    in_chans: int
+    input: str
+    labels: list[str] | str  # the class names, or the range of a continuous target
+    threshold: NotRequired[float]  # a binary run's operating point, added by judging
+
+
+class MetricResult(TypedDict):
+    """One metric of an evaluated split, with its intervals (metrics.json, the leaderboard)."""
+
+    value: float | None  # None where undefined (NaN)
+    higher_is_better: bool
+    bootstrap_95: NotRequired[list[float | None]]
+    bootstrap_undefined: NotRequired[int]  # resamples the interval leaves out
+    wilson_95: NotRequired[list[float | None]]
+
+
+class SplitResult(TypedDict):
+    """An evaluated split: every metric with its intervals, the counts, the confusion matrix."""
+
+    target: str
+    n: int
+    patients: int
+    bootstrap_resamples: int
+    metrics: dict[str, MetricResult]
+    confusion_matrix: NotRequired[list[list[float]]]  # targets with classes
+
+
+class Baseline(TypedDict):
+    """A trivial predictor's metrics: the training split's majority class or median."""
+
+    predictor: str
+    value: float
+    metrics: dict[str, float | None]
+
+
+class Ceiling(TypedDict):
+    """The reader ceiling: the metrics of predicting the true values behind noisy labels."""
+
+    predictor: str
+    n: int
+    metrics: dict[str, float | None]
+
+
+class OperatingPoint(TypedDict):
+    """A binary run's threshold, and the rule that chose it."""
+
+    rule: str
+    value: float
+    chosen_on: str
+
+
+class DatasetUsed(TypedDict):
+    """The dataset a run was judged on."""
+
+    name: str
+    params: dict[str, JsonValue]
+    fingerprint: str  # the labelled samples' sha256
+
+
+class Training(TypedDict):
+    """How the model was trained: metrics.json's "training"."""
+
+    epochs: int
+    seconds: float
+    params: int
+    image_size: int
+    device: str
+    device_name: str
+    weights_sha256: str
+
+
+class Results(TypedDict):
+    """metrics.json: every evaluated split's metrics with their intervals, baselines and provenance."""
+
+    run: str
+    recipe: str
+    recipe_sha256: str
+    target: str
+    dataset: DatasetUsed
+    splits: dict[str, SplitResult]
+    baselines: dict[str, Baseline]
+    threshold: NotRequired[OperatingPoint]
+    empty_splits: NotRequired[list[str]]
+    ceilings: NotRequired[dict[str, Ceiling]]
+    training: NotRequired[Training]  # always there once judged; added last, as metrics.json orders it
 
 
 class RunFolder:
@@ -130,7 +256,7 @@ class RunFolder:
         self.recipe_file.write_text(given)
         self.resolved_file.write_text(resolved)
 
-    def write_env(self, env: dict[str, Any]) -> None:
+    def write_env(self, env: Env) -> None:
         """env.json."""
         self.env_file.write_text(json.dumps(env, indent=2) + "\n")
 
@@ -140,7 +266,7 @@ class RunFolder:
         if len(skipped):
             skipped.to_csv(self.skipped_file, index=False)
 
-    def write_history(self, history: list[dict[str, Any]]) -> None:
+    def write_history(self, history: list[dict[str, float]]) -> None:
         """history.csv, replaced atomically."""
         import pandas as pd
 
@@ -150,12 +276,12 @@ class RunFolder:
         """predictions-<split>.csv."""
         frame.to_csv(self.predictions_file(split), index=False)
 
-    def add_to_config(self, values: dict[str, Any]) -> None:
+    def add_to_config(self, values: dict[str, JsonValue]) -> None:
         """Add entries to config.json (judging adds a binary run's operating threshold)."""
         config = json.loads(self.config_file.read_text())
         self.config_file.write_text(json.dumps({**config, **values}, indent=2) + "\n")
 
-    def write_metrics(self, results: dict[str, Any]) -> None:
+    def write_metrics(self, results: Results) -> None:
         """metrics.json."""
         self.metrics_file.write_text(json.dumps(results, indent=2) + "\n")
 
@@ -173,7 +299,7 @@ class RunFolder:
 
         return pd.read_csv(self.history_file)
 
-    def read_metrics(self) -> dict[str, Any]:
+    def read_metrics(self) -> Results:
         """metrics.json of a finished run."""
         if not self.metrics_file.is_file():
             raise UsageError(
@@ -181,7 +307,7 @@ class RunFolder:
                 hint="give a run folder whose 'zoo run' ended; 'zoo run --resume RUN_DIR' finishes one",
             )
         try:
-            results: dict[str, Any] = json.loads(self.metrics_file.read_text())
+            results: Results = json.loads(self.metrics_file.read_text())
         except (OSError, ValueError):
             raise UsageError(
                 f"'{self.metrics_file.resolve()}' is not readable (damaged or edited?)",
@@ -207,7 +333,7 @@ class RunInfo:
     """A run as the lifecycle hooks see it (docs/hooks.md): its folder and resolved recipe."""
 
     folder: RunFolder
-    recipe: dict[str, Any]  # the resolved recipe, JSON-ready (what resolved.yaml holds)
+    recipe: dict[str, JsonValue]  # the resolved recipe, JSON-ready (what resolved.yaml holds)
     resumed: bool  # True when `zoo run --resume` continues it
 
     @property

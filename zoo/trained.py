@@ -8,13 +8,13 @@ imports training and a run can be judged from anything that fills it in.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from zoo.protocols import Model
-from zoo.runs import RunFolder
+from zoo.runs import Env, RunFolder, Training
 
 if TYPE_CHECKING:
     import torch
@@ -42,5 +42,5 @@ class TrainedRun:
     train_targets: np.ndarray  # the training split's labels, for the trivial baselines
     fingerprint: str  # the labelled samples' sha256 (`zoo.data.prepare.Prepared.fingerprint`)
     history: list[dict[str, float]]  # one row per epoch, as history.csv
-    training: dict[str, Any]  # metrics.json's "training": epochs, seconds, params, image size, device, weights
-    env: dict[str, Any]  # env.json: versions, git sha, device
+    training: Training  # metrics.json's "training": epochs, seconds, params, image size, device, weights
+    env: Env  # env.json: versions, git sha, device

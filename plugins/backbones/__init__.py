@@ -4,9 +4,14 @@ EfficientNet-Lite, any), and `zoo weights`, the store of pretrained weights they
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from zoo import hookimpl
+from zoo.protocols import Commands, RegisterCheck, RegisterComponent
+
+if TYPE_CHECKING:  # pydantic and torch: imported when a backbone is built, never when the plugin loads
+    from .params import TimmParams
+    from .timm_models import TimmBackbone
 
 TIMM_BACKBONES = {
     "inception_v3": "InceptionV3 (timm), the thesis's transfer-learning network",
@@ -20,7 +25,7 @@ TIMM_BACKBONES = {
 
 
 @hookimpl
-def zoo_register_backbones(register: Any) -> None:
+def zoo_register_backbones(register: RegisterComponent) -> None:
     """Register the thesis CNN and the timm backbones."""
     register(
         "thesis_vgg",
@@ -47,15 +52,15 @@ def zoo_register_backbones(register: Any) -> None:
     )
 
 
-def without_pretrained(params: Any) -> Any:
+def without_pretrained(params: TimmParams) -> TimmParams:
     """A saved model's backbone: its weights come from the run, so none are loaded or fetched."""
     return params.model_copy(update={"pretrained": False})
 
 
-def timm_builder(name: str) -> Callable[..., Any]:
+def timm_builder(name: str) -> Callable[[TimmParams, int], TimmBackbone]:
     """The factory of the backbone `name`; it imports torch and timm only when it builds."""
 
-    def build(params: Any, in_chans: int) -> Any:
+    def build(params: TimmParams, in_chans: int) -> TimmBackbone:
         from .timm_models import create
 
         return create(name, params, in_chans)
@@ -64,7 +69,7 @@ def timm_builder(name: str) -> Callable[..., Any]:
     return build
 
 
-def weights_ready(name: str, params: Any) -> None:
+def weights_ready(name: str, params: TimmParams) -> None:
     """`pretrained: true` needs weights this machine can get: checked before torch is imported."""
     if params.pretrained is True:
         from . import weights
@@ -73,7 +78,7 @@ def weights_ready(name: str, params: Any) -> None:
 
 
 @hookimpl
-def zoo_register_checks(register: Any) -> None:
+def zoo_register_checks(register: RegisterCheck) -> None:
     """Register the backbones' recipe checks."""
     register(
         "backbone_image_size",
@@ -88,7 +93,7 @@ def zoo_register_checks(register: Any) -> None:
 
 
 @hookimpl
-def zoo_register_commands(commands: Any) -> None:
+def zoo_register_commands(commands: Commands) -> None:
     """Add `zoo weights list|import|fetch`."""
     from .weights_commands import weights_app
 

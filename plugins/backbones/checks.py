@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+
+from zoo.protocols import CheckedRecipe
 
 from . import TIMM_BACKBONES
 from .params import ThesisVGGParams
@@ -11,11 +12,12 @@ from .params import ThesisVGGParams
 INCEPTION_MIN_SIZE = 75  # InceptionV3's stem and reductions need at least 75 px
 
 
-def backbone_image_size(recipe: Any, registry: Any) -> list[tuple[str, str]]:
+def backbone_image_size(recipe: CheckedRecipe, registry: object) -> list[tuple[str, str]]:
     """Backbones that shrink the image a fixed number of times need a smallest input size."""
     backbone = recipe.model.backbone
     if backbone.name == "thesis_vgg":
-        blocks = len(backbone.params.get("filters", ThesisVGGParams().filters))
+        filters = backbone.params.get("filters")  # a list: the params are validated
+        blocks = len(filters) if isinstance(filters, list) else len(ThesisVGGParams().filters)
         smallest, why = 2**blocks, f"with {blocks} blocks "
     elif backbone.name == "inception_v3":
         smallest, why = INCEPTION_MIN_SIZE, ""
@@ -26,7 +28,7 @@ def backbone_image_size(recipe: Any, registry: Any) -> list[tuple[str, str]]:
     return []
 
 
-def pretrained_file_exists(recipe: Any, registry: Any) -> list[tuple[str, str]]:
+def pretrained_file_exists(recipe: CheckedRecipe, registry: object) -> list[tuple[str, str]]:
     """A timm backbone's `pretrained: PATH` must name an existing file."""
     backbone = recipe.model.backbone
     pretrained = backbone.params.get("pretrained")

@@ -10,10 +10,10 @@ Input: grayscale in [0, 1] (the thesis's /255 scaling), 1 channel.
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from torch import nn
+
+from .params import ThesisVGGParams
 
 
 class ThesisVGG(nn.Module):
@@ -40,13 +40,14 @@ class ThesisVGG(nn.Module):
                 nn.init.kaiming_normal_(module.weight, mode="fan_in", nonlinearity="relu")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.pool(self.features(x)).flatten(1)
+        pooled: torch.Tensor = self.pool(self.features(x))
+        return pooled.flatten(1)
 
     def feature_layer(self) -> nn.Module:
         """The last block's final ReLU: its (B, filters[-1], h, w) map, before the block's max pool."""
         return self.features[-2]  # `features` ends [..., Conv2d, BatchNorm2d, ReLU, MaxPool2d]
 
 
-def build(params: Any, in_chans: int) -> ThesisVGG:
+def build(params: ThesisVGGParams, in_chans: int) -> ThesisVGG:
     """The `thesis_vgg` factory."""
     return ThesisVGG(in_chans, list(params.filters), params.convs_per_block, params.pool_grid)

@@ -29,10 +29,14 @@ import torch
 from torch import nn
 
 from . import weights
+from .params import AnyTimmParams, TimmParams
 
 
 class TimmBackbone(nn.Module):
     """A timm model without its classifier, with the input normalisation it expects."""
+
+    mean: torch.Tensor  # buffers
+    std: torch.Tensor
 
     def __init__(self, model: nn.Module, in_chans: int, model_chans: int, mean: list[float], std: list[float]) -> None:
         super().__init__()
@@ -41,16 +45,18 @@ class TimmBackbone(nn.Module):
         self.repeat = model_chans != in_chans
         self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1), persistent=False)
-        self.num_features = int(model.num_features)
+        self.num_features = int(weights.timm_attributes(model).num_features)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.repeat:
             x = x.expand(-1, self.model_chans, -1, -1)
-        return self.model((x - self.mean) / self.std)
+        features: torch.Tensor = self.model((x - self.mean) / self.std)
+        return features
 
     def feature_layer(self) -> nn.Module:
         """The module of timm's last `feature_info` entry (InceptionV3: `Mixed_7c`, 2048 channels)."""
-        return self.model.get_submodule(str(self.model.feature_info[-1]["module"]))
+        deepest = weights.timm_attributes(self.model).feature_info[-1]
+        return self.model.get_submodule(str(deepest["module"]))
 
 
 def pretrained_state(name: str, path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -59,18 +65,17 @@ def pretrained_state(name: str, path: Path) -> tuple[dict[str, torch.Tensor], di
     The full model is built on the caller's random stream (not under `fork_rng`): `create` has
     always drawn its initialisation before the backbone's, and a run's numbers depend on it."""
     full = timm.create_model(name, pretrained=False)
-    cfg = dict(full.pretrained_cfg)
+    cfg = dict(weights.timm_attributes(full).pretrained_cfg)
     classifier = str(cfg.get("classifier", "fc"))
     state, _ = weights.match_state_dict(weights.read_state_dict(path), full.state_dict(), name, path, classifier)
     return state, cfg
 
 
-def create(name: str, params: Any, in_chans: int) -> TimmBackbone:
+def create(name: str, params: TimmParams, in_chans: int) -> TimmBackbone:
     """Create timm model `name` as a backbone for `in_chans`-channel input."""
-    options = {"num_classes": 0, "drop_rate": params.drop_rate}
     if params.pretrained is False:
-        model = timm.create_model(name, pretrained=False, in_chans=in_chans, **options)
-        cfg = model.pretrained_cfg
+        model = timm.create_model(name, pretrained=False, in_chans=in_chans, num_classes=0, drop_rate=params.drop_rate)
+        cfg = weights.timm_attributes(model).pretrained_cfg
         mean = [sum(cfg["mean"]) / 3] * in_chans if in_chans != 3 else list(cfg["mean"])
         std = [sum(cfg["std"]) / 3] * in_chans if in_chans != 3 else list(cfg["std"])
         return TimmBackbone(model, in_chans, in_chans, mean, std)
@@ -83,13 +88,20 @@ def create(name: str, params: Any, in_chans: int) -> TimmBackbone:
     # with num_classes=0 it drops the classifier. `source`/`custom_load` are pinned so that the file
     # is what is loaded, never the hub or a model's own loader.
     overlay = {"file": str(path.expanduser().resolve()), "source": "", "custom_load": False}
-    model = timm.create_model(name, pretrained=True, pretrained_cfg_overlay=overlay, in_chans=model_chans, **options)
+    model = timm.create_model(
+        name,
+        pretrained=True,
+        pretrained_cfg_overlay=overlay,
+        in_chans=model_chans,
+        num_classes=0,
+        drop_rate=params.drop_rate,
+    )
     if fold:
         mean, std = mean[:1] * in_chans, std[:1] * in_chans
     return TimmBackbone(model, in_chans, model_chans, mean, std)
 
 
-def build_any(params: Any, in_chans: int) -> TimmBackbone:
+def build_any(params: AnyTimmParams, in_chans: int) -> TimmBackbone:
     """Any timm model by name."""
     weights.check_model_name(params.model)
     return create(params.model, params, in_chans)

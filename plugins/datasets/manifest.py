@@ -10,16 +10,16 @@ of `zoo data crop`).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
+from .params import ManifestParams
 from .scqm import read_csv, require_columns
 
 OPTIONAL = ("joint", "date", "split")
 
 
-def build(params: Any) -> pd.DataFrame:
+def build(params: ManifestParams) -> pd.DataFrame:
     """The `manifest` dataset factory."""
     csv = Path(params.csv)
     table = read_csv(csv, "manifest")

@@ -10,11 +10,12 @@ means the joint was not scored and the crop is skipped (never read as 0). The cr
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
 from zoo.errors import UsageError
+
+from .params import ScqmParams
 
 MAIN_COLUMNS = ("id_x", "patient_id", "date_x", "sop_iuid")
 SECONDARY_KEYS = ("patient_id", "date")
@@ -109,7 +110,7 @@ def load(
     return table
 
 
-def build(params: Any) -> pd.DataFrame:
+def build(params: ScqmParams) -> pd.DataFrame:
     """The `scqm` dataset factory."""
     return load(
         params.csv,

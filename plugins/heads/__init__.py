@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from zoo import hookimpl
+from zoo.protocols import RegisterComponent
 
 
 @hookimpl
-def zoo_register_heads(register: Any) -> None:
+def zoo_register_heads(register: RegisterComponent) -> None:
     """Register the softmax and CDF heads."""
     register(
         "softmax",

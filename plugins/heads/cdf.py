@@ -13,12 +13,11 @@ percent and `stage` the most probable stage.
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from torch import nn
 
 from .dense import dense_stack
+from .params import CDFParams
 
 STEPS = 101
 STAGE_EDGES = (0, 20, 40, 60, 80, 100)
@@ -37,14 +36,15 @@ class CDFHead(nn.Module):
         self.monotone = monotone
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        logits = self.out(self.dense(features))
+        logits: torch.Tensor = self.out(self.dense(features))
         if self.monotone == "enforce":
             return torch.cumsum(torch.softmax(logits.float(), dim=1), dim=1).clamp(0.0, 1.0)
         return torch.sigmoid(logits)
 
     def embed(self, features: torch.Tensor) -> torch.Tensor:
         """The last hidden layer (for t-SNE and nearest neighbours)."""
-        return self.dense(features)
+        hidden: torch.Tensor = self.dense(features)
+        return hidden
 
     def severity(self, outputs: torch.Tensor) -> torch.Tensor:
         """The expected percent (differentiable; what attention maps explain)."""
@@ -92,6 +92,6 @@ def summarise_cdf(outputs: torch.Tensor) -> dict[str, torch.Tensor]:
     }
 
 
-def build(params: Any, in_features: int, target: str) -> CDFHead:
+def build(params: CDFParams, in_features: int, target: str) -> CDFHead:
     """The `cdf` factory."""
     return CDFHead(in_features, list(params.hidden), params.dropout, params.monotone)

@@ -8,14 +8,13 @@ the rest renormalised) and the predicted stage, the number of P(stage > k) above
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from torch import nn
 
 from zoo.targets import TARGETS
 
 from .dense import dense_stack
+from .params import DenseHeadParams
 
 
 class CoralHead(nn.Module):
@@ -35,11 +34,13 @@ class CoralHead(nn.Module):
         self.classes = classes
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return self.score(self.dense(features)) + self.thresholds
+        score: torch.Tensor = self.score(self.dense(features))
+        return score + self.thresholds
 
     def embed(self, features: torch.Tensor) -> torch.Tensor:
         """The last hidden layer (for t-SNE and nearest neighbours)."""
-        return self.dense(features)
+        hidden: torch.Tensor = self.dense(features)
+        return hidden
 
     def severity(self, outputs: torch.Tensor) -> torch.Tensor:
         """The expected stage, the sum of P(stage > k) (differentiable; what attention maps explain)."""
@@ -56,6 +57,6 @@ class CoralHead(nn.Module):
         return {"probs": probs, "pred": (above > 0.5).sum(dim=1).float()}
 
 
-def build(params: Any, in_features: int, target: str) -> CoralHead:
+def build(params: DenseHeadParams, in_features: int, target: str) -> CoralHead:
     """The `coral` factory."""
     return CoralHead(in_features, target, list(params.hidden), params.dropout)

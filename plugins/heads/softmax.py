@@ -6,14 +6,13 @@ probabilities `p_0..p_{n-1}` and the most probable class.
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from torch import nn
 
 from zoo.targets import TARGETS
 
 from .dense import dense_stack
+from .params import DenseHeadParams
 
 
 class SoftmaxHead(nn.Module):
@@ -32,11 +31,13 @@ class SoftmaxHead(nn.Module):
         self.target = target
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return self.out(self.dense(features))
+        logits: torch.Tensor = self.out(self.dense(features))
+        return logits
 
     def embed(self, features: torch.Tensor) -> torch.Tensor:
         """The last hidden layer (for t-SNE and nearest neighbours)."""
-        return self.dense(features)
+        hidden: torch.Tensor = self.dense(features)
+        return hidden
 
     def severity(self, outputs: torch.Tensor) -> torch.Tensor:
         """The expected class (differentiable; what attention maps explain)."""
@@ -50,6 +51,6 @@ class SoftmaxHead(nn.Module):
         return {"probs": probs, "pred": probs.argmax(dim=1).float()}
 
 
-def build(params: Any, in_features: int, target: str) -> SoftmaxHead:
+def build(params: DenseHeadParams, in_features: int, target: str) -> SoftmaxHead:
     """The `softmax` factory."""
     return SoftmaxHead(in_features, target, list(params.hidden), params.dropout)

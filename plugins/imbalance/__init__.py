@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from zoo import hookimpl
+from zoo.protocols import RegisterComponent
 
 
 @hookimpl
-def zoo_register_imbalance(register: Any) -> None:
+def zoo_register_imbalance(register: RegisterComponent) -> None:
     """Register none, oversample, class_balanced and class_weights."""
     register(
         "none",

@@ -17,11 +17,12 @@ None). Classes are the Ratingen stages (0/1 for binary targets).
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import numpy as np
 
 from zoo.protocols import EpochDraw
+
+from .params import ClassBalancedParams, OversampleParams
 
 
 def with_repeats(members: np.ndarray, total: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -130,21 +131,21 @@ class Strategy:
         return weights
 
 
-def build_none(params: Any) -> Strategy:
+def build_none(params: object) -> Strategy:
     """`none`."""
     return Strategy()
 
 
-def build_oversample(params: Any) -> Strategy:
+def build_oversample(params: OversampleParams) -> Strategy:
     """`oversample`."""
     return Strategy(oversample=True, augment_copies=params.augment, ratio=params.ratio)
 
 
-def build_class_weights(params: Any) -> Strategy:
+def build_class_weights(params: object) -> Strategy:
     """`class_weights`."""
     return Strategy(weighted=True)
 
 
-def build_class_balanced(params: Any) -> Strategy:
+def build_class_balanced(params: ClassBalancedParams) -> Strategy:
     """`class_balanced`."""
     return Strategy(augment_copies=params.augment, per_class=params.per_class)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from zoo import hookimpl
+from zoo.protocols import RegisterComponent
 
 
 @hookimpl
-def zoo_register_losses(register: Any) -> None:
+def zoo_register_losses(register: RegisterComponent) -> None:
     """Register cross-entropy, CRPS, focal and CORAL."""
     register(
         "cross_entropy",

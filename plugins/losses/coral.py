@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 import torch.nn.functional as F
 
@@ -22,6 +20,6 @@ class CoralLoss:
         return weighted_mean(per_sample, weights)
 
 
-def build(params: Any, target: str) -> CoralLoss:
+def build(params: object, target: str) -> CoralLoss:
     """The `coral` factory."""
     return CoralLoss()

@@ -6,10 +6,10 @@ between classes, not the size of the gradient steps.
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 import torch.nn.functional as F
+
+from .params import CrossEntropyParams
 
 
 def weighted_mean(values: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
@@ -34,6 +34,6 @@ class CrossEntropy:
         return weighted_mean(per_sample, weights)
 
 
-def build(params: Any, target: str) -> CrossEntropy:
+def build(params: CrossEntropyParams, target: str) -> CrossEntropy:
     """The `cross_entropy` factory."""
     return CrossEntropy(params.label_smoothing)

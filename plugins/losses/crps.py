@@ -6,8 +6,6 @@ where R_n is the true percentage. With per-sample weights, each sample's CRPS is
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 
 from .cross_entropy import weighted_mean
@@ -30,6 +28,6 @@ class CRPS:
         return weighted_mean(per_sample, weights)
 
 
-def build(params: Any, target: str) -> CRPS:
+def build(params: object, target: str) -> CRPS:
     """The `crps` factory."""
     return CRPS()

@@ -6,12 +6,11 @@ cross-entropy.
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 import torch.nn.functional as F
 
 from .cross_entropy import weighted_mean
+from .params import FocalParams
 
 
 class Focal:
@@ -28,6 +27,6 @@ class Focal:
         return weighted_mean(per_sample, weights)
 
 
-def build(params: Any, target: str) -> Focal:
+def build(params: FocalParams, target: str) -> Focal:
     """The `focal` factory."""
     return Focal(params.gamma)

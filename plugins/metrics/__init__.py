@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from zoo import hookimpl
+from zoo.protocols import RegisterComponent
 
 SCORES = "zoo_plugins.metrics.scores"
 # In the order results views show them per target (tables drop the last first when short of
 # width); `ranks` names the targets a metric ranks by default; the label heads table columns.
-METRICS = (
+METRICS: tuple[tuple[str, str, list[str], list[str], list[str], str], ...] = (
     # name, label in tables, targets, requires, ranks, description
     ("class_normalised_accuracy", "CNA", ["stage"], [], ["stage"], "mean recall over the stages present (thesis)"),
     ("class_normalised_accuracy_pm1", "CNA±1", ["stage"], [], [],
@@ -28,7 +27,7 @@ SAME_AS = {"balanced_accuracy": "class_normalised_accuracy"}
 
 
 @hookimpl
-def zoo_register_metrics(register: Any) -> None:
+def zoo_register_metrics(register: RegisterComponent) -> None:
     """Register the metrics."""
     for name, label, targets, requires, ranks, description in METRICS:
         factory = f"{SCORES}:build_{SAME_AS.get(name, name)}"

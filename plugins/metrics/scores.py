@@ -10,7 +10,6 @@ is NaN.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 from sklearn.metrics import cohen_kappa_score, recall_score, roc_auc_score
@@ -91,51 +90,51 @@ def crps(p: Predictions) -> float:
     return float(np.mean((p.cdf - steps) ** 2))
 
 
-def build_accuracy(params: Any) -> Metric:
+def build_accuracy(params: object) -> Metric:
     """Share of exactly right predictions."""
     return Metric(lambda p: np.mean(p.y_pred == p.y_true), counts=_hits)
 
 
-def build_class_normalised_accuracy(params: Any) -> Metric:
+def build_class_normalised_accuracy(params: object) -> Metric:
     """Mean recall over the classes present (the thesis's class-normalised accuracy)."""
     return Metric(lambda p: np.mean(_recalls(p)), needs_every_class=True)
 
 
-def build_class_normalised_accuracy_pm1(params: Any) -> Metric:
+def build_class_normalised_accuracy_pm1(params: object) -> Metric:
     """Mean over the classes present of the share predicted within one stage."""
     return Metric(lambda p: np.mean(_recalls(p, within=1)), needs_every_class=True)
 
 
-def build_quadratic_weighted_kappa(params: Any) -> Metric:
+def build_quadratic_weighted_kappa(params: object) -> Metric:
     """Cohen's kappa with quadratic weights."""
     return Metric(_kappa, needs_every_class=True)
 
 
-def build_mse(params: Any) -> Metric:
+def build_mse(params: object) -> Metric:
     """Mean squared error of the predicted percent."""
     return Metric(lambda p: np.mean((p.y_pred - p.y_true) ** 2), higher_is_better=False)
 
 
-def build_mae(params: Any) -> Metric:
+def build_mae(params: object) -> Metric:
     """Mean absolute error of the predicted percent."""
     return Metric(lambda p: np.mean(np.abs(p.y_pred - p.y_true)), higher_is_better=False)
 
 
-def build_crps(params: Any) -> Metric:
+def build_crps(params: object) -> Metric:
     """The thesis's CRPS of the predicted CDF."""
     return Metric(crps, higher_is_better=False)
 
 
-def build_roc_auc(params: Any) -> Metric:
+def build_roc_auc(params: object) -> Metric:
     """Area under the ROC curve of P(eroded)."""
     return Metric(_roc_auc, needs_every_class=True)
 
 
-def build_sensitivity(params: Any) -> Metric:
+def build_sensitivity(params: object) -> Metric:
     """Recall of the eroded class."""
     return Metric(_recall_of(1), counts=_class_counts(1))
 
 
-def build_specificity(params: Any) -> Metric:
+def build_specificity(params: object) -> Metric:
     """Recall of the healthy class."""
     return Metric(_recall_of(0), counts=_class_counts(0))

@@ -24,7 +24,7 @@ import os
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Any
+from typing import TypedDict
 
 import numpy as np
 import pandas as pd
@@ -34,6 +34,7 @@ from zoo.paths import build_once, cache_root
 from zoo.progress import task
 
 from ..datasets import scqm
+from .params import PhantomParams
 from .population import JOINTS, sample_population
 from .render import IMAGE_PATTERN, render_chunk
 
@@ -41,7 +42,25 @@ GENERATOR_VERSION = 5  # bump whenever the rendered crops change: it keys the ca
 CHUNK = 400
 
 
-def _summary(truth: pd.DataFrame) -> dict[str, Any]:
+class Summary(TypedDict):
+    """Counts, the reader's stage distribution, and a perfect model's error against the reader."""
+
+    crops: int
+    scored: int
+    stage_share: dict[str, float]
+    perfect_model_vs_reader: dict[str, float]
+
+
+class PhantomInfo(TypedDict):
+    """phantom.json: how the phantom was made, and what it holds."""
+
+    generator_version: int
+    params: dict[str, int]  # patients, visits, size, seed
+    visits: int
+    summary: Summary
+
+
+def _summary(truth: pd.DataFrame) -> Summary:
     """Counts, the reader's stage distribution, and a perfect model's error against the reader."""
     scored = truth[truth["reader_percent"].notna()]
     reader = scored["reader_percent"].to_numpy(float)
@@ -61,7 +80,7 @@ def _summary(truth: pd.DataFrame) -> dict[str, Any]:
     }
 
 
-def describe(info: dict[str, Any]) -> str:
+def describe(info: PhantomInfo) -> str:
     """A short human description of a written phantom."""
     params, summary = info["params"], info["summary"]
     best = summary["perfect_model_vs_reader"]
@@ -79,7 +98,7 @@ def describe(info: dict[str, Any]) -> str:
 
 def write_phantom(
     out: Path, patients: int, visits: int, size: int, seed: int, workers: int | None = None
-) -> dict[str, Any]:
+) -> PhantomInfo:
     """Write a phantom dataset into folder `out` (created); return its description."""
     population = sample_population(seed, patients, visits)
     images = out / "images"
@@ -117,13 +136,13 @@ def write_phantom(
     main[score_columns] = main[score_columns].astype("Int64")  # readers score whole percents
     main.to_csv(out / "scores.csv", index=False)
     activity = pd.DataFrame([
-        {"patient_id": visit["patient_id"], "date": visit["date_x"], **visit["measures"]}
-        for visit in population.visits if visit["measures"] is not None
+        {"patient_id": visit["patient_id"], "date": visit["date_x"], **measures}
+        for visit in population.visits if isinstance(measures := visit["measures"], dict)
     ])  # fmt: skip
     activity.to_csv(out / "activity.csv", index=False)
     truth = pd.DataFrame(population.joints)
     truth.to_csv(out / "ground_truth.csv", index=False)
-    info = {
+    info: PhantomInfo = {
         "generator_version": GENERATOR_VERSION,
         "params": {"patients": patients, "visits": visits, "size": size, "seed": seed},
         "visits": len(main),
@@ -137,7 +156,7 @@ def write_phantom(
     return info
 
 
-def cached_phantom(params: Any) -> Path:
+def cached_phantom(params: PhantomParams) -> Path:
     """The phantom folder for these params, written into the cache the first time."""
     spec = {
         "patients": params.patients,
@@ -174,6 +193,6 @@ def load_phantom(folder: Path) -> pd.DataFrame:
     return merged
 
 
-def build(params: Any) -> pd.DataFrame:
+def build(params: PhantomParams) -> pd.DataFrame:
     """The `phantom` dataset factory."""
     return load_phantom(cached_phantom(params))

@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from dataclasses import dataclass
+from typing import TypedDict
 
 import numpy as np
 from scipy.special import expit
@@ -45,12 +46,24 @@ READER_FALSE_POSITIVE = 0.02
 UNSCORED = 0.01
 
 
+class Joint(TypedDict):
+    """One crop of the phantom: whose joint, its true and read erosion, what decides its look."""
+
+    sop_iuid: str
+    patient_id: str
+    joint: str
+    true_percent: float
+    reader_percent: float  # NaN where the reader left it unscored
+    activity: float
+    bone_scale: float
+
+
 @dataclass
 class Population:
     """Visits (one row per radiograph) and joints (one row per crop) of the phantom."""
 
-    visits: list[dict[str, object]]
-    joints: list[dict[str, object]]
+    visits: list[dict[str, object]]  # the main CSV's columns, and what is drawn per visit
+    joints: list[Joint]
 
 
 def true_percent(latent: np.ndarray) -> np.ndarray:
@@ -98,6 +111,7 @@ def sample_population(seed: int, patients: int, max_visits: int) -> Population:
     rng = np.random.default_rng([seed, 1])
     susceptibility = np.array([SUSCEPTIBILITY[j] for j in JOINTS])
     visits: list[dict[str, object]] = []
+    drawn: list[tuple[str, str, float, float]] = []  # each visit's sop_iuid, patient, activity, bone scale
     latents = []
     for index in range(patients):
         severity = rng.normal()
@@ -111,9 +125,11 @@ def sample_population(seed: int, patients: int, max_visits: int) -> Population:
             latents.append(0.75 * severity + joint_effect + rate * (date - first).days / 365.25)
             activity = float(expit(0.9 * activity_level + 0.25 * severity + rng.normal(0, 0.6) - 0.3))
             sop_iuid = f"2.25.{seed}.{len(visits) + 1}"
+            patient_id = f"P{index + 1:05d}"
+            drawn.append((sop_iuid, patient_id, activity, bone_scale))
             visits.append({
                 "id_x": len(visits) + 1,
-                "patient_id": f"P{index + 1:05d}",
+                "patient_id": patient_id,
                 "date_x": date.isoformat(),
                 "date_y": (date + dt.timedelta(days=int(rng.integers(0, 60)))).isoformat(),
                 "sop_iuid": sop_iuid,
@@ -125,17 +141,19 @@ def sample_population(seed: int, patients: int, max_visits: int) -> Population:
             date += dt.timedelta(days=int(rng.integers(182, 730)))
     true = true_percent(np.concatenate(latents)).reshape(len(visits), len(JOINTS))
     read = reader_score(rng, true)
-    joints: list[dict[str, object]] = []
-    for visit, visit_true, visit_read in zip(visits, true, read, strict=True):
+    joints: list[Joint] = []
+    for visit, (sop_iuid, patient_id, activity, bone_scale), visit_true, visit_read in zip(
+        visits, drawn, true, read, strict=True
+    ):
         for joint, t, r in zip(JOINTS, visit_true, visit_read, strict=True):
             visit[f"hand_left_{joint}"] = r
             joints.append({
-                "sop_iuid": visit["sop_iuid"],
-                "patient_id": visit["patient_id"],
+                "sop_iuid": sop_iuid,
+                "patient_id": patient_id,
                 "joint": joint,
                 "true_percent": round(float(t), 2),
                 "reader_percent": r,
-                "activity": round(float(visit["activity"]), 3),
-                "bone_scale": visit["bone_scale"],
+                "activity": round(activity, 3),
+                "bone_scale": bone_scale,
             })  # fmt: skip
     return Population(visits=visits, joints=joints)

@@ -87,7 +87,7 @@ def texture_bank(rng: np.random.Generator, count: int, size: int) -> np.ndarray:
     noise = rng.standard_normal((count, size, size)).astype(np.float32)
     fine = ndimage.gaussian_filter(noise, sigma=(0, 2.0, 0.7))
     coarse = ndimage.gaussian_filter(noise, sigma=(0, 6.0, 3.0))
-    bank = fine - 0.6 * coarse
+    bank: np.ndarray = fine - 0.6 * coarse
     bank /= bank.std(axis=(1, 2), keepdims=True)
     return bank
 
@@ -116,15 +116,17 @@ def _ellipse_sdf(u: np.ndarray, v: np.ndarray, rx: float, ry: float) -> np.ndarr
     return k
 
 
-def _clamp(x: np.ndarray, low: float, high: float | np.ndarray) -> np.ndarray:
+def _clamp(x: np.ndarray, low: float, high: float | np.ndarray | np.float32) -> np.ndarray:
     """`np.clip` without its Python-level dispatch (this runs dozens of times per crop)."""
-    return np.minimum(np.maximum(x, low), high)
+    clamped: np.ndarray = np.minimum(np.maximum(x, low), high)
+    return clamped
 
 
 def _clamp_in_place(x: np.ndarray, low: float, high: float) -> np.ndarray:
     """`_clamp` into `x` itself."""
     np.maximum(x, low, out=x)
-    return np.minimum(x, high, out=x)
+    clamped: np.ndarray = np.minimum(x, high, out=x)
+    return clamped
 
 
 def _smooth_min(a: np.ndarray, b: np.ndarray, k: float) -> np.ndarray:
@@ -136,7 +138,7 @@ def _smooth_min(a: np.ndarray, b: np.ndarray, k: float) -> np.ndarray:
     h += 0.5
     _clamp_in_place(h, 0.0, 1.0)
     rest = 1.0 - h
-    out = b * rest
+    out: np.ndarray = b * rest
     out += a * h
     h *= k
     h *= rest
@@ -151,18 +153,20 @@ def _fill(d: np.ndarray, pixel: float) -> np.ndarray:
     return _clamp_in_place(f, 0.0, 1.0)
 
 
-def _chord(depth: np.ndarray, radius: np.ndarray | float) -> np.ndarray:
+def _chord(depth: np.ndarray, radius: np.ndarray | np.float32 | float) -> np.ndarray:
     """Path length through a tube of `radius` at `depth` inside its edge, as a share of its diameter:
     `sqrt(s (2 radius - s)) / radius` with `s = clamp(depth, 0, radius)`."""
     s = _clamp(depth, 0.0, radius)
-    t = 2.0 * radius - s
+    t: np.ndarray = 2.0 * radius - s
     t *= s
     np.sqrt(t, out=t)
     t /= radius
     return t
 
 
-def _tube(d: np.ndarray, radius: np.ndarray, wall: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _tube(
+    d: np.ndarray, radius: np.ndarray | np.float32, wall: np.ndarray | np.float32
+) -> tuple[np.ndarray, np.ndarray]:
     """Cortical and marrow path lengths through a bone with signed distance `d`, local radius and wall."""
     depth = -d
     outer = _chord(depth, radius)
@@ -212,7 +216,8 @@ def _near(offset: np.ndarray, reach: float) -> np.ndarray:
     """1 at `offset` 0 (a bone's joint end), falling to 0 along its shaft (`reach` crop half-widths)."""
     e = np.abs(offset)
     e *= -1.0 / reach
-    return np.exp(e, out=e)
+    near: np.ndarray = np.exp(e, out=e)
+    return near
 
 
 @lru_cache(maxsize=4)
@@ -379,10 +384,10 @@ def render(
     if rng.random() < p.border_share:  # the crop runs past the radiograph's edge
         width = int(rng.uniform(0.05, 0.25) * size)
         edge = int(rng.integers(0, 4))
-        band = (slice(None), slice(0, width)) if edge == 0 else (slice(None), slice(size - width, None))
+        strip = (slice(None), slice(0, width)) if edge == 0 else (slice(None), slice(size - width, None))
         if edge >= 2:
-            band = (slice(0, width), slice(None)) if edge == 2 else (slice(size - width, None), slice(None))
-        image[band] = 0.0
+            strip = (slice(0, width), slice(None)) if edge == 2 else (slice(size - width, None), slice(None))
+        image[strip] = 0.0
     return (_clamp(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
@@ -22,6 +22,19 @@ from zoo.output import (
     writable_folder,
 )
 from zoo.protocols import Pipeline
+
+if TYPE_CHECKING:  # the report's module imports numpy, pandas and scikit-learn: only the command needs them
+    from .report import Report, Shares, StageSummary
+
+Share = Literal["stage0_share", "mean_percent"]
+SHARES: tuple[tuple[str, Share], ...] = (
+    ("healthy crops scored stage 0", "stage0_share"),
+    ("mean predicted percent", "mean_percent"),
+)
+AUCS: tuple[tuple[str, Literal["cnn_auc", "statistics_auc"]], ...] = (
+    ("small CNN (0.5: indistinguishable)", "cnn_auc"),
+    ("image statistics", "statistics_auc"),
+)
 
 REALISM_COLUMNS = (  # long cells (the joints' shares, the strongest statistics) end in "..." in a narrow table
     Column("measure", cut=28),
@@ -109,21 +122,21 @@ def realism_command(pipeline: Pipeline) -> Callable[..., None]:
     return realism
 
 
-def realism_rows(report: dict[str, Any]) -> list[list[str]]:
+def realism_rows(report: Report) -> list[list[str]]:
     """The report as rows of measure, phantom, real, distance."""
     rows = []
     for name, scores in report["transfer"].items():
         trainings = scores.get("trainings", [])  # the fixed model's: the range from seed to seed
         each_held_out = [one["phantom_healthy"] for one in trainings]
-        for what, key in (("healthy crops scored stage 0", "stage0_share"), ("mean predicted percent", "mean_percent")):
+        for what, key in SHARES:
             held_out, real = _pooled(scores["phantom_healthy"], each_held_out, key), _pooled(scores, trainings, key)
             rows.append([f"transfer {name}: {what}", held_out, real, ""])
         held_out, real = _by_joint(scores["phantom_healthy"]["joints"]), _by_joint(scores["joints"])
         rows.append([f"transfer {name}: stage 0 by joint", held_out, real, ""])
     test = report["two_sample"]
-    for what, key in (("small CNN (0.5: indistinguishable)", "cnn_auc"), ("image statistics", "statistics_auc")):
-        each = [one[key] for one in test["repeats"]]
-        rows.append([f"two-sample AUC, {what}", "", "", f"{test[key]:.3f} ({min(each):.3f} to {max(each):.3f})"])
+    for what, model in AUCS:
+        each = [one[model] for one in test["repeats"]]
+        rows.append([f"two-sample AUC, {what}", "", "", f"{test[model]:.3f} ({min(each):.3f} to {max(each):.3f})"])
     strongest = ", ".join(f"{name} {auc:.2f}" for name, auc in list(test["by_statistic"].items())[:3])
     rows.append(["statistics that tell them apart best, each alone (AUC)", "", "", strongest])
     for row in report["statistics"]:
@@ -137,12 +150,12 @@ def realism_rows(report: dict[str, Any]) -> list[list[str]]:
     return rows
 
 
-def _by_joint(joints: dict[str, dict[str, Any]]) -> str:
+def _by_joint(joints: dict[str, StageSummary]) -> str:
     """Each joint's share of crops scored stage 0, as percentages."""
     return ", ".join(f"{joint} {100 * one['stage0_share']:.0f} %" for joint, one in joints.items())
 
 
-def _pooled(scores: dict[str, Any], trainings: list[dict[str, Any]], key: str) -> str:
+def _pooled(scores: Shares, trainings: Sequence[Shares], key: Share) -> str:
     """A pooled share (as a percentage) or mean percent, with the lowest and highest training in brackets."""
     scale, unit = (100, " %") if key == "stage0_share" else (1, "")
     text = f"{scale * scores[key]:.1f}{unit}"
@@ -152,7 +165,7 @@ def _pooled(scores: dict[str, Any], trainings: list[dict[str, Any]], key: str) -
     return text
 
 
-def realism_notes(report: dict[str, Any]) -> list[str]:
+def realism_notes(report: Report) -> list[str]:
     """What the numbers were measured on."""
     phantom, real, test, held_out = report["phantom"], report["real"], report["two_sample"], report["held_out"]
     return [

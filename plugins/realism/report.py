@@ -24,10 +24,10 @@ anything of the phantom to them.
 from __future__ import annotations
 
 import csv
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import NotRequired, SupportsFloat, TypedDict
 
 import numpy as np
 import pandas as pd
@@ -62,6 +62,101 @@ TWO_SAMPLE_REPEATS = 5  # one draw of matched crops and folds alone swings: the 
 HELD_OUT_SEED = 1000  # the held-out phantom's seed is the report's seed plus this
 HELD_OUT_SHARE = 5  # the held-out phantom has a fifth of the measured phantom's patients ...
 HELD_OUT_MIN_PATIENTS = 10  # ... and at least this many
+
+
+# -- report.json ----------------------------------------------------------------------------------
+
+
+class Shares(TypedDict):
+    """How a model scores healthy crops: the share scored stage 0, and the mean predicted percent."""
+
+    stage0_share: float
+    mean_percent: float
+
+
+class StageSummary(Shares):
+    """`Shares`, and the count of crops per stage."""
+
+    stages: dict[str, int]
+
+
+class JointSummary(StageSummary):
+    """`StageSummary` of all crops, and of each joint's ("unnamed": the joint is not known)."""
+
+    joints: dict[str, StageSummary]
+
+
+class TrainingShares(Shares):
+    """One training of the transfer model: its seed, its shares on the real crops and on the
+    held-out phantom's healthy crops."""
+
+    seed: int
+    phantom_healthy: Shares
+
+
+class ModelScores(JointSummary):
+    """A model's scores of the real crops, and under `phantom_healthy` of the held-out phantom's
+    healthy crops; the transfer model's pool its trainings, which `trainings` lists one by one."""
+
+    phantom_healthy: JointSummary
+    trainings: NotRequired[list[TrainingShares]]
+
+
+class Repeat(TypedDict):
+    """One repeat of the two-sample test."""
+
+    seed: int
+    cnn_auc: float
+    statistics_auc: float
+
+
+class TwoSample(TypedDict):
+    """The two-sample test: mean AUCs over the repeats, each repeat's, and each statistic's alone."""
+
+    cnn_auc: float
+    statistics_auc: float
+    repeats: list[Repeat]
+    by_statistic: dict[str, float]
+    crops: dict[str, int]  # phantom, real
+    folds: int
+
+
+class Spread(TypedDict):
+    """Mean and standard deviation of a statistic over a set of crops."""
+
+    mean: float
+    sd: float
+
+
+class StatisticRow(TypedDict):
+    """An image statistic of both sets, with a distance between them where one is defined."""
+
+    measure: str
+    phantom: Spread
+    real: Spread
+    distance: float | None
+    distance_kind: NotRequired[str]
+
+
+class RealInfo(TypedDict):
+    """The real crops measured."""
+
+    crops: int
+    radiographs: int
+    folders: NotRequired[list[str]]  # added by the command
+
+
+class Report(TypedDict):
+    """report.json: the whole realism report."""
+
+    phantom: dict[str, int]  # patients, crops, size, seed
+    held_out: dict[str, int]  # patients, healthy_crops, seed
+    real: RealInfo
+    unreadable: list[dict[str, str]]  # path, problem
+    copies: list[dict[str, str]]  # path, same_as
+    transfer: dict[str, ModelScores]  # small_cnn, then each --run
+    two_sample: TwoSample
+    statistics: list[StatisticRow]
 
 
 @dataclass
@@ -112,26 +207,27 @@ def read_real(folders: list[Path], size: int) -> RealCrops:
             raise UsageError(f"--real '{folder}' is not a folder", hint="give a folder of real healthy joint crops")
         tables.append(_listed(folder))
     table = pd.concat(tables, ignore_index=True)
-    pixels, unreadable, keep, copies = [], [], [], []
+    pixels, unreadable, copies = [], [], []
+    keep: list[tuple[str, str, str | None]] = []  # path, group, joint
     first_with: dict[bytes, str] = {}  # a crop's pixels -> the first crop that has them
-    for row in table.itertuples(index=False):
+    for path, group, joint in zip(table["path"], table["group"], table["joint"], strict=True):
         try:
-            image = load_prepared(row.path, size)
+            image = load_prepared(path, size)
         except UnreadableImage as exc:
-            unreadable.append((str(row.path), str(exc)))
+            unreadable.append((str(path), str(exc)))
             continue
         key = image.tobytes()
         if key in first_with:
-            copies.append((str(row.path), first_with[key]))
+            copies.append((str(path), first_with[key]))
             continue
-        first_with[key] = str(row.path)
+        first_with[key] = str(path)
         pixels.append(image)
-        keep.append(row)
+        keep.append((path, group, joint))
     return RealCrops(
         pixels=np.stack(pixels) if pixels else np.zeros((0, size, size), np.uint8),
-        paths=[r.path for r in keep],
-        groups=[r.group for r in keep],
-        joints=[r.joint for r in keep],
+        paths=[path for path, _, _ in keep],
+        groups=[group for _, group, _ in keep],
+        joints=[joint for _, _, joint in keep],
         unreadable=unreadable,
         copies=copies,
     )
@@ -243,7 +339,7 @@ def train_and_test(
 
 def transfer(
     pipeline: Pipeline, phantom: Phantom, real: RealCrops, held_out: HeldOut, seed: int, size: int, work: Path
-) -> dict[str, Any]:
+) -> ModelScores:
     """Train the fixed CNN on the phantom's reader stages, `TRANSFER_SEEDS` times with seeds
     `seed`, `seed + 1`, ...; how the trainings score the real healthy crops: pooled (its `stages`
     count every training's answers, `TRANSFER_SEEDS` per crop), by joint (pooled too; "unnamed"
@@ -271,8 +367,7 @@ def transfer(
         predictions = train_and_test(pipeline, TRANSFER_RECIPE, manifest, work, size, seed + run, per_class)
         real_answers.append(_stages(predictions, range(first_real, first_held_out)))
         held_out_answers.append(_stages(predictions, range(first_held_out, len(samples))))
-    pooled = _pooled_summary(real_answers, real.joints)
-    pooled["trainings"] = [
+    trainings: list[TrainingShares] = [
         {
             "seed": seed + run,
             **_share_and_mean(stage_summary(*answers)),
@@ -280,8 +375,11 @@ def transfer(
         }
         for run, (answers, held_out_answer) in enumerate(zip(real_answers, held_out_answers, strict=True))
     ]
-    pooled["phantom_healthy"] = _pooled_summary(held_out_answers, held_out.joints)
-    return pooled
+    return {
+        **_pooled_summary(real_answers, real.joints),
+        "trainings": trainings,
+        "phantom_healthy": _pooled_summary(held_out_answers, held_out.joints),
+    }
 
 
 def _stages(predictions: pd.DataFrame, rows: range) -> tuple[np.ndarray, np.ndarray]:
@@ -291,17 +389,17 @@ def _stages(predictions: pd.DataFrame, rows: range) -> tuple[np.ndarray, np.ndar
     return chosen["y_pred"].to_numpy(int), probs @ STAGE_MIDPOINTS
 
 
-def _pooled_summary(answers: list[tuple[np.ndarray, np.ndarray]], joints: Sequence[str | None]) -> dict[str, Any]:
+def _pooled_summary(answers: list[tuple[np.ndarray, np.ndarray]], joints: Sequence[str | None]) -> JointSummary:
     """`stage_summary` of every training's answers together, and `by_joint` of them."""
     stages, percents = (np.concatenate(parts) for parts in zip(*answers, strict=True))
     return {**stage_summary(stages, percents), "joints": by_joint(stages, percents, list(joints) * len(answers))}
 
 
-def _share_and_mean(summary: dict[str, Any]) -> dict[str, Any]:
+def _share_and_mean(summary: Shares) -> Shares:
     return {"stage0_share": summary["stage0_share"], "mean_percent": summary["mean_percent"]}
 
 
-def stage_summary(stages: np.ndarray, percents: np.ndarray) -> dict[str, Any]:
+def stage_summary(stages: np.ndarray, percents: np.ndarray) -> StageSummary:
     """Share of crops scored stage 0, the mean predicted percentage, and the count per stage."""
     return {
         "stage0_share": round(float(np.mean(stages == 0)), 4),
@@ -310,21 +408,26 @@ def stage_summary(stages: np.ndarray, percents: np.ndarray) -> dict[str, Any]:
     }
 
 
-def by_joint(stages: np.ndarray, percents: np.ndarray, joints: Sequence[str | None]) -> dict[str, dict[str, Any]]:
+def by_joint(stages: np.ndarray, percents: np.ndarray, joints: Sequence[str | None]) -> dict[str, StageSummary]:
     """`stage_summary` of each joint's crops ("unnamed": crops whose joint is not known)."""
     names = np.array([joint or "unnamed" for joint in joints])
     return {joint: stage_summary(stages[names == joint], percents[names == joint]) for joint in sorted(set(names))}
 
 
-def score_run(pipeline: Pipeline, run: Path, real: RealCrops, held_out: HeldOut) -> dict[str, Any]:
+def score_run(pipeline: Pipeline, run: Path, real: RealCrops, held_out: HeldOut) -> ModelScores:
     """How a trained run scores the real crops, and the held-out phantom's healthy crops under
     `phantom_healthy` (through `zoo predict`'s own path), each as a whole and by joint."""
     scores = _run_scores(pipeline, run, [Path(p) for p in real.paths], real.joints)
-    scores["phantom_healthy"] = _run_scores(pipeline, run, held_out.paths, held_out.joints)
-    return scores
+    return {
+        "stage0_share": scores["stage0_share"],
+        "mean_percent": scores["mean_percent"],
+        "stages": scores["stages"],
+        "joints": scores["joints"],
+        "phantom_healthy": _run_scores(pipeline, run, held_out.paths, held_out.joints),
+    }
 
 
-def _run_scores(pipeline: Pipeline, run: Path, paths: list[Path], joint_names: Sequence[str | None]) -> dict[str, Any]:
+def _run_scores(pipeline: Pipeline, run: Path, paths: list[Path], joint_names: Sequence[str | None]) -> JointSummary:
     joint_of_image = {str(path): joint for path, joint in zip(paths, joint_names, strict=True)}
     rows = pipeline.predict(run, paths)
     scored = rows[rows["status"] == "ok"]
@@ -338,9 +441,10 @@ def _run_scores(pipeline: Pipeline, run: Path, paths: list[Path], joint_names: S
     else:
         percents = scored[probability].to_numpy(float) @ STAGE_MIDPOINTS
     stages = scored["stage"].to_numpy(int)
-    summary = stage_summary(stages, percents)
-    summary["joints"] = by_joint(stages, percents, [joint_of_image[str(image)] for image in scored["image"]])
-    return summary
+    return {
+        **stage_summary(stages, percents),
+        "joints": by_joint(stages, percents, [joint_of_image[str(image)] for image in scored["image"]]),
+    }
 
 
 def matched_phantom(phantom: Phantom, real: RealCrops, seed: int) -> np.ndarray:
@@ -362,12 +466,13 @@ def matched_phantom(phantom: Phantom, real: RealCrops, seed: int) -> np.ndarray:
 
 def two_sample(
     pipeline: Pipeline, phantom: Phantom, first: np.ndarray, real: RealCrops, seed: int, size: int, work: Path
-) -> dict[str, Any]:
+) -> TwoSample:
     """The two-sample test, `TWO_SAMPLE_REPEATS` times: the first repeat on the matched phantom
     crops `first`, each later one on its own draw; each with its own folds and trainings (repeat
     `k` with seed `seed + FOLDS * k`, so that no two trainings share a seed). The mean AUC of each
     model over the repeats, each repeat's, and `by_statistic` over the repeats."""
-    repeats, alone_each = [], []
+    repeats: list[Repeat] = []
+    alone_each = []
     for k in range(TWO_SAMPLE_REPEATS):
         repeat_seed = seed + FOLDS * k
         chosen = first if k == 0 else matched_phantom(phantom, real, repeat_seed)
@@ -426,42 +531,40 @@ def by_statistic(repeats: list[np.ndarray]) -> dict[str, float]:
     return dict(sorted(aucs.items(), key=lambda item: -item[1]))
 
 
-def _spread(values: np.ndarray) -> dict[str, float]:
+def _spread(values: np.ndarray) -> Spread:
     return {"mean": round(float(np.mean(values)), 4), "sd": round(float(np.std(values)), 4)}
 
 
-def side_by_side(phantom_pixels: np.ndarray, real_pixels: np.ndarray) -> list[dict[str, Any]]:
+def side_by_side(phantom_pixels: np.ndarray, real_pixels: np.ndarray) -> list[StatisticRow]:
     """The image statistics of both sets, with a distance between them where one is defined."""
     sets = {"phantom": phantom_pixels.astype(np.float64) / 255.0, "real": real_pixels.astype(np.float64) / 255.0}
 
-    def each(statistic: Any) -> dict[str, dict[str, float]]:
-        return {name: _spread(np.array([statistic(i) for i in images])) for name, images in sets.items()}
+    def row(measure: str, statistic: Callable[[np.ndarray], SupportsFloat]) -> StatisticRow:
+        """The statistic's spread over each set's crops (no distance)."""
+        phantom, real = (_spread(np.array([statistic(i) for i in images])) for images in sets.values())
+        return {"measure": measure, "phantom": phantom, "real": real, "distance": None}
 
     pooled = {name: images.ravel()[:: max(1, images.size // 200_000)] for name, images in sets.items()}
     gradients = {
         name: np.concatenate([statistics.gradient_magnitude(i).ravel() for i in images])[::7]
         for name, images in sets.items()
     }
+    intensity = row("intensity (crop means)", np.mean)
+    intensity["distance"] = round(255 * wasserstein_distance(pooled["phantom"], pooled["real"]), 2)
+    intensity["distance_kind"] = "earth mover's distance of the intensity histograms, grey levels"
+    gradient: StatisticRow = {
+        "measure": "gradient magnitude (per pixel)",
+        "phantom": _spread(gradients["phantom"]),
+        "real": _spread(gradients["real"]),
+        "distance": round(255 * wasserstein_distance(gradients["phantom"], gradients["real"]), 2),
+        "distance_kind": "earth mover's distance of the gradient distributions, grey levels per pixel",
+    }
     return [
-        {
-            "measure": "intensity (crop means)",
-            **each(np.mean),
-            "distance": round(255 * wasserstein_distance(pooled["phantom"], pooled["real"]), 2),
-            "distance_kind": "earth mover's distance of the intensity histograms, grey levels",
-        },
-        {"measure": "power spectrum slope", **each(statistics.spectrum_slope), "distance": None},
-        {
-            "measure": "gradient magnitude (per pixel)",
-            **{name: _spread(values) for name, values in gradients.items()},
-            "distance": round(255 * wasserstein_distance(gradients["phantom"], gradients["real"]), 2),
-            "distance_kind": "earth mover's distance of the gradient distributions, grey levels per pixel",
-        },
-        {"measure": "bone area fraction", **each(statistics.bone_fraction), "distance": None},
-        {
-            "measure": "finger axis angle from vertical (degrees)",
-            **each(lambda image: statistics.axis_angle(image)[0]),
-            "distance": None,
-        },
+        intensity,
+        row("power spectrum slope", statistics.spectrum_slope),
+        gradient,
+        row("bone area fraction", statistics.bone_fraction),
+        row("finger axis angle from vertical (degrees)", lambda image: statistics.axis_angle(image)[0]),
     ]
 
 
@@ -506,14 +609,14 @@ def measure(
     workers: int | None,
     work: Path,
     out: Path | None,
-) -> dict[str, Any]:
+) -> Report:
     """The whole realism report, its phantoms, manifests and trainings in the working folder
     `work` (and, with `out`, the matched-crops figure there)."""
     phantom = make_phantom(work / "phantom", patients, size, seed, workers)
     chosen = matched_phantom(phantom, real, seed)  # for the two-sample test's first repeat, the statistics, the figure
     held_out_patients = max(HELD_OUT_MIN_PATIENTS, patients // HELD_OUT_SHARE)
     held_out = held_out_healthy(held_out_patients, size, seed + HELD_OUT_SEED, workers, work / "held-out")
-    report: dict[str, Any] = {
+    report: Report = {
         "phantom": {"patients": patients, "crops": len(phantom.truth), "size": size, "seed": seed},
         "held_out": {"patients": held_out.patients, "healthy_crops": len(held_out.paths), "seed": held_out.seed},
         "real": {"crops": len(real.paths), "radiographs": len(set(real.groups))},

@@ -48,7 +48,8 @@ def gradient_magnitude(image: np.ndarray) -> np.ndarray:
     """Sobel gradient magnitude per pixel (intensity units per pixel)."""
     gx = ndimage.sobel(image, axis=1) / 8.0
     gy = ndimage.sobel(image, axis=0) / 8.0
-    return np.hypot(gx, gy)
+    magnitude: np.ndarray = np.hypot(gx, gy)
+    return magnitude
 
 
 def otsu_threshold(image: np.ndarray) -> float:

@@ -20,14 +20,16 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from zoo import hookimpl
 from zoo.errors import UsageError
-from zoo.runs import RunInfo
+from zoo.runs import Results, RunInfo
 
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
+
+    from zoo.protocols import JsonValue
 
     from .params import MlflowParams
 
@@ -47,7 +49,7 @@ def tracking_uri(params: MlflowParams) -> str:
     return f"sqlite:///{(LOCAL_STORE / 'mlflow.db').resolve()}"
 
 
-def flatten(values: dict[str, Any], prefix: str = "") -> dict[str, str]:
+def flatten(values: dict[str, JsonValue], prefix: str = "") -> dict[str, str]:
     """Nested params as dotted keys with text values (lists as written in YAML)."""
     flat: dict[str, str] = {}
     for key, value in values.items():
@@ -59,7 +61,7 @@ def flatten(values: dict[str, Any], prefix: str = "") -> dict[str, str]:
     return flat
 
 
-def final_metrics(results: dict[str, Any]) -> dict[str, float]:
+def final_metrics(results: Results) -> dict[str, float]:
     """Every evaluated split's metrics with their 95 % interval ends, by MLflow metric name."""
     found: dict[str, float] = {}
     for split, result in results.get("splits", {}).items():
@@ -124,7 +126,7 @@ class MlflowTracker:
         self.client.log_batch(self.run_id, metrics=values)
 
     @hookimpl
-    def zoo_run_finished(self, run: RunInfo, results: dict[str, Any]) -> None:
+    def zoo_run_finished(self, run: RunInfo, results: Results) -> None:
         """Log the final metrics with their intervals and the run folder's files; end the MLflow run."""
         from mlflow.entities import Metric
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -61,7 +61,7 @@ def _params_summary(params: type[BaseModel]) -> str:
     return ", ".join(parts)
 
 
-def _component_json(spec: ComponentSpec) -> dict[str, Any]:
+def _component_json(spec: ComponentSpec) -> dict[str, object]:
     return {
         "kind": spec.kind,
         "name": spec.name,

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pandas and torch are imported by the calls, not by `zoo --help`
     import pandas as pd
+
+    from zoo.runs import Results
 
 
 class CliPipeline:
@@ -17,7 +19,7 @@ class CliPipeline:
 
     def run(
         self, recipe: Path, runs_dir: Path, overrides: Sequence[str] = (), quiet: bool = True
-    ) -> tuple[Path, dict[str, Any]]:
+    ) -> tuple[Path, Results]:
         """Validate, train and judge a recipe file; the run folder and metrics.json's content."""
         from zoo.cli.components import loaded_plugins
         from zoo.cli.recipes import run_recipe

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -17,6 +17,7 @@ if TYPE_CHECKING:  # imported lazily so that `zoo --help` stays fast
     from zoo.compose.plugins import Plugins
     from zoo.compose.recipe import Recipe
     from zoo.compose.registry import Registry
+    from zoo.runs import Results
 
 RECIPE_SUFFIXES = (".yaml", ".yml")
 
@@ -161,7 +162,7 @@ def run_recipe(
     text: str | None = None,
     resume: Path | None = None,
     device: str | None = None,
-) -> tuple[Path, dict[str, Any] | None]:
+) -> tuple[Path, Results | None]:
     """Train one recipe (or resume one run), then judge it; print its results, except as JSON,
     and return them. The call path of `zoo run` (docs/architecture.md)."""
     from zoo.compose.recipe import components_of, load_run_recipe

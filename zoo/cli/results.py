@@ -8,7 +8,7 @@ import sys
 from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
@@ -32,6 +32,8 @@ from zoo.targets import TARGETS
 
 if TYPE_CHECKING:  # the registry imports pydantic, which `zoo --help` does without
     from zoo.compose.registry import Registry
+    from zoo.judging.leaderboard import LeaderboardRow
+    from zoo.runs import MetricResult, Results
 
 # The leaderboard's columns besides the metrics; tables short of width drop recipe (the run id
 # begins with it), then model, then the metrics after the ranking one, then n, then the interval.
@@ -59,7 +61,7 @@ def metric_labels(registry: Registry) -> dict[str, str]:
     return {spec.name: spec.display or spec.name for spec in registry.components("metrics")}
 
 
-def print_results(output: OutputFormat, folder: Path, results: dict[str, Any], labels: Mapping[str, str]) -> None:
+def print_results(output: OutputFormat, folder: Path, results: Results, labels: Mapping[str, str]) -> None:
     """The metrics of a finished run per split, with intervals, the trivial baseline and the reader
     ceiling (table or markdown; `labels` shortens the metric names)."""
     ceilings = results.get("ceilings", {})
@@ -72,13 +74,16 @@ def print_results(output: OutputFormat, folder: Path, results: dict[str, Any], l
         )
     splits = list(results["splits"].items())
     for place, (split, result) in enumerate(splits, start=1):
-        baseline = results["baselines"].get(split, {})
-        ceiling = ceilings.get(split, {}).get("metrics")
+        baseline = results["baselines"].get(split)
+        predictor = "baseline" if baseline is None else baseline.get("predictor", "baseline")
+        trivial = {} if baseline is None else baseline.get("metrics", {})
+        best = ceilings.get(split)
+        ceiling = None if best is None else best.get("metrics")
         columns = [
             Column("metric"),
             Column("value", numeric=True),
             Column("bootstrap_95", "95 % CI", "patient-bootstrap interval"),
-            Column("baseline", baseline.get("predictor", "baseline"), "trivial baseline", numeric=True),
+            Column("baseline", predictor, "trivial baseline", numeric=True),
             *([Column("ceiling", "reader ceiling", numeric=True)] if ceiling is not None else []),
         ]
         rows: list[tuple[Cell, ...]] = [
@@ -86,7 +91,7 @@ def print_results(output: OutputFormat, folder: Path, results: dict[str, Any], l
                 abbreviate(name, labels),
                 format_number(entry["value"]),
                 format_interval(entry.get("bootstrap_95")),
-                format_number(baseline.get("metrics", {}).get(name)),
+                format_number(trivial.get(name)),
                 *([format_number(ceiling.get(name))] if ceiling is not None else []),
             )
             for name, entry in result["metrics"].items()
@@ -95,12 +100,12 @@ def print_results(output: OutputFormat, folder: Path, results: dict[str, Any], l
         print_rows(output, columns, rows, title=title, notes=notes if place == len(splits) else ())
 
 
-def _value(entry: dict[str, Any] | None) -> str:
-    return format_number((entry or {}).get("value"))
+def _value(entry: MetricResult | None) -> str:
+    return format_number(None if entry is None else entry.get("value"))
 
 
-def _ci(entry: dict[str, Any] | None, key: str = "bootstrap_95") -> str:
-    return format_interval((entry or {}).get(key))
+def _ci(entry: MetricResult | None, key: Literal["bootstrap_95", "wilson_95"] = "bootstrap_95") -> str:
+    return format_interval(None if entry is None else entry.get(key))
 
 
 def evaluate(
@@ -149,8 +154,8 @@ def evaluate(
         )
 
 
-def _flat(row: dict[str, Any], metrics: list[str]) -> dict[str, Any]:
-    flat = {
+def _flat(row: LeaderboardRow, metrics: list[str]) -> dict[str, object]:
+    flat: dict[str, object] = {
         k: row.get(k)
         for k in (
             "run_id",
@@ -178,9 +183,10 @@ def _flat(row: dict[str, Any], metrics: list[str]) -> dict[str, Any]:
         )
     }
     for name in metrics:
-        entry = row["metrics"].get(name) or {}
-        bounds = entry.get("bootstrap_95") or [None, None]
-        flat[name], flat[f"{name}_low"], flat[f"{name}_high"] = entry.get("value"), bounds[0], bounds[1]
+        entry = row["metrics"].get(name)
+        bounds = (None if entry is None else entry.get("bootstrap_95")) or [None, None]
+        value = None if entry is None else entry.get("value")
+        flat[name], flat[f"{name}_low"], flat[f"{name}_high"] = value, bounds[0], bounds[1]
     return flat
 
 
@@ -273,7 +279,7 @@ def leaderboard(
         )
 
 
-def _metrics_shown(registry: Registry, target: str, metric: str, members: list[dict[str, Any]]) -> list[str]:
+def _metrics_shown(registry: Registry, target: str, metric: str, members: list[LeaderboardRow]) -> list[str]:
     """The ranking metric, then the target's other metrics that a run of the group has."""
     from zoo.judging import leaderboard as board
 

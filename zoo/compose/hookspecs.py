@@ -21,10 +21,8 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
-    from typing import Any
-
     from zoo.protocols import Commands, RegisterCheck, RegisterComponent, ReportWriter
-    from zoo.runs import RunFolder, RunInfo
+    from zoo.runs import Results, RunFolder, RunInfo
 
 PROJECT = "zoo"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -131,7 +129,7 @@ def zoo_epoch_ended(run: RunInfo, epoch: int, metrics: dict[str, float]) -> None
 
 
 @hookspec
-def zoo_run_finished(run: RunInfo, results: dict[str, Any]) -> None:
+def zoo_run_finished(run: RunInfo, results: Results) -> None:
     """A run was judged: `results` is metrics.json's content (every evaluated split's metrics with
     their intervals); the run folder is complete and its leaderboard rows are written."""
 

@@ -11,7 +11,6 @@ run folder is the record, a tracker a copy of it.
 from __future__ import annotations
 
 from types import TracebackType
-from typing import Any
 
 import pluggy
 
@@ -19,7 +18,7 @@ from zoo.compose.plugins import Plugins, call_isolated
 from zoo.compose.recipe import Recipe
 from zoo.errors import ZooError
 from zoo.output import warn
-from zoo.runs import RunInfo
+from zoo.runs import Results, RunInfo
 
 
 class Lifecycle:
@@ -61,17 +60,17 @@ class Lifecycle:
         self.run = run
         self._call("zoo_run_started", run=run)
 
-    def epoch_ended(self, row: dict[str, Any]) -> None:
+    def epoch_ended(self, row: dict[str, float]) -> None:
         """An epoch ended; `row` is its row of history.csv."""
         if self.run is not None:
             self._call("zoo_epoch_ended", run=self.run, epoch=int(row["epoch"]), metrics=dict(row))
 
-    def finished(self, results: dict[str, Any]) -> None:
+    def finished(self, results: Results) -> None:
         """The run was judged: `results` is metrics.json's content."""
         if self.run is not None:
             self._call("zoo_run_finished", run=self.run, results=results)
 
-    def _call(self, hook: str, **arguments: Any) -> None:
+    def _call(self, hook: str, **arguments: object) -> None:
         for plugin, error in call_isolated(self.manager, hook, **arguments).items():
             shown = plugin.removeprefix("tracker:")
             warn(f"plugin '{shown}' failed in {hook} ({type(error).__name__}: {error}); the run goes on")

@@ -26,7 +26,7 @@ import os
 from collections.abc import Callable, Generator, Iterable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypedDict, TypeVar, cast
 
 import pluggy
 
@@ -35,6 +35,9 @@ from zoo.compose.entry_points import EntryPoint, entry_points
 from zoo.compose.kinds import KINDS
 from zoo.compose.registry import CheckSpec, ComponentSpec, Registry
 from zoo.errors import ZooError
+
+if TYPE_CHECKING:
+    from zoo.protocols import Commands
 
 ENTRY_POINT_GROUP = "zoo"
 DISABLE_ENV = "ZOO_DISABLE_PLUGIN_AUTOLOAD"
@@ -45,6 +48,18 @@ HOOK_NAMES = tuple(name for name in dir(hookspecs) if name.startswith("zoo_"))
 REGISTRATION_HOOKS = (*(f"zoo_register_{kind}" for kind in KINDS), "zoo_register_checks")
 
 T = TypeVar("T")
+
+
+class PluginInfo(TypedDict):
+    """A plugin as `zoo plugins --format json` shows it (and env.json records its version)."""
+
+    name: str
+    module: str
+    distribution: str | None
+    version: str | None
+    builtin: bool
+    hooks: list[str]
+    error: str | None
 
 
 @dataclass
@@ -63,7 +78,7 @@ class PluginRecord:
         """True for the plugins that ship with the zoo."""
         return self.distribution == OWN_DISTRIBUTION
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> PluginInfo:
         """A JSON-ready view."""
         return {
             "name": self.name,
@@ -172,7 +187,7 @@ def _finish_wrapper(teardown: Generator[None, object, object], result: object) -
     raise RuntimeError("the hook wrapper yielded twice")
 
 
-def _isolated(impl: pluggy.HookImpl) -> Callable[..., Any]:
+def _isolated(impl: pluggy.HookImpl) -> Callable[..., object]:
     """`impl`'s function, guarded: while a zoo call is active, what it raises is recorded, not raised."""
     function = impl.function
     plugin_name = impl.plugin_name
@@ -182,7 +197,7 @@ def _isolated(impl: pluggy.HookImpl) -> Callable[..., Any]:
         wrapper_function = cast(Callable[..., Generator[None, object, object]], function)
 
         @functools.wraps(function)
-        def isolated_wrapper(*args: Any, **kwargs: Any) -> Generator[None, object, object]:
+        def isolated_wrapper(*args: object, **kwargs: object) -> Generator[None, object, object]:
             call = _ACTIVE_CALL.get()
             if call is None:  # called by someone else's code: plain pluggy behaviour
                 return (yield from wrapper_function(*args, **kwargs))
@@ -201,7 +216,7 @@ def _isolated(impl: pluggy.HookImpl) -> Callable[..., Any]:
         return isolated_wrapper
 
     @functools.wraps(function)
-    def isolated(*args: Any, **kwargs: Any) -> Any:
+    def isolated(*args: object, **kwargs: object) -> object:
         call = _ACTIVE_CALL.get()
         if call is None:
             return function(*args, **kwargs)
@@ -210,7 +225,7 @@ def _isolated(impl: pluggy.HookImpl) -> Callable[..., Any]:
     return isolated
 
 
-def call_isolated(manager: pluggy.PluginManager, hook_name: str, **kwargs: Any) -> dict[str, BaseException]:
+def call_isolated(manager: pluggy.PluginManager, hook_name: str, **kwargs: object) -> dict[str, BaseException]:
     """Call a hook through pluggy, each implementation isolated; return {plugin name: what it raised}."""
     caller: pluggy.HookCaller = getattr(manager.hook, hook_name)
     for impl in caller.get_hookimpls():
@@ -327,7 +342,7 @@ def load_plugins(
         selected = [n.strip() for n in selected_raw.split(",") if n.strip()]
     autoload = not _truthy(env.get(DISABLE_ENV)) or selected is not None
 
-    candidates: list[tuple[PluginRecord, Any]] = []
+    candidates: list[tuple[PluginRecord, Callable[..., object]]] = []
     if autoload:
         available = _ordered_entry_points()
         chosen = [ep for ep in available if selected is None or ep.name in selected]
@@ -394,7 +409,7 @@ def reset_plugins() -> None:
     get_plugins.cache_clear()
 
 
-def register_commands(plugins: Plugins, commands: Any) -> None:
+def register_commands(plugins: Plugins, commands: Commands) -> None:
     """Let each plugin add CLI commands; a plugin that fails here is recorded, the rest go on."""
     by_name = {record.name: record for record in plugins.records}
     failures = call_isolated(plugins.manager, "zoo_register_commands", commands=commands)

@@ -15,7 +15,7 @@ import hashlib
 import json
 import math
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -28,6 +28,9 @@ from zoo.errors import Problem, ProblemsError, UsageError
 from zoo.paths import is_path_field
 from zoo.runs import RunFolder
 from zoo.targets import TARGETS
+
+if TYPE_CHECKING:
+    from zoo.protocols import JsonValue
 
 MAX_RECIPE_BYTES = 1024 * 1024
 MAX_WORKERS = 64
@@ -51,12 +54,12 @@ class ComponentRef(Strict):
 
     @model_validator(mode="before")
     @classmethod
-    def _from_string(cls, value: Any) -> Any:
+    def _from_string(cls, value: object) -> object:
         return {"name": value} if isinstance(value, str) else value
 
     @field_validator("params", mode="before")
     @classmethod
-    def _null_params(cls, value: Any) -> Any:
+    def _null_params(cls, value: object) -> object:
         return {} if value is None else value
 
 
@@ -208,7 +211,7 @@ class EvalConfig(Strict):
 
     @field_validator("threshold")
     @classmethod
-    def _probability(cls, value: Any) -> Any:
+    def _probability(cls, value: object) -> object:
         if isinstance(value, float) and not 0 < value < 1:
             raise ValueError("a fixed threshold is a probability between 0 and 1")
         return value
@@ -235,7 +238,7 @@ class Recipe(Strict):
         None, description="an experiment tracker that follows the run ('zoo list trackers'); off when absent"
     )
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, JsonValue]:
         """A plain, JSON-ready dict. A recipe that tracks nothing leaves `track` out, so that its
         resolved.yaml and hash are what they were before trackers existed."""
         data = self.model_dump(mode="json")
@@ -270,7 +273,7 @@ def components_of(recipe: Recipe) -> list[tuple[str, ComponentRef]]:
     return [(kind, ComponentRef.model_validate(ref)) for kind, ref in found if ref is not None]
 
 
-def _get_path(data: Any, path: tuple[str, ...]) -> Any:
+def _get_path(data: object, path: tuple[str, ...]) -> object:
     """The value at a key path of nested dicts, or None where the path does not exist."""
     for part in path:
         if not isinstance(data, dict):
@@ -295,7 +298,7 @@ class _Locator:
         return self.doc.location(path)
 
 
-def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[tuple[str, ...], str]:
+def apply_overrides(data: dict[str, object], overrides: list[str]) -> dict[tuple[str, ...], str]:
     """Apply `a.b.c=value` overrides in place (values parse as YAML); return path -> text.
 
     A path may create missing mappings but never descends into a scalar; list items are
@@ -315,7 +318,7 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[tuple[st
         except yaml.YAMLError:
             problems.append(Problem(where, key, "the value is not valid YAML"))
             continue
-        node: Any = data
+        node: object = data
         for depth, part in enumerate(parts):
             here = ".".join(parts[:depth]) or "the recipe"
             last = depth == len(parts) - 1
@@ -339,7 +342,7 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[tuple[st
     return applied
 
 
-def _no_descent(here: str, part: str, node: Any) -> str:
+def _no_descent(here: str, part: str, node: object) -> str:
     if isinstance(node, list):
         return f"'{here}' is a list of {len(node)}; '{part}' is not an index in it"
     return f"'{here}' is a single value ({type(node).__name__}), it has no field '{part}'"
@@ -347,7 +350,7 @@ def _no_descent(here: str, part: str, node: Any) -> str:
 
 def _field_names(model: type[BaseModel], path: tuple[str | int, ...]) -> list[str]:
     """The field names of the (nested) model at `path`, for suggestions."""
-    current: Any = model
+    current: object = model
     for part in path:
         if not (isinstance(current, type) and issubclass(current, BaseModel)):
             return []
@@ -394,7 +397,7 @@ def _structure_problems(
 
 
 def _component_problems(
-    raw: dict[str, Any], registry: Registry, locate: _Locator
+    raw: dict[str, object], registry: Registry, locate: _Locator
 ) -> tuple[list[Problem], dict[tuple[str, ...], ComponentSpec]]:
     """Pass 2: every component named exists and its params validate."""
     problems: list[Problem] = []
@@ -551,6 +554,7 @@ def _resolve(
     data = recipe.model_dump(mode="python")
     for path, spec in specs.items():
         ref = _get_path(data, path)
+        assert isinstance(ref, dict)  # a component the recipe names: a dumped `ComponentRef`
         params = spec.params.model_validate(ref["params"]).model_dump(mode="json")
         for name, field in spec.params.model_fields.items():
             value = params.get(name)

@@ -10,17 +10,20 @@ from __future__ import annotations
 
 import difflib
 import importlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from zoo.compose.kinds import KIND_NOUN, KINDS
 from zoo.errors import UsageError, ZooError
-from zoo.protocols import Reference, RegisterCheck, RegisterComponent
+from zoo.protocols import CheckedRecipe, Reference, RegisterCheck, RegisterComponent
 
 if TYPE_CHECKING:  # pydantic is imported when a params model is first needed
     from pydantic import BaseModel
+
+# A recipe cross-check: `check(recipe, registry)` gives (field path, message) pairs, none when the recipe is fine.
+Check = Callable[[CheckedRecipe, "Registry"], list[tuple[str, str]]]
 
 
 def resolve_reference(reference: Reference) -> Callable[..., Any]:
@@ -88,14 +91,14 @@ class ComponentSpec:
         """Import and return the factory."""
         return resolve_reference(self.factory)
 
-    def check_ready(self, params: BaseModel | dict[str, Any] | None = None) -> None:
+    def check_ready(self, params: BaseModel | Mapping[str, object] | None = None) -> None:
         """Run the component's preflight with validated params (nothing when it has none)."""
         if self.preflight is not None:
             if not isinstance(params, self.params):
                 params = self.params.model_validate(params or {})
             resolve_reference(self.preflight)(params)
 
-    def params_for_saved(self, params: BaseModel | dict[str, Any] | None = None) -> BaseModel:
+    def params_for_saved(self, params: BaseModel | Mapping[str, object] | None = None) -> BaseModel:
         """The params that rebuild this component for weights saved by a run."""
         if not isinstance(params, self.params):
             params = self.params.model_validate(params or {})
@@ -104,7 +107,7 @@ class ComponentSpec:
         restored: BaseModel = resolve_reference(self.restore_params)(params)
         return restored
 
-    def build(self, params: BaseModel | dict[str, Any] | None = None, **context: Any) -> Any:
+    def build(self, params: BaseModel | Mapping[str, object] | None = None, **context: object) -> Any:
         """Validate `params` and call the factory with them and the kind's context."""
         if not isinstance(params, self.params):
             params = self.params.model_validate(params or {})
@@ -120,7 +123,7 @@ class CheckSpec:
     description: str
     plugin: str
 
-    def load(self) -> Callable[..., Any]:
+    def load(self) -> Check:
         """Import and return the check function."""
         return resolve_reference(self.check)
 

@@ -32,7 +32,7 @@ def _ref(key: str) -> str:
     return DEFS + quote(key.replace("~", "~0").replace("/", "~1"), safe="")
 
 
-def _rewrite_refs(node: Any, rename: dict[str, str]) -> Any:
+def _rewrite_refs(node: object, rename: dict[str, str]) -> object:
     """`node` with every `$ref` into `$defs` renamed: old `$defs` key -> new key."""
     if isinstance(node, dict):
         return {
@@ -46,7 +46,7 @@ def _rewrite_refs(node: Any, rename: dict[str, str]) -> Any:
     return node
 
 
-def _replace(node: Any, old: Schema, new: Schema) -> Any:
+def _replace(node: object, old: Schema, new: Schema) -> object:
     """`node` with every subschema equal to `old` replaced by `new`."""
     if node == old:
         return copy.deepcopy(new)

@@ -6,7 +6,6 @@ Duplicate keys are an error (plain YAML loaders keep the last one silently).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import yaml
 
@@ -19,7 +18,7 @@ Path = tuple[str | int, ...]
 class YamlDocument:
     """Parsed YAML data plus the 1-based line of each key path."""
 
-    data: Any
+    data: object  # what the YAML holds: mappings, lists, strings, numbers, dates, ...
     lines: dict[Path, int]
     source: str
 
@@ -66,7 +65,7 @@ def _walk(
 ) -> None:
     budget.spend()
     if isinstance(node, yaml.MappingNode):
-        first_seen: dict[Any, int] = {}
+        first_seen: dict[str, int] = {}
         for key_node, value_node in node.value:
             key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node.value)
             line = key_node.start_mark.line + 1

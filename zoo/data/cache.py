@@ -17,7 +17,7 @@ from concurrent.futures import ProcessPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TypedDict
 
 import numpy as np
 
@@ -28,6 +28,15 @@ from zoo.progress import task, track
 DECODER_VERSION = 1
 PARALLEL_FROM = 2000  # decode in worker processes from this many images on
 CHUNK = 500
+
+
+class CacheMeta(TypedDict):
+    """A cache folder's meta.json, as read back."""
+
+    count: int
+    size: int
+    equalize: Equalize
+    errors: dict[str, str]  # why image i could not be read, by str(i)
 
 
 @dataclass
@@ -61,9 +70,9 @@ def _decode_chunk(job: tuple[str, int, int, int, list[str], str]) -> dict[int, s
     return errors
 
 
-def _open(folder: Path, size: int) -> tuple[dict[str, Any], np.ndarray]:
+def _open(folder: Path, size: int) -> tuple[CacheMeta, np.ndarray]:
     """A cache folder's metadata and its memory-mapped pixels."""
-    meta = json.loads((folder / "meta.json").read_text())
+    meta: CacheMeta = json.loads((folder / "meta.json").read_text())
     shape = (max(meta["count"], 1), size, size)
     return meta, np.memmap(folder / "pixels.u8", dtype=np.uint8, mode="r", shape=shape)
 

@@ -9,7 +9,7 @@ and prefetching; workers share the memory-mapped cache (each maps the same file:
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, cast
+from typing import cast
 
 import numpy as np
 import torch
@@ -76,7 +76,7 @@ def batches(
         num_workers=num_workers,
         pin_memory=pin_memory,
         # The stubs expect a list of items; with `__getitems__`, the dataset's whole batch reaches collate_fn.
-        collate_fn=cast(Callable[[list[Any]], Any], _keep),
+        collate_fn=cast(Callable[[list[Batch]], Batch], _keep),
         persistent_workers=num_workers > 0,
         prefetch_factor=PREFETCH if num_workers > 0 else None,
     )

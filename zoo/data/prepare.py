@@ -79,8 +79,8 @@ def label_scale(table: pd.DataFrame, dataset: str) -> str:
     return present[0]
 
 
-def _problem_rows(table: pd.DataFrame, scale: str, decoded: DecodedImages) -> list[dict[str, Any]]:
-    problems: list[dict[str, Any]] = []
+def _problem_rows(table: pd.DataFrame, scale: str, decoded: DecodedImages) -> list[dict[str, str]]:
+    problems: list[dict[str, str]] = []
 
     def add(position: int, kind: str, detail: str = "") -> None:
         row = table.iloc[position]

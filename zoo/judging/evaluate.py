@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import numpy as np
 from scipy.stats import binomtest
@@ -20,6 +19,8 @@ from zoo.compose.metrics import build_metrics
 from zoo.compose.registry import Registry
 from zoo.predictions import Predictions
 from zoo.progress import track
+from zoo.protocols import Metric
+from zoo.runs import MetricResult, SplitResult
 from zoo.targets import TARGETS
 
 
@@ -32,7 +33,7 @@ def wilson(successes: int, trials: int) -> tuple[float, float]:
 
 
 def patient_bootstrap(
-    predictions: Predictions, metrics: dict[str, Any], resamples: int, seed: int
+    predictions: Predictions, metrics: dict[str, Metric], resamples: int, seed: int
 ) -> dict[str, tuple[tuple[float, float], int]]:
     """95 % percentile intervals of every metric over resampled patients, each with the number of
     resamples on which the metric is undefined and which the interval leaves out.
@@ -84,11 +85,11 @@ def evaluate(
     names: list[str] | None = None,
     resamples: int = 1000,
     seed: int = 0,
-) -> dict[str, Any]:
+) -> SplitResult:
     """Every applicable metric with its intervals, plus counts and the confusion matrix."""
     metrics = build_metrics(registry, predictions.target, predictions.tags(), names)
     intervals = patient_bootstrap(predictions, metrics, resamples, seed)
-    result: dict[str, Any] = {
+    result: SplitResult = {
         "target": predictions.target,
         "n": len(predictions),
         "patients": len(np.unique(predictions.patient)),
@@ -96,7 +97,7 @@ def evaluate(
         "metrics": {},
     }
     for name, metric in metrics.items():
-        entry: dict[str, Any] = {
+        entry: MetricResult = {
             "value": json_number(metric(predictions)),
             "higher_is_better": bool(metric.higher_is_better),
         }

@@ -18,15 +18,53 @@ import datetime as dt
 import hashlib
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TypedDict, TypeGuard
 
 from filelock import FileLock
 
+from zoo.compose.recipe import Recipe
 from zoo.compose.registry import Registry
 from zoo.errors import ZooError
+from zoo.runs import Env, MetricResult, Results
 
 STORE = "leaderboard.jsonl"
+
+
+class _RowKeys(TypedDict):  # what every row read back has
+    run_id: str
+    split: str
+    target: str
+    metrics: dict[str, MetricResult]  # only those with a value
+
+
+class LeaderboardRow(_RowKeys, total=False):
+    """One row of the store: a run's evaluated split, with its provenance. A row read back is sure
+    to have run_id, split, target and metrics only (rows of other writers may lack the rest)."""
+
+    recipe: str
+    recipe_sha256: str
+    backbone: str
+    head: str
+    loss: str
+    imbalance: str | None
+    dataset: str
+    dataset_params_sha256: str
+    dataset_fingerprint: str
+    n: int
+    patients: int
+    params: int
+    image_size: int
+    epochs: int
+    train_seconds: float
+    device: str
+    device_name: str
+    weights_sha256: str
+    git_sha: str | None
+    zoo_version: str | None
+    plugin_versions: dict[str, str | None]
+    created_at: str
 
 
 def store_path(runs_dir: Path) -> Path:
@@ -39,16 +77,16 @@ def lock_path(store: Path) -> Path:
     return store.with_name(f"{store.name}.lock")
 
 
-def params_hash(params: dict[str, Any]) -> str:
+def params_hash(params: Mapping[str, object]) -> str:
     """A short, order-independent hash of a params dict."""
     return hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:12]
 
 
-def rows_for_run(recipe: Any, results: dict[str, Any], env: dict[str, Any]) -> list[dict[str, Any]]:
+def rows_for_run(recipe: Recipe, results: Results, env: Env) -> list[LeaderboardRow]:
     """One leaderboard row per evaluated split of a finished run."""
     training = results["training"]
     imbalance = recipe.imbalance.name if recipe.imbalance else None
-    rows = []
+    rows: list[LeaderboardRow] = []
     for split, result in results["splits"].items():
         rows.append({
             "run_id": results["run"],
@@ -81,7 +119,7 @@ def rows_for_run(recipe: Any, results: dict[str, Any], env: dict[str, Any]) -> l
     return rows
 
 
-def append(store: Path, rows: list[dict[str, Any]]) -> int:
+def append(store: Path, rows: list[LeaderboardRow]) -> int:
     """Append rows not yet in the store (by run and split), under a lock; return how many.
 
     Rows are whole lines or nothing: a torn last line (a writer killed mid-row) is fenced off
@@ -137,7 +175,11 @@ def _lines(content: bytes) -> list[str]:
     return content.decode("utf-8", errors="replace").splitlines()
 
 
-def _parse(lines: list[str]) -> list[dict[str, Any]]:
+def _is_row(value: object) -> TypeGuard[LeaderboardRow]:
+    return isinstance(value, dict) and {"run_id", "split", "target", "metrics"} <= value.keys()
+
+
+def _parse(lines: list[str]) -> list[LeaderboardRow]:
     rows = []
     for line in lines:
         line = line.strip()
@@ -147,12 +189,12 @@ def _parse(lines: list[str]) -> list[dict[str, Any]]:
             row = json.loads(line)
         except json.JSONDecodeError:
             continue  # a line cut by a crash of an old writer, or not ours; the rest stays readable
-        if isinstance(row, dict) and {"run_id", "split", "target", "metrics"} <= row.keys():
+        if _is_row(row):
             rows.append(row)
     return rows
 
 
-def read(store: Path) -> list[dict[str, Any]]:
+def read(store: Path) -> list[LeaderboardRow]:
     """All rows of a store (none when it does not exist)."""
     if not store.is_file():
         return []
@@ -179,7 +221,7 @@ def read(store: Path) -> list[dict[str, Any]]:
             lock.release()
 
 
-def dataset_label(row: dict[str, Any]) -> str:
+def dataset_label(row: LeaderboardRow) -> str:
     """The data a row was scored on: the dataset plugin and the samples' fingerprint.
 
     Not the params' hash: params hold absolute paths, which differ between checkouts of the same
@@ -189,10 +231,10 @@ def dataset_label(row: dict[str, Any]) -> str:
     return f"{row.get('dataset', '?')} (data {data})"
 
 
-def on_dataset(row: dict[str, Any], wanted: str) -> bool:
+def on_dataset(row: LeaderboardRow, wanted: str) -> bool:
     """Whether a row's dataset is `wanted`: its name, or a prefix of its data fingerprint or params hash."""
     return wanted == row.get("dataset") or any(
-        (row.get(key) or "").startswith(wanted) for key in ("dataset_fingerprint", "dataset_params_sha256")
+        (value or "").startswith(wanted) for value in (row.get("dataset_fingerprint"), row.get("dataset_params_sha256"))
     )
 
 
@@ -214,33 +256,42 @@ def default_metric(registry: Registry, target: str) -> str | None:
 
 
 def ranked(
-    rows: list[dict[str, Any]], sort: str | None, defaults: dict[str, str]
-) -> dict[tuple[str, str], tuple[str, list[dict[str, Any]]]]:
+    rows: list[LeaderboardRow], sort: str | None, defaults: dict[str, str]
+) -> dict[tuple[str, str], tuple[str, list[LeaderboardRow]]]:
     """Rows grouped by target and dataset (`dataset_label`), each sorted best first by its metric:
     `sort`, else the target's default in `defaults` (`default_metric`).
 
     Runs on different data are never ranked in one table. Rows lacking the metric go last.
     """
-    groups: dict[tuple[str, str], tuple[str, list[dict[str, Any]]]] = {}
+    groups: dict[tuple[str, str], tuple[str, list[LeaderboardRow]]] = {}
     for target, label in sorted({(row["target"], dataset_label(row)) for row in rows}):
         metric = sort or defaults.get(target, "")
         members = [row for row in rows if row["target"] == target and dataset_label(row) == label]
 
-        def key(row: dict[str, Any], metric: str = metric) -> tuple[int, float]:
+        def key(row: LeaderboardRow, metric: str = metric) -> tuple[int, float]:
             entry = row["metrics"].get(metric)
-            if entry is None or entry.get("value") is None:
+            value = None if entry is None else entry.get("value")
+            if entry is None or value is None:
                 return (1, 0.0)
-            value = entry["value"]
             return (0, -value if entry.get("higher_is_better", True) else value)
 
         groups[(target, label)] = (metric, sorted(members, key=key))
     return groups
 
 
-def overlaps(leader: dict[str, Any], other: dict[str, Any], metric: str) -> bool:
+def overlaps(leader: LeaderboardRow, other: LeaderboardRow, metric: str) -> bool:
     """Whether two rows' bootstrap intervals of `metric` overlap (no clear difference)."""
-    a = (leader["metrics"].get(metric) or {}).get("bootstrap_95")
-    b = (other["metrics"].get(metric) or {}).get("bootstrap_95")
-    if not a or not b or None in a or None in b:
+    a, b = _interval(leader, metric), _interval(other, metric)
+    if a is None or b is None:
         return False
     return bool(a[0] <= b[1] and b[0] <= a[1])
+
+
+def _interval(row: LeaderboardRow, metric: str) -> tuple[float, float] | None:
+    """A row's bootstrap interval of `metric`; None when it has none or an end is undefined."""
+    entry = row["metrics"].get(metric)
+    bounds = None if entry is None else entry.get("bootstrap_95")
+    if not bounds or None in bounds:
+        return None
+    low, high = bounds[0], bounds[1]
+    return None if low is None or high is None else (low, high)

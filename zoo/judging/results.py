@@ -13,7 +13,7 @@ judging never imports training.
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -25,6 +25,7 @@ from zoo.data.targets import to_target
 from zoo.judging import leaderboard, thresholds
 from zoo.judging.evaluate import evaluate, json_number
 from zoo.predictions import Predictions, to_frame, to_predictions
+from zoo.runs import Baseline, Ceiling, OperatingPoint, Results
 from zoo.targets import TARGETS
 from zoo.trained import SplitOutputs, TrainedRun
 
@@ -48,7 +49,7 @@ def split_predictions(
     return predictions, frame
 
 
-def baselines(trained: TrainedRun, predictions: Predictions, registry: Registry) -> dict[str, Any]:
+def baselines(trained: TrainedRun, predictions: Predictions, registry: Registry) -> Baseline:
     """The trivial predictors: the training set's majority class, or its median value."""
     train = trained.train_targets
     if TARGETS[trained.target].whole:
@@ -64,7 +65,7 @@ def baselines(trained: TrainedRun, predictions: Predictions, registry: Registry)
     }
 
 
-def choose_threshold(recipe: Recipe, trained: TrainedRun) -> dict[str, Any] | None:
+def choose_threshold(recipe: Recipe, trained: TrainedRun) -> OperatingPoint | None:
     """The operating point of a two-class run from the recipe's rule, on the validation split."""
     rule = recipe.eval.threshold
     if rule is None or not TARGETS[trained.target].decision:
@@ -80,7 +81,7 @@ def choose_threshold(recipe: Recipe, trained: TrainedRun) -> dict[str, Any] | No
 
 def ceiling(
     trained: TrainedRun, split: SplitOutputs, predictions: Predictions, registry: Registry
-) -> dict[str, Any] | None:
+) -> Ceiling | None:
     """The best a model can score against noisy labels: predicting their true values.
 
     Only for datasets that know the truth behind their labels (a `true_<scale>` column, as the
@@ -105,14 +106,14 @@ def ceiling(
     }
 
 
-def judge(recipe: Recipe, trained: TrainedRun, registry: Registry) -> dict[str, Any]:
+def judge(recipe: Recipe, trained: TrainedRun, registry: Registry) -> Results:
     """Write predictions and metrics.json, append the leaderboard rows; return metrics.json's content."""
     run = trained.folder
     operating_point = choose_threshold(recipe, trained)
     threshold = None if operating_point is None else float(operating_point["value"])
     if threshold is not None:
         run.add_to_config({"threshold": threshold})
-    results: dict[str, Any] = {
+    results: Results = {
         "run": run.name,
         "recipe": recipe.name,
         "recipe_sha256": recipe.digest(),

@@ -11,17 +11,20 @@ curve farthest above chance: sensitivity + specificity - 1 largest), or a target
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from sklearn.metrics import roc_curve
 
 from zoo.errors import UsageError
 
+if TYPE_CHECKING:
+    from zoo.compose.recipe import TargetRate
+
 DEFAULT = 0.5
 
 
-def describe(rule: Any) -> str:
+def describe(rule: float | Literal["youden"] | TargetRate | None) -> str:
     """The rule as recipes write it."""
     if rule is None:
         return f"{DEFAULT} (default)"
@@ -30,7 +33,7 @@ def describe(rule: Any) -> str:
     return ", ".join(f"{k} {v}" for k, v in rule.model_dump(exclude_none=True).items())
 
 
-def choose(rule: Any, y_true: np.ndarray, p_eroded: np.ndarray) -> float:
+def choose(rule: float | Literal["youden"] | TargetRate | None, y_true: np.ndarray, p_eroded: np.ndarray) -> float:
     """The threshold `rule` picks on validation labels `y_true` (0/1) and probabilities `p_eroded`."""
     if rule is None:
         return DEFAULT

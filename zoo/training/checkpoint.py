@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import torch
 from safetensors import SafetensorError
@@ -22,7 +22,26 @@ from zoo.errors import UsageError
 from zoo.paths import atomic_write
 from zoo.runs import RunFolder
 
-OptimizerState = tuple[dict[str, torch.Tensor], dict[str, Any]]  # tensors and settings, as checkpointed
+if TYPE_CHECKING:
+    from zoo.protocols import JsonValue
+
+
+class OptimizerSettings(TypedDict):
+    """An optimiser's state other than its tensors: its parameter groups and scalar values."""
+
+    param_groups: list[dict[str, JsonValue]]
+    scalars: dict[str, JsonValue]  # "<parameter index>.<name>"
+
+
+class Meta(TypedDict):
+    """A checkpoint's JSON file."""
+
+    state: dict[str, Any]  # the `State`'s fields
+    history: list[dict[str, float]]
+    optimizer: OptimizerSettings | None  # within a stage
+
+
+OptimizerState = tuple[dict[str, torch.Tensor], OptimizerSettings]  # tensors and settings, as checkpointed
 
 
 @dataclass
@@ -42,17 +61,18 @@ class Resumed:
     """What a run's latest checkpoint restores besides the model's weights."""
 
     state: State
-    history: list[dict[str, Any]]
+    history: list[dict[str, float]]
     optimizer: OptimizerState | None
     best_state: dict[str, torch.Tensor] | None  # the current stage's best weights while early stopping
 
 
 def optimizer_tensors(
     optimizer: torch.optim.Optimizer,
-) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+) -> OptimizerState:
     """Split an optimiser's state into tensors and JSON-able settings."""
     state = optimizer.state_dict()
-    tensors, scalars = {}, {}
+    tensors: dict[str, torch.Tensor] = {}
+    scalars: dict[str, JsonValue] = {}
     for index, values in state["state"].items():
         for name, value in values.items():
             if isinstance(value, torch.Tensor):
@@ -62,20 +82,22 @@ def optimizer_tensors(
     return tensors, {"param_groups": state["param_groups"], "scalars": scalars}
 
 
-def restore_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
+def restore_optimizer(
+    optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], meta: OptimizerSettings
+) -> None:
     """Load what `optimizer_tensors` split."""
-    state: dict[int, dict[str, Any]] = {}
+    state: dict[int, dict[str, object]] = {}
     for key, value in tensors.items():
         if key.startswith("optimizer."):
             _, index, name = key.split(".", 2)
             state.setdefault(int(index), {})[name] = value
-    for key, value in meta["scalars"].items():
+    for key, scalar in meta["scalars"].items():
         index, name = key.split(".", 1)
-        state.setdefault(int(index), {})[name] = value
+        state.setdefault(int(index), {})[name] = scalar
     optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
 
 
-def save_checkpoint(folder: Path, tag: str, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
+def save_checkpoint(folder: Path, tag: str, tensors: dict[str, torch.Tensor], meta: Meta) -> None:
     """Write checkpoint `tag` and point `latest.json` at it; remove older checkpoints."""
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write(folder / f"state-{tag}.safetensors", lambda p: save_file(tensors, str(p)))
@@ -86,7 +108,7 @@ def save_checkpoint(folder: Path, tag: str, tensors: dict[str, torch.Tensor], me
             old.unlink(missing_ok=True)
 
 
-def load_checkpoint(folder: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+def load_checkpoint(folder: Path) -> tuple[dict[str, torch.Tensor], Meta]:
     """The latest complete checkpoint's tensors and state."""
     pointer = folder / "latest.json"
     if not pointer.is_file():
@@ -95,7 +117,7 @@ def load_checkpoint(folder: Path) -> tuple[dict[str, torch.Tensor], dict[str, An
     try:
         tag = json.loads(pointer.read_text())["tag"]
         tensors = load_file(str(folder / f"state-{tag}.safetensors"))
-        meta = json.loads((folder / f"state-{tag}.json").read_text())
+        meta: Meta = json.loads((folder / f"state-{tag}.json").read_text())
     except (OSError, ValueError, KeyError, TypeError, SafetensorError):
         raise UsageError(
             f"the checkpoint in '{folder.resolve()}' is damaged (truncated or edited?)",
@@ -115,12 +137,12 @@ def write_training_state(
     run: RunFolder,
     model: nn.Module,
     state: State,
-    history: list[dict[str, Any]],
+    history: list[dict[str, float]],
     optimizer: torch.optim.Optimizer | None,
 ) -> None:
     """Checkpoint the model, the training state, the history and (within a stage) the optimiser."""
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    meta: dict[str, Any] = {"state": asdict(state), "history": history, "optimizer": None}
+    meta: Meta = {"state": asdict(state), "history": history, "optimizer": None}
     if optimizer is not None and state.epoch > 0:
         optimizer_part, meta["optimizer"] = optimizer_tensors(optimizer)
         tensors.update(optimizer_part)

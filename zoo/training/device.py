@@ -19,7 +19,7 @@ import sys
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
@@ -28,7 +28,9 @@ import zoo
 from zoo.errors import UsageError
 
 if TYPE_CHECKING:
+    from zoo.compose.plugins import PluginInfo
     from zoo.compose.recipe import TrainConfig
+    from zoo.runs import Env
 
 DEVICES = ("auto", "cpu", "cuda")
 MAX_AUTO_WORKERS = 8
@@ -170,7 +172,7 @@ def _version(package: str) -> str | None:
         return None
 
 
-def environment(device: torch.device, plugins: list[dict[str, Any]]) -> dict[str, Any]:
+def environment(device: torch.device, plugins: list[PluginInfo]) -> Env:
     """Versions, git sha and device, for env.json and the leaderboard."""
     return {
         "zoo_version": zoo.__version__,

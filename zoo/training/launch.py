@@ -17,7 +17,7 @@ import threading
 import time
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -35,6 +35,9 @@ from zoo.training import model as model_io
 from zoo.training.checkpoint import State
 from zoo.training.device import distributed, environment, pick_device, set_up, weights_digest
 from zoo.training.trainer import Trainer
+
+if TYPE_CHECKING:
+    from zoo.compose.plugins import PluginInfo
 
 
 class Interrupted(ZooError):
@@ -55,7 +58,7 @@ def train_recipe(
     recipe: Recipe,
     registry: Registry,
     device_name: str,
-    env_plugins: list[dict[str, Any]],
+    env_plugins: list[PluginInfo],
     runs_dir: Path | None = None,
     recipe_text: str | None = None,
     resume: Path | None = None,

@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -27,8 +27,8 @@ from zoo.compose.registry import Registry
 from zoo.data.augment import BatchAugment
 from zoo.data.prepare import Prepared
 from zoo.errors import UsageError
-from zoo.protocols import Backbone, EpochSampler, Head, Loss, Metric
-from zoo.runs import RunFolder
+from zoo.protocols import Backbone, ComponentChoice, EpochSampler, Head, Loss, Metric
+from zoo.runs import RunFolder, SavedModelConfig
 from zoo.targets import TARGETS
 
 if TYPE_CHECKING:
@@ -57,7 +57,9 @@ class ZooModel(nn.Module):
         return self.head.predict(outputs)
 
 
-def build_model(registry: Registry, backbone: Any, head: Any, target: str, saved: bool = False) -> ZooModel:
+def build_model(
+    registry: Registry, backbone: ComponentChoice, head: ComponentChoice, target: str, saved: bool = False
+) -> ZooModel:
     """Build backbone and head from recipe component references.
 
     `saved`: the weights will come from a saved run, so components build with their
@@ -116,7 +118,7 @@ def build_optimizer(model: nn.Module, config: OptimizerConfig, lr: float) -> tor
     return torch.optim.SGD(params, lr=lr, momentum=config.momentum, weight_decay=config.weight_decay)
 
 
-def model_config(recipe: Recipe) -> dict[str, Any]:
+def model_config(recipe: Recipe) -> SavedModelConfig:
     """What config.json records about the model."""
     return {
         "zoo_version": zoo.__version__,
@@ -138,14 +140,14 @@ def _labels(target: str) -> list[str] | str:
     return list(spec.class_names) if spec.class_names else f"{spec.name} {spec.low:g}-{spec.high:g}"
 
 
-def save(model: nn.Module, run: RunFolder, config: dict[str, Any]) -> None:
+def save(model: nn.Module, run: RunFolder, config: SavedModelConfig) -> None:
     """Write the run's model weights and config."""
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}  # channels_last too
     save_file(state, str(run.weights_file))
     run.config_file.write_text(json.dumps(config, indent=2) + "\n")
 
 
-def load(folder: Path, registry: Registry) -> tuple[ZooModel, dict[str, Any]]:
+def load(folder: Path, registry: Registry) -> tuple[ZooModel, SavedModelConfig]:
     """Rebuild a saved model (pretrained files are not needed: the weights come from the run)."""
     run = RunFolder(folder)
     config_path, weights = run.config_file, run.weights_file
@@ -155,7 +157,7 @@ def load(folder: Path, registry: Registry) -> tuple[ZooModel, dict[str, Any]]:
             hint="give a run folder made by 'zoo run'",
         )
     try:
-        config = json.loads(config_path.read_text())
+        config: SavedModelConfig = json.loads(config_path.read_text())
         backbone_params = dict(config["backbone"]["params"])
         backbone = SimpleNamespace(name=config["backbone"]["name"], params=backbone_params)
         head = SimpleNamespace(name=config["head"]["name"], params=config["head"]["params"])

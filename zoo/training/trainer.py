@@ -25,7 +25,7 @@ import math
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, cast
+from typing import cast
 
 import numpy as np
 import torch
@@ -56,7 +56,7 @@ class NonFiniteLoss(ZooError):
     """The training loss became NaN or infinite: training stops, the last checkpoint is kept."""
 
 
-EpochEnded = Callable[[dict[str, Any]], None]  # called with each finished epoch's row of history.csv
+EpochEnded = Callable[[dict[str, float]], None]  # called with each finished epoch's row of history.csv
 
 
 class Trainer:
@@ -96,7 +96,7 @@ class Trainer:
         self.loaders: dict[str, DataLoader[Batch]] = {}
         self.monitor, self.mode = monitor
         self.on_epoch = on_epoch
-        self.history: list[dict[str, Any]] = []
+        self.history: list[dict[str, float]] = []
         self.loader_wait = 0.0  # share of the last epoch's time spent waiting for batches
         self.next_epoch: tuple[int, Iterator[Batch]] | None = None  # (epoch, its batches, already coming)
         self.best_state: dict[str, torch.Tensor] | None = None
@@ -134,7 +134,7 @@ class Trainer:
         self,
         net: nn.Module,
         optimizer: torch.optim.Optimizer,
-        progress: Any,
+        progress: EpochProgress,
         title: str,
         lr_at: Callable[[float], float] | None = None,
     ) -> tuple[float, float]:

@@ -20,7 +20,6 @@ import base64
 import html
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 import matplotlib
 
@@ -57,7 +56,7 @@ EMBED_TRAIN = 4000
 BATCH = 128
 
 
-def _batched(model: ZooModel, pixels: np.ndarray, fn: Any) -> np.ndarray:
+def _batched(model: ZooModel, pixels: np.ndarray, fn: Callable[[torch.Tensor], torch.Tensor]) -> np.ndarray:
     outputs = []
     with torch.no_grad(), task("embedding crops", len(pixels)) as step:
         for start in range(0, len(pixels), BATCH):
@@ -75,7 +74,7 @@ def grad_cam(model: ZooModel, images: torch.Tensor) -> np.ndarray:
     a maximum of 1 per image. Parameter gradients are left untouched."""
     saved: dict[str, torch.Tensor] = {}
 
-    def keep(_module: nn.Module, _inputs: Any, output: torch.Tensor) -> None:
+    def keep(_module: nn.Module, _inputs: tuple[object, ...], output: torch.Tensor) -> None:
         saved["activation"] = output
 
     handle = model.backbone.feature_layer().register_forward_hook(keep)
@@ -157,18 +156,20 @@ def _results(
             f"(rule: {point['rule']}, chosen on the {point['chosen_on']} split); every metric below uses it."
         )
     for evaluated, result in metrics["splits"].items():
-        baseline = metrics["baselines"].get(evaluated, {})
+        baseline = metrics["baselines"].get(evaluated)
+        trivial = {} if baseline is None else baseline.get("metrics", {})
         rows = [
             [
                 name,
                 format_number(e["value"]),
                 format_interval(e.get("bootstrap_95")),
-                format_number(baseline.get("metrics", {}).get(name)),
+                format_number(trivial.get(name)),
             ]
             for name, e in result["metrics"].items()
         ]
         report.text(f"{evaluated}: {result['n']} crops of {result['patients']} patients")
-        report.table(["metric", "value", "95 % CI (patients)", baseline.get("predictor", "")], rows)
+        predictor = "" if baseline is None else baseline.get("predictor", "")
+        report.table(["metric", "value", "95 % CI (patients)", predictor], rows)
     y_true, y_pred = predictions["y_true"].to_numpy(), predictions["y_pred"].to_numpy()
     if not TARGETS[target].whole:
         fig, ax = plt.subplots(figsize=(5, 5))

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -33,6 +33,11 @@ from zoo.paths import is_path_field
 from zoo.predictions import decide
 from zoo.progress import task, track
 from zoo.targets import TARGETS
+
+if TYPE_CHECKING:
+    from zoo.protocols import ComponentChoice
+    from zoo.runs import SavedModelConfig
+    from zoo.training.model import ZooModel
 
 UNSURE_WIDTH = 20.0
 INTERVAL_COLUMNS = {"median": "_median", "lower": "_low80", "upper": "_high80"}  # head outputs, by suffix
@@ -49,7 +54,7 @@ class Scored:
     visits: pd.DataFrame
 
 
-def _from_csv(path: Path, registry: Registry, trained_on: Any = None) -> pd.DataFrame:
+def _from_csv(path: Path, registry: Registry, trained_on: ComponentChoice | None = None) -> pd.DataFrame:
     """Read a CSV as training read its data: with the run's dataset plugin and params (column
     names and all) with `csv` set to this file; failing that, with the first dataset plugin that
     accepts it as its `csv` param."""
@@ -75,7 +80,7 @@ def _from_csv(path: Path, registry: Registry, trained_on: Any = None) -> pd.Data
     raise UsageError(f"no dataset plugin reads '{path}'", hint="; ".join(reasons) or "no plugin takes a csv")
 
 
-def gather(inputs: list[Path], registry: Registry, trained_on: Any = None) -> pd.DataFrame:
+def gather(inputs: list[Path], registry: Registry, trained_on: ComponentChoice | None = None) -> pd.DataFrame:
     """One row per image to score: image, and sample_id, patient_id, joint, date when known.
 
     `trained_on` is the run's dataset reference: CSVs are read the way training read its data."""
@@ -99,7 +104,7 @@ def gather(inputs: list[Path], registry: Registry, trained_on: Any = None) -> pd
     return table[keep].reset_index(drop=True)
 
 
-def score(model: Any, config: dict[str, Any], table: pd.DataFrame, device: torch.device) -> pd.DataFrame:
+def score(model: ZooModel, config: SavedModelConfig, table: pd.DataFrame, device: torch.device) -> pd.DataFrame:
     """Per-joint predictions (error rows for unreadable images)."""
     size, equalize, target = config["image_size"], config["equalize"], config["target"]
     pixels, errors = np.zeros((len(table), size, size), np.uint8), {}
@@ -110,7 +115,7 @@ def score(model: Any, config: dict[str, Any], table: pd.DataFrame, device: torch
             errors[i] = str(exc)
     ok = np.array([i not in errors for i in range(len(table))])
     results: dict[str, list[np.ndarray]] = {}
-    model.to(device, memory_format=torch.channels_last).eval()  # as in training: faster convolutions
+    model.to(device).to(memory_format=torch.channels_last).eval()  # as in training: faster convolutions
     rows = np.flatnonzero(ok)
     with torch.inference_mode(), task("scoring", len(rows)) as step:
         for start in range(0, len(rows), BATCH):
@@ -186,7 +191,7 @@ def rau_by_visit(joints: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _trained_on(run_dir: Path, registry: Registry) -> Any:
+def _trained_on(run_dir: Path, registry: Registry) -> ComponentChoice | None:
     """The dataset reference of the run's recipe (None when the run has no readable recipe)."""
     from zoo.compose.recipe import load_run_recipe
     from zoo.runs import RunFolder
