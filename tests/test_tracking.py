@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT, run_zoo, write
-from test_training import TINY, _wait_for_epochs, only_run
+from test_training import TINY, _wait_for_epochs
 
 mlflow = pytest.importorskip("mlflow", reason="MLflow is an optional extra: pip install 'erosion-zoo[mlflow]'")
 
@@ -28,29 +28,9 @@ def the_mlflow_run(folder: Path, run_dir: Path) -> mlflow.entities.Run:
     return found[0]
 
 
-def test_a_tracked_run_is_in_mlflow_with_params_epochs_metrics_and_files(tmp_path: Path) -> None:
-    recipe = write(tmp_path / "tiny.yaml", TINY.replace("EPOCHS", "2"))
-    done = run_zoo("run", str(recipe), "--runs-dir", "runs", "--track", "mlflow", cwd=tmp_path)
-    assert done.code == 0, done.err
-    run_dir = only_run(tmp_path / "runs")
-    assert "track" in (run_dir / "resolved.yaml").read_text()
-    found = the_mlflow_run(tmp_path, run_dir)
-    assert found.info.status == "FINISHED" and found.info.run_name == run_dir.name
-    assert found.data.params["model.backbone.name"] == "thesis_vgg"
-    assert found.data.params["train.batch_size"] == "32"
-    store = client(tmp_path)
-    history = store.get_metric_history(found.info.run_id, "val_loss")
-    assert [point.step for point in history] == [1, 2], "one point per epoch"
-    metrics = found.data.metrics
-    for name in ("test_quadratic_weighted_kappa", "test_class_normalised_accuracy", "val_accuracy"):
-        assert name in metrics
-        assert metrics[f"{name}_low95"] <= metrics[name] <= metrics[f"{name}_high95"], name
-    artifacts = {item.path for item in store.list_artifacts(found.info.run_id)}
-    assert {"metrics.json", "config.json", "model.safetensors", "history.csv", "resolved.yaml"} <= artifacts
-    assert "checkpoint" not in artifacts, "the state for --resume is not a result"
-
-
-def test_a_resumed_run_continues_the_same_mlflow_run(tmp_path: Path) -> None:
+def test_a_tracked_run_killed_and_resumed_is_one_mlflow_run_with_everything(tmp_path: Path) -> None:
+    """Params, a point per epoch, the final metrics with their intervals, the run folder's files:
+    across a kill -9 and a resume, in the one MLflow run the zoo run started."""
     recipe = write(tmp_path / "tiny.yaml", TINY.replace("EPOCHS", "4"))
     process = subprocess.Popen(
         [sys.executable, "-m", "zoo", "run", str(recipe), "--runs-dir", "runs", "--track", "mlflow"],
@@ -65,11 +45,21 @@ def test_a_resumed_run_continues_the_same_mlflow_run(tmp_path: Path) -> None:
     assert the_mlflow_run(tmp_path, run_dir).info.status == "RUNNING", "killed: the MLflow run is left open"
     resumed = run_zoo("run", "--resume", str(run_dir), cwd=tmp_path)
     assert resumed.code == 0, resumed.err
+    assert "track" in (run_dir / "resolved.yaml").read_text()
     found = the_mlflow_run(tmp_path, run_dir)
-    assert found.info.status == "FINISHED"
-    steps = {point.step for point in client(tmp_path).get_metric_history(found.info.run_id, "train_loss")}
+    assert found.info.status == "FINISHED" and found.info.run_name == run_dir.name
+    assert found.data.params["model.backbone.name"] == "thesis_vgg"
+    assert found.data.params["train.batch_size"] == "32"
+    store = client(tmp_path)
+    steps = {point.step for point in store.get_metric_history(found.info.run_id, "train_loss")}
     assert steps == {1, 2, 3, 4}, "the epochs before and after the kill, in one MLflow run"
-    assert "test_quadratic_weighted_kappa" in found.data.metrics
+    metrics = found.data.metrics
+    for name in ("test_quadratic_weighted_kappa", "test_class_normalised_accuracy", "val_accuracy"):
+        assert name in metrics
+        assert metrics[f"{name}_low95"] <= metrics[name] <= metrics[f"{name}_high95"], name
+    artifacts = {item.path for item in store.list_artifacts(found.info.run_id)}
+    assert {"metrics.json", "config.json", "model.safetensors", "history.csv", "resolved.yaml"} <= artifacts
+    assert "checkpoint" not in artifacts, "the state for --resume is not a result"
 
 
 def test_without_mlflow_the_run_stops_before_any_work(tmp_path: Path) -> None:

@@ -6,6 +6,8 @@ with `exit_code`. Messages never include local variables or sample data, only na
 
 from __future__ import annotations
 
+import errno
+
 
 class ZooError(Exception):
     """A failure while working (exit code 1)."""
@@ -20,6 +22,19 @@ class ZooError(Exception):
     def details(self) -> list[str]:
         """Lines printed before the `Error:` line (e.g. one per problem found)."""
         return []
+
+
+def disk_full(error: BaseException) -> bool:
+    """Whether an error is the disk (or the user's quota) running out of space."""
+    return isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+def resume_after_disk_full(folder: object) -> ZooError:
+    """The error of a run whose files could not be written for lack of space: it can go on."""
+    return ZooError(
+        f"the disk is full: the run's files in {folder} could not be written",
+        hint=f"free some space, then 'zoo run --resume {folder}' goes on from the last checkpoint",
+    )
 
 
 class UsageError(ZooError):

@@ -1,7 +1,10 @@
-"""How numbers and intervals read in tables, reports and the leaderboard (import-light)."""
+"""How numbers and intervals read in tables, reports and the leaderboard, and which ids are
+blank (import-light)."""
 
 from __future__ import annotations
 
+import math
+import unicodedata
 from collections.abc import Sequence
 
 
@@ -15,3 +18,11 @@ def format_interval(bounds: Sequence[float | None] | None) -> str:
     if not bounds or None in bounds:
         return ""
     return f"{bounds[0]:.4g} - {bounds[1]:.4g}"
+
+
+def blank(value: object) -> bool:
+    """Whether an id is missing: empty, NaN, or made only of characters nobody sees (spaces,
+    zero-width spaces and other format or control characters), which no one could tell apart."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return True
+    return all(unicodedata.category(character)[0] in "CZ" for character in str(value))

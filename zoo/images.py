@@ -7,10 +7,18 @@ inputs prepared the same way:
 - non-square images are padded with black to a square (keeping the aspect ratio), then resized;
 - `equalize`: `none`; `linear` (the thesis's stretch: darkest pixel to 0, lightest to 255);
   `histogram` (histogram equalisation).
+
+Hostile files are refused one by one (`UnreadableImage`, a reason each), never read without
+bound: a path that is not a regular file (a folder, a pipe that would block, a device such as
+/dev/zero that never ends), a name the system cannot take, an image whose padded square would
+exceed `MAX_PIXELS` (a few-kB PNG of 2,000,000 x 1 pixels would ask for terabytes), and float
+pixels that are not numbers.
 """
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 from typing import Literal
 
@@ -19,20 +27,38 @@ from PIL import Image, ImageOps
 
 Equalize = Literal["none", "linear", "histogram"]
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".webp"}
+MAX_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485  # of the padded square: Pillow's own bomb limit
 
 
 class UnreadableImage(Exception):
     """The file is missing, not an image, or truncated; the message says which."""
 
 
+def check_file(path: str | Path) -> None:
+    """Refuse, with its reason, a path that is not a regular file (missing, a broken link, a folder,
+    a pipe, a device, a name with a NUL byte), before anything opens it."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise UnreadableImage("broken link" if os.path.islink(path) else "missing file") from None
+    except (OSError, ValueError):  # a symlink loop, a name too long, a NUL byte in the name
+        raise UnreadableImage("not a valid file name") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise UnreadableImage("not a regular file (a folder, a pipe or a device)")
+
+
 def load_gray(path: str | Path) -> Image.Image:
     """Open an image file as 8-bit grayscale ("L"); raise `UnreadableImage` on any failure."""
+    check_file(path)
     try:
         with Image.open(path) as image:
+            width, height = image.size
+            if max(width, height) ** 2 > MAX_PIXELS:  # the square it is padded to, before decoding it
+                raise UnreadableImage(f"image too large ({width} x {height} pixels)")
             image.load()  # a truncated file fails here, not later
             return to_gray(image)
-    except FileNotFoundError:
-        raise UnreadableImage("broken link" if Path(path).is_symlink() else "missing file") from None
+    except FileNotFoundError:  # gone since it was checked
+        raise UnreadableImage("missing file") from None
     except Image.DecompressionBombError:
         raise UnreadableImage("image too large") from None
     except (OSError, SyntaxError, ValueError) as exc:
@@ -46,6 +72,8 @@ def to_gray(image: Image.Image) -> Image.Image:
         return image.copy()
     if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
         values = np.asarray(image, dtype=np.float64)
+        if not np.isfinite(values).all():
+            raise UnreadableImage("pixels that are not numbers (NaN or infinite)")
         low, high = float(values.min()), float(values.max())
         scaled = (values - low) / (high - low) * 255.0 if high > low else np.zeros_like(values)
         return Image.fromarray(np.round(scaled).astype(np.uint8), mode="L")

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, NamedTuple
+from typing import TYPE_CHECKING, Annotated, NamedTuple
 
 import typer
 from rich import box
@@ -28,6 +28,9 @@ from rich.table import Table
 from rich.text import Text
 
 from zoo.errors import UsageError
+
+if TYPE_CHECKING:  # pandas is imported by the commands that print tables of it
+    import pandas as pd
 
 PIPE_WIDTH = 160  # pipes and files get wide tables, unless COLUMNS says otherwise
 stdout = Console(highlight=False, soft_wrap=False)
@@ -157,7 +160,7 @@ def print_rows(
     if output is OutputFormat.csv:
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow([column.key for column in columns])
-        writer.writerows([_full(cell) for cell in row] for row in table)
+        writer.writerows([_csv_cell(cell) for cell in row] for row in table)
         return
     keep = list(range(len(columns)))
     if chosen is not None:
@@ -211,6 +214,35 @@ def _label(cell: Cell) -> str:
     if isinstance(cell, Short):
         return cell.label
     return "" if cell is None else str(cell)
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what a spreadsheet may read as the start of a formula
+
+
+def spreadsheet_safe(text: str) -> str:
+    """A text cell of CSV written for people, neutralised against formula injection (OWASP): one
+    starting with `=`, `+`, `-`, `@`, a tab or a carriage return gets a leading `'`, so a spreadsheet
+    shows it as text instead of running it. A number (`-0.5`) is left as it is."""
+    if not text.startswith(FORMULA_STARTS):
+        return text
+    try:
+        float(text)
+    except ValueError:
+        return "'" + text
+    return text
+
+
+def spreadsheet_safe_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """A table whose text cells are `spreadsheet_safe` (numbers untouched), for CSV written for people."""
+    safe = frame.copy()
+    for name in safe.select_dtypes(include="object").columns:  # text columns; numbers are never text here
+        safe[name] = safe[name].map(lambda v: spreadsheet_safe(v) if isinstance(v, str) else v)
+    return safe
+
+
+def _csv_cell(cell: Cell) -> str:
+    """A cell as csv gives it to people: text made `spreadsheet_safe`."""
+    return spreadsheet_safe(_full(cell)) if isinstance(cell, str | Short) else _full(cell)
 
 
 def _full(cell: Cell) -> str:

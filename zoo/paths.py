@@ -8,12 +8,16 @@ import hashlib
 import os
 import re
 import shutil
+import stat
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, get_args, get_origin
 
-if TYPE_CHECKING:  # for typing only: importing this module stays light
+from zoo.errors import UsageError
+
+if TYPE_CHECKING:  # for typing only: importing this module stays light (pandas: when a CSV is read)
+    import pandas as pd
     from pydantic.fields import FieldInfo
 
 CACHE_ENV = "ZOO_CACHE_DIR"
@@ -65,7 +69,7 @@ def build_once(target: Path, builder: Callable[[Path], object], usable: Callable
         return target
     from filelock import FileLock  # here, not at the top: `zoo list` and `zoo validate` import this module
 
-    target.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(target.parent, "the cache folder", hint=f"point {CACHE_ENV}, or the recipe's cache_dir, at a folder")
     with FileLock(str(target.parent / f".{target.name}.lock")):
         if ready():
             return target
@@ -81,6 +85,57 @@ def build_once(target: Path, builder: Callable[[Path], object], usable: Callable
             shutil.rmtree(tmp, ignore_errors=True)
             raise
     return target
+
+
+def regular_file(path: Path, what: str, hint: str) -> Path:
+    """`path` when it is a regular file; otherwise one `UsageError` saying why (missing, a folder, a
+    pipe or a device that reading would block on or never finish, a name the system cannot take)."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise UsageError(f"{what} '{os.path.abspath(path)}' does not exist", hint=hint) from None
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"cannot read {what} '{path}': {os_reason(exc)}", hint=hint) from None
+    if stat.S_ISDIR(info.st_mode):
+        raise UsageError(f"{what} '{path}' is a folder, not a file", hint=hint)
+    if not stat.S_ISREG(info.st_mode):
+        raise UsageError(f"{what} '{path}' is not a regular file (a pipe or a device?)", hint=hint)
+    return path
+
+
+def read_csv(path: Path, what: str, hint: str, dtype: object = None, skip_initial_space: bool = False) -> pd.DataFrame:
+    """A CSV file as a table (`dtype` as pandas takes it; `skip_initial_space`: spaces after a comma
+    are not part of a cell), or one `UsageError` saying what is wrong with it (not a regular file,
+    empty, not CSV, not UTF-8)."""
+    import pandas as pd
+
+    regular_file(path, what, hint=hint)
+    try:
+        table: pd.DataFrame = pd.read_csv(  # type: ignore[call-overload]  # dtype: pandas' own union
+            path, dtype=dtype, skipinitialspace=skip_initial_space
+        )
+    except pd.errors.EmptyDataError:
+        raise UsageError(f"{what} '{path}' is empty", hint=hint) from None
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OverflowError) as exc:
+        raise UsageError(f"{what} '{path}' is not a readable CSV ({type(exc).__name__})", hint=hint) from None
+    return table
+
+
+def make_folder(folder: Path, what: str, hint: str) -> None:
+    """Make `folder` and its parents, or say in one `UsageError` why it cannot be (a file in the way,
+    no permission), naming `what` it is for."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (OSError, ValueError) as exc:
+        blocker = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), None)
+        reason = f"'{blocker}' is a file, not a folder" if blocker is not None else os_reason(exc)
+        raise UsageError(f"cannot make {what} '{folder}': {reason}", hint=hint) from None
+
+
+def os_reason(exc: BaseException) -> str:
+    """An OS error's reason (`Permission denied`), else the exception's kind."""
+    reason = exc.strerror if isinstance(exc, OSError) else None
+    return reason or type(exc).__name__
 
 
 def sha256_file(path: Path) -> str:

@@ -16,6 +16,8 @@ import numpy as np
 import pandas as pd
 
 from zoo.errors import UsageError
+from zoo.formatting import blank
+from zoo.paths import read_csv
 from zoo.targets import TARGETS
 
 if TYPE_CHECKING:
@@ -131,12 +133,7 @@ def _numbers(frame: pd.DataFrame, columns: list[str], source: str) -> np.ndarray
 def read_predictions(path: Path, target: str) -> Predictions:
     """Read and check a predictions CSV; malformed files are a one-line `UsageError`."""
     source = str(path)
-    if not path.is_file():
-        raise UsageError(f"predictions file '{path.resolve()}' does not exist", hint="give a CSV of y_true, y_pred")
-    try:
-        frame = pd.read_csv(path, dtype=ID_TYPES)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{source}: not a readable CSV ({type(exc).__name__})", hint="check the file") from None
+    frame = read_csv(path, "predictions file", hint="give a CSV of y_true, y_pred", dtype=ID_TYPES)
     missing = [c for c in ("y_true", "y_pred") if c not in frame.columns]
     if missing:
         raise UsageError(
@@ -160,10 +157,11 @@ def read_predictions(path: Path, target: str) -> Predictions:
             hint="is --target right?",
         )
     if "patient_id" in frame.columns:
-        blank = frame["patient_id"].isna() | (frame["patient_id"].str.strip() == "")
-        if blank.any():
+        unnamed = frame["patient_id"].map(blank).to_numpy(dtype=bool)
+        if unnamed.any():
             raise UsageError(
-                f"{source}: {int(blank.sum())} row(s) without a patient_id (first: row {int(np.argmax(blank)) + 2})",
+                f"{source}: {int(unnamed.sum())} row(s) without a patient_id "
+                f"(first: row {int(np.argmax(unnamed)) + 2})",
                 hint="every row needs its patient's id, or leave the column out (each row is then its own patient)",
             )
         patient = frame["patient_id"].str.strip().to_numpy()

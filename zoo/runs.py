@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NotRequired, TypedDict
 
 from zoo.errors import UsageError
-from zoo.paths import atomic_write
+from zoo.paths import atomic_write, read_csv
 
 if TYPE_CHECKING:  # pandas is imported by the methods that need it: `zoo validate` does without
     import pandas as pd
@@ -289,43 +289,113 @@ class RunFolder:
 
     def read_split(self) -> pd.DataFrame:
         """split.csv, every column as text."""
-        import pandas as pd
-
-        return pd.read_csv(self.split_file, dtype=str)
+        return self._read_table(self.split_file, "the run's split", ("sample_id", "split"), str)
 
     def read_history(self) -> pd.DataFrame:
-        """history.csv."""
-        import pandas as pd
-
-        return pd.read_csv(self.history_file)
+        """history.csv (its epochs and training losses numbers)."""
+        table = self._read_table(self.history_file, "the run's history", ("epoch", "train_loss"))
+        _numbers(table, ("epoch", "train_loss"), self.history_file)
+        return table
 
     def read_metrics(self) -> Results:
-        """metrics.json of a finished run."""
+        """metrics.json of a finished run, checked for the fields its readers use."""
         if not self.metrics_file.is_file():
             raise UsageError(
                 f"'{self.path}' is not a finished run (no metrics.json)",
                 hint="give a run folder whose 'zoo run' ended; 'zoo run --resume RUN_DIR' finishes one",
             )
         try:
-            results: Results = json.loads(self.metrics_file.read_text())
+            data = json.loads(self.metrics_file.read_text())
         except (OSError, ValueError):
+            data = None
+        problem = "not JSON" if data is None else results_problem(data)
+        if problem is not None:
             raise UsageError(
-                f"'{self.metrics_file.resolve()}' is not readable (damaged or edited?)",
-                hint="run the recipe again",
-            ) from None
+                f"'{self.metrics_file.resolve()}' is not readable ({problem}: damaged or edited?)",
+                hint="run the recipe again, or 'zoo run --resume RUN_DIR' to judge it again",
+            )
+        results: Results = data
         return results
 
     def evaluated_splits(self) -> list[str]:
         """The splits the run evaluated, in the recipe's order."""
-        return list(self.read_metrics().get("splits", {}))
+        return list(self.read_metrics()["splits"])
 
     def read_predictions(self, split: str) -> pd.DataFrame:
-        """predictions-<split>.csv, with ids kept as text."""
-        import pandas as pd
-
+        """predictions-<split>.csv, with ids kept as text (y_true and y_pred numbers)."""
         from zoo.predictions import ID_TYPES
 
-        return pd.read_csv(self.predictions_file(split), dtype=ID_TYPES)
+        path = self.predictions_file(split)
+        table = self._read_table(path, f"the run's {split} predictions", ("sample_id", "y_true", "y_pred"), ID_TYPES)
+        _numbers(table, ("y_true", "y_pred"), path)
+        return table
+
+    def _read_table(
+        self, path: Path, what: str, columns: tuple[str, ...], dtype: type[str] | dict[str, type[str]] | None = None
+    ) -> pd.DataFrame:
+        """A CSV of the run folder with these columns, or one `UsageError` naming the file."""
+        hint = "the run folder was damaged or edited; run the recipe again"
+        table = read_csv(path, what, hint=hint, dtype=dtype)
+        missing = [column for column in columns if column not in table.columns]
+        if missing:
+            raise UsageError(f"'{path.resolve()}' lacks column(s) {', '.join(missing)}", hint=hint)
+        return table
+
+
+def _numbers(table: pd.DataFrame, columns: tuple[str, ...], path: Path) -> None:
+    """Columns that must hold numbers in every row, or one `UsageError` naming the file."""
+    import pandas as pd
+
+    for column in columns:
+        if pd.to_numeric(table[column], errors="coerce").isna().any():
+            raise UsageError(
+                f"'{path.resolve()}': column {column} holds something other than numbers",
+                hint="the run folder was damaged or edited; run the recipe again",
+            )
+
+
+def results_problem(data: object) -> str | None:
+    """What is wrong with a metrics.json's content for its readers (None: nothing)."""
+    if not isinstance(data, dict):
+        return "not a JSON object"
+    splits = data.get("splits")
+    if not isinstance(splits, dict) or not splits:
+        return "no evaluated split"
+    for name, result in splits.items():
+        if not isinstance(result, dict) or not isinstance(result.get("metrics"), dict):
+            return f"split '{name}' has no metrics"
+        if not all(isinstance(result.get(key), int) for key in ("n", "patients")):
+            return f"split '{name}' has no counts"
+        for metric, entry in result["metrics"].items():
+            if not isinstance(entry, dict) or not _number_or_none(entry.get("value")):
+                return f"metric '{metric}' of split '{name}' has no value"
+            interval = entry.get("bootstrap_95")
+            if interval is not None and not (
+                isinstance(interval, list) and len(interval) == 2 and all(_number_or_none(v) for v in interval)
+            ):
+                return f"metric '{metric}' of split '{name}' has no interval"
+        matrix = result.get("confusion_matrix")
+        if matrix is not None and not (
+            isinstance(matrix, list) and all(isinstance(row, list) and all(_number(v) for v in row) for row in matrix)
+        ):
+            return f"split '{name}' has no confusion matrix"
+    baselines = data.get("baselines", {})
+    if not isinstance(baselines, dict) or not all(
+        isinstance(b, dict) and isinstance(b.get("metrics", {}), dict) for b in baselines.values()
+    ):
+        return "its baselines are not readable"
+    threshold = data.get("threshold")
+    if threshold is not None and not (isinstance(threshold, dict) and _number(threshold.get("value"))):
+        return "its threshold is not a number"
+    return None
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _number_or_none(value: object) -> bool:
+    return value is None or _number(value)
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from zoo.protocols import CheckedRecipe
 
 from . import TIMM_BACKBONES
 from .params import ThesisVGGParams
+from .weights import nonfinite_tensor
 
 INCEPTION_MIN_SIZE = 75  # InceptionV3's stem and reductions need at least 75 px
 
@@ -29,11 +30,14 @@ def backbone_image_size(recipe: CheckedRecipe, registry: object) -> list[tuple[s
 
 
 def pretrained_file_exists(recipe: CheckedRecipe, registry: object) -> list[tuple[str, str]]:
-    """A timm backbone's `pretrained: PATH` must name an existing file."""
+    """A timm backbone's `pretrained: PATH` must name an existing file of numbers (no NaN)."""
     backbone = recipe.model.backbone
     pretrained = backbone.params.get("pretrained")
     if (backbone.name in TIMM_BACKBONES or backbone.name == "timm") and isinstance(pretrained, str):
         path = Path(pretrained).expanduser()
         if not path.is_file():
             return [("model.backbone.params.pretrained", f"weights file '{path.resolve()}' does not exist")]
+        bad = nonfinite_tensor(path)
+        if bad is not None:
+            return [("model.backbone.params.pretrained", f"'{path}' holds NaN or infinite weights (first: '{bad}')")]
     return []

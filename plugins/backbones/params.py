@@ -2,23 +2,31 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import Field, field_validator
 
 from zoo.paths import RecipePath
 
 from ..common import Params
 
+MAX_FILTERS = 4096  # per block: 16 times the widest VGG layer
+MAX_BLOCKS = 10  # each halves the image: 10 blocks need 1,024 px, the largest image a recipe takes
+
 
 class ThesisVGGParams(Params):
     """The thesis's CNN: blocks of 3x3 conv + BN + ReLU, each block ending in a 2x2 max pool."""
 
-    filters: list[int] = Field(
+    filters: list[Annotated[int, Field(ge=1, le=MAX_FILTERS)]] = Field(
         [32, 32, 64, 64, 128, 128],
         min_length=1,
-        description="filters per block (the thesis: 32, 32, 64, 64, 128, 128)",
+        max_length=MAX_BLOCKS,
+        description=f"filters per block, 1 to {MAX_FILTERS} each (the thesis: 32, 32, 64, 64, 128, 128)",
     )
-    convs_per_block: int = Field(2, ge=1, description="3x3 conv layers per block")
-    pool_grid: int = Field(2, ge=1, description="the last map is pooled to grid x grid, then flattened (thesis: 2)")
+    convs_per_block: int = Field(2, ge=1, le=8, description="3x3 conv layers per block")
+    pool_grid: int = Field(
+        2, ge=1, le=16, description="the last map is pooled to grid x grid, then flattened (thesis: 2)"
+    )
 
 
 class TimmParams(Params):
@@ -44,4 +52,4 @@ class TimmParams(Params):
 class AnyTimmParams(TimmParams):
     """Any timm model by name."""
 
-    model: str = Field(description="a timm model name, e.g. 'efficientnet_b0'")
+    model: str = Field(max_length=200, description="a timm model name, e.g. 'efficientnet_b0'")

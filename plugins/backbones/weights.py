@@ -118,7 +118,9 @@ def store_dir() -> Path:
 
 
 def read_index(folder: Path | None = None) -> dict[str, StoreEntry]:
-    """The store's entries by timm name (empty when there is no store yet)."""
+    """The store's entries by timm name (empty when there is no store yet). Each entry's file must
+    be a file of the store itself: an index names no path outside it (stores are copied between
+    machines, and an index is only as trustworthy as the copy)."""
     path = (folder or store_dir()) / INDEX
     if not path.is_file():
         return {}
@@ -129,12 +131,23 @@ def read_index(folder: Path | None = None) -> dict[str, StoreEntry]:
             for e in entries.values()
         ):
             raise ValueError("entries")
-    except (ValueError, KeyError, TypeError):
-        raise ZooError(
+    except (ValueError, KeyError, TypeError, RecursionError):
+        raise UsageError(
             f"the weights index '{path.resolve()}' is not readable",
             hint=f"delete it and import the weights again, or point {WEIGHTS_ENV} at another folder",
         ) from None
+    outside = next((name for name, e in entries.items() if not _inside_store(e["file"])), None)
+    if outside is not None:
+        raise UsageError(
+            f"the weights index '{path.resolve()}' names a file outside the store for '{outside}'",
+            hint="an entry's file is a name in the store's folder (no '/' or '..'); import the weights again",
+        )
     return dict(entries)
+
+
+def _inside_store(file: str) -> bool:
+    """Whether an index entry's file is a plain file name in the store's own folder."""
+    return bool(file) and Path(file).name == file and file not in (".", "..") and "\\" not in file and "\0" not in file
 
 
 def _write_index(folder: Path, entries: dict[str, StoreEntry]) -> None:
@@ -171,12 +184,13 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
         raise UsageError(f"weights file '{where}' does not exist", hint="give the path of a weights file")
     if where.suffix == ".safetensors":
         try:
-            return dict(load_file(str(where)))
+            tensors = dict(load_file(str(where)))
         except (SafetensorError, OSError, ValueError):
             raise UsageError(
                 f"'{where}' is not a readable safetensors file (truncated or corrupt?)",
                 hint="copy or download the file again",
             ) from None
+        return finite(tensors, where)
     if where.suffix not in STATE_DICT_SUFFIXES:
         raise UsageError(
             f"'{where}' is neither .safetensors nor a state dict ({', '.join(STATE_DICT_SUFFIXES)})",
@@ -206,7 +220,59 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
             f"'{where}' is not a plain state dict (a mapping of names to tensors)",
             hint="save only the tensors (torch.save(model.state_dict(), ...)) or convert to safetensors",
         )
-    return dict(loaded)
+    return finite(dict(loaded), where)
+
+
+def finite(tensors: dict[str, torch.Tensor], where: Path) -> dict[str, torch.Tensor]:
+    """`tensors`, when every weight is a number; NaN or infinite weights are a `UsageError` (a model
+    built from them would score nothing but garbage)."""
+    import torch
+
+    bad = next((k for k, v in tensors.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())), None)
+    if bad is not None:
+        raise UsageError(
+            f"'{where}' holds NaN or infinite weights (first: tensor '{bad}')",
+            hint="these weights are damaged; use another file, or train without them",
+        )
+    return tensors
+
+
+# The exponent bits of each floating-point dtype of the safetensors format: all of them set is
+# NaN or infinity. Read straight from the file, so a recipe check needs no torch.
+EXPONENT_BITS: dict[str, tuple[str, int]] = {
+    "F16": ("<u2", 0x7C00),
+    "BF16": ("<u2", 0x7F80),
+    "F32": ("<u4", 0x7F800000),
+    "F64": ("<u8", 0x7FF0000000000000),
+}
+
+
+def nonfinite_tensor(path: Path) -> str | None:
+    """The first tensor of a safetensors file holding NaN or infinity, read without torch (None: all
+    are finite, or the file is not one this can read: loading it will say why)."""
+    import numpy as np
+
+    try:
+        with open(path, "rb") as handle:
+            size = int.from_bytes(handle.read(8), "little")
+            header = json.loads(handle.read(size)) if 0 < size <= 100_000_000 else None
+        data = np.memmap(path, dtype=np.uint8, mode="r", offset=8 + size)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(header, dict):
+        return None
+    for name, info in header.items():
+        kind = EXPONENT_BITS.get(info.get("dtype", "")) if isinstance(info, dict) else None
+        offsets = info.get("data_offsets") if isinstance(info, dict) else None
+        if kind is None or not (isinstance(offsets, list) and len(offsets) == 2):
+            continue
+        dtype, exponent = kind
+        raw = data[int(offsets[0]) : int(offsets[1])]
+        if len(raw) % np.dtype(dtype).itemsize:
+            return None
+        if ((raw.view(dtype) & exponent) == exponent).any():
+            return str(name)
+    return None
 
 
 def match_state_dict(

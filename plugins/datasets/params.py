@@ -32,12 +32,16 @@ class ScqmParams(Params):
     @classmethod
     def _known_placeholders(cls, value: str) -> str:
         try:
-            names = {name for _, name, _, _ in string.Formatter().parse(value) if name is not None}
+            fields = [(name, spec, conversion) for _, name, spec, conversion in string.Formatter().parse(value)]
         except ValueError:
             raise ValueError("image_pattern has an unclosed '{' or '}'") from None
-        unknown = sorted(names - {"sop_iuid", "joint"})
-        if unknown:
-            raise ValueError(f"image_pattern knows only {{sop_iuid}} and {{joint}}, not {{{unknown[0]}}}")
+        for name, spec, conversion in fields:
+            if name is None:
+                continue
+            if name not in ("sop_iuid", "joint"):
+                raise ValueError(f"image_pattern knows only {{sop_iuid}} and {{joint}}, not {{{name}}}")
+            if spec or conversion:  # `{sop_iuid:>400000000}` would pad every name to 400 MB
+                raise ValueError("image_pattern's placeholders take no format or conversion: {sop_iuid}, {joint}")
         return value
 
 

@@ -9,11 +9,14 @@ means the joint was not scored and the crop is skipped (never read as 0). The cr
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import pandas as pd
 
 from zoo.errors import UsageError
+from zoo.paths import read_csv as read_table
+from zoo.paths import regular_file
 
 from .params import ScqmParams
 
@@ -23,15 +26,23 @@ SECONDARY_KEYS = ("patient_id", "date")
 
 def read_csv(path: Path, what: str) -> pd.DataFrame:
     """Read a CSV as text columns (empty cells become NaN); a missing file is a `UsageError`."""
-    if not path.is_file():
-        raise UsageError(f"{what} '{path.resolve()}' does not exist", hint="check the dataset's params")
-    try:
-        return pd.read_csv(path, dtype=str, skipinitialspace=True)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+    regular_file(path, what, hint="check the dataset's params")
+    header = _header(path)
+    twice = sorted({name for name in header if header.count(name) > 1})
+    if twice:
         raise UsageError(
-            f"{what} '{path}' is not a readable CSV: {type(exc).__name__}",
-            hint="check the file's format",
-        ) from None
+            f"{what} '{path}' has the column '{twice[0]}' more than once",
+            hint="give each column one name; the zoo would not know which to read",
+        )
+    hint = "check the dataset's params and the file's format"
+    return read_table(path, what, hint=hint, dtype=str, skip_initial_space=True)
+
+
+def _header(path: Path) -> list[str]:
+    """The CSV's column names, as written in its first row."""
+    with open(path, newline="", encoding="utf-8", errors="replace") as handle:
+        first = next(csv.reader(handle), [])
+    return [name.strip() for name in first]
 
 
 def require_columns(table: pd.DataFrame, columns: list[str] | tuple[str, ...], what: str, path: Path) -> None:

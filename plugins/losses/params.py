@@ -16,4 +16,6 @@ class CrossEntropyParams(Params):
 class FocalParams(Params):
     """Focal loss."""
 
-    gamma: float = Field(2.0, ge=0, description="focusing strength; 0 is cross-entropy")
+    gamma: float = Field(
+        2.0, ge=0, le=20, allow_inf_nan=False, description="focusing strength (0 to 20); 0 is cross-entropy"
+    )

@@ -26,7 +26,7 @@ from zoo.cli import components, recipes, results, schema, trained
 from zoo.cli.data import data_app
 from zoo.cli.messages import debug_enabled, report_error
 from zoo.cli.pipeline import CliPipeline
-from zoo.errors import ZooError
+from zoo.errors import ZooError, disk_full
 from zoo.protocols import Commands
 
 app = typer.Typer(
@@ -150,6 +150,10 @@ def run_cli(argv: list[str] | None = None) -> int:
     except Exception as exc:
         if debug_enabled():
             traceback.print_exc()
+        if disk_full(exc):  # where no run could say more (a cache, an export)
+            sys.stderr.write(f"Error: the disk is full ({exc.strerror if isinstance(exc, OSError) else exc})\n")
+            sys.stderr.write("Hint: free some space, then run the command again\n")
+            return 1
         sys.stderr.write(f"Error: unexpected {type(exc).__name__}: {exc}\n")
         sys.stderr.write("Hint: run again with ZOO_DEBUG=1 to see the traceback, and report it\n")
         return 1

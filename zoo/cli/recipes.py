@@ -10,7 +10,7 @@ import typer
 
 from zoo.cli.components import component_names, loaded_plugins
 from zoo.cli.messages import report_error
-from zoo.errors import UsageError
+from zoo.errors import UsageError, disk_full, resume_after_disk_full
 from zoo.output import OutputFormat, print_json, writable_folder
 
 if TYPE_CHECKING:  # imported lazily so that `zoo --help` stays fast
@@ -188,6 +188,10 @@ def run_recipe(
         )
         try:
             results = None if trained is None else judge(recipe, trained, registry)
+        except OSError as error:
+            if trained is not None and disk_full(error):
+                raise resume_after_disk_full(trained.folder.path) from None
+            raise
         finally:
             leave_process_group()
         if trained is None or results is None:  # a process of a multi-GPU run other than the first

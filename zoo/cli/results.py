@@ -27,6 +27,8 @@ from zoo.output import (
     pick_columns,
     print_json,
     print_rows,
+    spreadsheet_safe,
+    warn,
 )
 from zoo.targets import TARGETS
 
@@ -217,12 +219,15 @@ def leaderboard(
         )
     chosen = pick_columns(columns, [*BOARD_COLUMNS, *labels])
     split_name = split.value
+    if runs_dir.exists() and not runs_dir.is_dir():
+        raise UsageError(
+            f"--runs-dir '{runs_dir}' is a file, not a folder", hint="give the folder 'zoo run' wrote into"
+        )
     store = board.store_path(runs_dir)
-    rows = [
-        r
-        for r in board.read(store)
-        if r.get("split") == split_name and (dataset is None or board.on_dataset(r, dataset))
-    ]
+    every, skipped = board.read_counting(store)
+    if skipped:
+        warn(f"{skipped} line(s) of {store} are not rows the zoo writes (torn, foreign or edited); they are skipped")
+    rows = [r for r in every if r["split"] == split_name and (dataset is None or board.on_dataset(r, dataset))]
     if not rows:
         where = f"{store}" + ("" if store.is_file() else " (it does not exist yet)")
         sys.stderr.write(
@@ -248,7 +253,7 @@ def leaderboard(
             sys.stdout, fieldnames=list(dict.fromkeys(k for row in flat for k in row)), lineterminator="\n"
         )
         writer.writeheader()
-        writer.writerows(flat)
+        writer.writerows({k: spreadsheet_safe(v) if isinstance(v, str) else v for k, v in row.items()} for row in flat)
         return
     for (target, label), (metric, members) in groups.items():
         names = metrics[(target, label)]
@@ -265,9 +270,9 @@ def leaderboard(
                     _value(row["metrics"].get(metric)),
                     _ci(row["metrics"].get(metric)),
                     *[_value(row["metrics"].get(name)) for name in names[1:]],
-                    row["n"],
-                    row["recipe"],
-                    f"{row['backbone']} / {row['head']} / {row['loss']} / {row['imbalance'] or '-'}",
+                    row.get("n"),
+                    row.get("recipe", ""),
+                    _model(row),
                 )
                 for rank, (row, mark) in enumerate(zip(members, marks, strict=True), start=1)
             ],
@@ -277,6 +282,12 @@ def leaderboard(
             else (),
             chosen=chosen,
         )
+
+
+def _model(row: LeaderboardRow) -> str:
+    """The leaderboard's model column: backbone / head / loss / imbalance strategy."""
+    parts = (row.get("backbone", "?"), row.get("head", "?"), row.get("loss", "?"), row.get("imbalance") or "-")
+    return " / ".join(parts)
 
 
 def _metrics_shown(registry: Registry, target: str, metric: str, members: list[LeaderboardRow]) -> list[str]:

@@ -12,7 +12,15 @@ import typer
 
 from zoo.cli.components import loaded_plugins
 from zoo.errors import UsageError
-from zoo.output import Column, OutputFormat, print_rows, writable_file, writable_folder
+from zoo.output import (
+    Column,
+    OutputFormat,
+    print_rows,
+    spreadsheet_safe_frame,
+    warn,
+    writable_file,
+    writable_folder,
+)
 
 if TYPE_CHECKING:  # pandas is imported by the command, not by `zoo --help`
     import pandas as pd
@@ -70,13 +78,15 @@ def predict(
     shown = output or (OutputFormat.csv if out is not None else OutputFormat.table)
     scored = run_predict(run_dir, inputs, loaded_plugins().registry, pick_device(device))
     joints, visits = scored.joints, scored.visits
+    for note in scored.notes:
+        warn(note)
     if out is not None:
         if shown is OutputFormat.json:
             out.write_text(_as_json(joints, visits))
         else:
-            joints.to_csv(out, index=False)
+            spreadsheet_safe_frame(joints).to_csv(out, index=False)
             if len(visits):
-                visits.to_csv(out.with_name(out.stem + "-visits.csv"), index=False)
+                spreadsheet_safe_frame(visits).to_csv(out.with_name(out.stem + "-visits.csv"), index=False)
         sys.stdout.write(
             f"wrote {len(joints)} joint rows to {out}" + (f" and {len(visits)} visits" if len(visits) else "") + "\n"
         )

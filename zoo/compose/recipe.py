@@ -14,6 +14,8 @@ import difflib
 import hashlib
 import json
 import math
+import os
+import stat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
@@ -25,7 +27,7 @@ from zoo.compose.kinds import KIND_NOUN
 from zoo.compose.registry import ComponentSpec, Registry, UnknownComponentError
 from zoo.compose.yaml_lines import YamlDocument, dotted, load_yaml, undotted
 from zoo.errors import Problem, ProblemsError, UsageError
-from zoo.paths import is_path_field
+from zoo.paths import is_path_field, os_reason
 from zoo.runs import RunFolder
 from zoo.targets import TARGETS
 
@@ -33,6 +35,7 @@ if TYPE_CHECKING:
     from zoo.protocols import JsonValue
 
 MAX_RECIPE_BYTES = 1024 * 1024
+MAX_NAME = 128  # a recipe's name begins its run folders' names, which a file system caps at 255 bytes
 MAX_WORKERS = 64
 CompileMode = Literal["default", "reduce-overhead", "max-autotune"]  # torch.compile modes `train.compile` accepts
 COMPILE_MODES: tuple[str, ...] = get_args(CompileMode)
@@ -120,7 +123,7 @@ class OptimizerConfig(Strict):
 class StageConfig(Strict):
     """One training stage; `freeze_backbone` trains only the head (transfer learning)."""
 
-    epochs: int = Field(ge=1)
+    epochs: int = Field(ge=1, le=100_000)
     freeze_backbone: bool = False
     lr: float | None = Field(None, gt=0, allow_inf_nan=False)
 
@@ -129,15 +132,15 @@ class EarlyStoppingConfig(Strict):
     """Stop when the monitored validation value stops improving; restore the best weights."""
 
     monitor: str = "val_loss"
-    patience: int = Field(4, ge=1)
+    patience: int = Field(4, ge=1, le=100_000)
     mode: Literal["auto", "min", "max"] = "auto"
-    min_delta: float = Field(0.0, ge=0)
+    min_delta: float = Field(0.0, ge=0, allow_inf_nan=False)
 
 
 class TrainConfig(Strict):
     """Training settings (the thesis: batch 100, 25 epochs)."""
 
-    batch_size: int = Field(100, ge=1)
+    batch_size: int = Field(100, ge=1, le=65_536)
     optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
     stages: list[StageConfig] = Field(default_factory=lambda: [StageConfig(epochs=25)], min_length=1)
     early_stopping: EarlyStoppingConfig | None = None
@@ -202,7 +205,7 @@ class EvalConfig(Strict):
 
     splits: list[Literal["val", "test"]] = Field(default_factory=_both_splits, min_length=1)
     metrics: list[str] | None = None
-    bootstrap: int = Field(1000, ge=0)
+    bootstrap: int = Field(1000, ge=0, le=100_000)
     threshold: float | Literal["youden"] | TargetRate | None = Field(
         None,
         description="binary targets: P(eroded) at which a joint counts as eroded: a number in (0, 1), "
@@ -225,7 +228,11 @@ class EvalConfig(Strict):
 class Recipe(Strict):
     """A whole experiment."""
 
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    name: str = Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+        max_length=MAX_NAME,
+        description=f"letters, digits, '_', '.' and '-', at most {MAX_NAME} (it names the run folder)",
+    )
     description: str = ""
     seed: int = Field(0, ge=0, le=2**32 - 1, strict=True, description="a whole number from 0 to 2**32 - 1")
     data: DataConfig
@@ -575,30 +582,34 @@ def _resolve(
 
 def read_recipe_text(path: Path) -> str:
     """Read a recipe file; a missing or unreadable file is a `UsageError`."""
-    if not path.exists():
+    try:
+        info = path.stat()
+    except FileNotFoundError:
         raise UsageError(
-            f"recipe file '{path.resolve()}' does not exist",
+            f"recipe file '{os.path.abspath(path)}' does not exist",
             hint="check the path; the zoo's recipes are in recipes/",
-        )
-    if path.is_dir():
+        ) from None
+    except (OSError, ValueError) as exc:  # a symlink loop, a name too long, a NUL in the name
+        raise UsageError(f"cannot read recipe '{path}': {os_reason(exc)}", hint="check the path") from None
+    if stat.S_ISDIR(info.st_mode):
         raise UsageError(f"'{path}' is a folder, not a recipe file", hint="give a .yaml file")
-    if not path.is_file():
+    if not stat.S_ISREG(info.st_mode):
         raise UsageError(f"'{path}' is not a regular file (a pipe or a device?)", hint="give a .yaml file")
-    if path.stat().st_size > MAX_RECIPE_BYTES:
+    if info.st_size > MAX_RECIPE_BYTES:
         raise UsageError(
             f"recipe '{path}' is larger than {MAX_RECIPE_BYTES // 1024} KiB", hint="is it really a recipe?"
         )
     try:
         return path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read recipe '{path}': {type(exc).__name__}", hint="is it a text file?") from None
+        raise UsageError(f"cannot read recipe '{path}': {os_reason(exc)}", hint="is it a text file?") from None
 
 
 def load_recipe(path: str | Path, registry: Registry, overrides: list[str] | None = None) -> Recipe:
     """Read, parse and validate a recipe file."""
     path = Path(path)
     doc = load_yaml(read_recipe_text(path), str(path))
-    return validate_document(doc, registry, overrides, path.resolve().parent)
+    return validate_document(doc, registry, overrides, Path(os.path.abspath(path)).parent)
 
 
 def load_run_recipe(run: RunFolder, registry: Registry) -> Recipe:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import inspect
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -108,10 +109,33 @@ class ComponentSpec:
         return restored
 
     def build(self, params: BaseModel | Mapping[str, object] | None = None, **context: object) -> Any:
-        """Validate `params` and call the factory with them and the kind's context."""
+        """Validate `params` and call the factory with them and the kind's context.
+
+        A factory that does not take the documented arguments (docs/hooks.md), or fails in a way
+        that is not a `ZooError` of its own, is one error naming its plugin and component: it is
+        the plugin's to fix, not the zoo's."""
         if not isinstance(params, self.params):
             params = self.params.model_validate(params or {})
-        return self.load()(params, **context)
+        factory = self.load()
+        try:
+            inspect.signature(factory).bind(params, **context)
+        except TypeError as exc:
+            raise ZooError(
+                f"{self.label} of plugin '{self.plugin}' does not take the documented arguments "
+                f"(params, {', '.join(f'{k}=...' for k in context)}): {exc}",
+                hint="report this to the plugin's authors (docs/hooks.md has each kind's factory arguments)",
+            ) from None
+        except ValueError:  # no signature to read (a builtin): the call will tell
+            pass
+        try:
+            return factory(params, **context)
+        except ZooError:
+            raise
+        except Exception as exc:
+            raise ZooError(
+                f"{self.label} of plugin '{self.plugin}' failed to build ({type(exc).__name__}: {exc})",
+                hint="report this to the plugin's authors; ZOO_DEBUG=1 shows where it failed",
+            ) from exc
 
 
 @dataclass(frozen=True)

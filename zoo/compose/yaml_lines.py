@@ -67,8 +67,13 @@ def _walk(
     if isinstance(node, yaml.MappingNode):
         first_seen: dict[str, int] = {}
         for key_node, value_node in node.value:
-            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node.value)
             line = key_node.start_mark.line + 1
+            if not isinstance(key_node, yaml.ScalarNode):  # `? [a, b]: ...`: never a recipe's key, and
+                problems.append(  # spelling it out could expand nested aliases without end
+                    Problem(f"{source}:{line}", dotted(path), "a key must be a name, not a list or a mapping")
+                )
+                continue
+            key = key_node.value
             child = (*path, key)
             if key in first_seen:
                 problems.append(
@@ -91,7 +96,14 @@ def _walk(
 
 def load_yaml(text: str, source: str) -> YamlDocument:
     """Parse YAML text; malformed YAML and duplicate keys raise a located `UsageError`."""
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)
+    except yaml.reader.ReaderError as exc:  # a NUL, ESC or other control character: not a text recipe
+        raise UsageError(
+            f"{source}: not a text file: it holds the control character #x{exc.character:04x} "
+            f"(character {exc.position + 1})",
+            hint="a recipe is plain YAML text; was a binary file given?",
+        ) from None
     try:
         node = loader.get_single_node()
         lines: dict[Path, int] = {}
@@ -100,7 +112,10 @@ def load_yaml(text: str, source: str) -> YamlDocument:
             lines[()] = node.start_mark.line + 1
             _walk(node, (), lines, problems, source, _Budget(source))
         if problems:
-            raise ProblemsError(problems, f"{source} has duplicate keys", hint="keep one of each key")
+            noun = "problem" if len(problems) == 1 else "problems"
+            raise ProblemsError(
+                problems, f"{source}: {len(problems)} {noun} with its keys", hint="keep one of each key, each a name"
+            )
         data = loader.construct_document(node) if node is not None else None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark

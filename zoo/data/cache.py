@@ -21,7 +21,7 @@ from typing import TypedDict
 
 import numpy as np
 
-from zoo.images import Equalize, UnreadableImage, load_prepared
+from zoo.images import Equalize, UnreadableImage, check_file, load_prepared
 from zoo.paths import build_once, cache_root
 from zoo.progress import task, track
 
@@ -49,10 +49,16 @@ class DecodedImages:
 
 
 def _digest(path: str) -> str:
+    """The file's content hash, read in blocks; "unreadable" for what decoding will refuse (a pipe,
+    a device, a missing file), which is never opened here."""
     try:
+        check_file(path)
+        digest = hashlib.blake2b(digest_size=16)
         with open(path, "rb") as handle:
-            return hashlib.blake2b(handle.read(), digest_size=16).hexdigest()
-    except OSError:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        return digest.hexdigest()
+    except (OSError, UnreadableImage):
         return "unreadable"
 
 

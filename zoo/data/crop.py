@@ -18,7 +18,7 @@ from PIL import Image
 
 from zoo.errors import UsageError
 from zoo.images import UnreadableImage, load_gray
-from zoo.paths import safe_name
+from zoo.paths import read_csv, safe_name
 
 COLUMNS = ("image", "joint", "x", "y")
 CROP_COLUMNS = ["path", "patient_id", "image", "joint", "x", "y", "box"]
@@ -43,9 +43,8 @@ def crop_square(image: Image.Image, x: float, y: float, box: int, size: int) -> 
 
 def read_joints(path: Path) -> pd.DataFrame:
     """The joints CSV; missing columns or non-numeric positions are a `UsageError`."""
-    if not path.is_file():
-        raise UsageError(f"joints CSV '{path.resolve()}' does not exist", hint="give the CSV of image, joint, x, y")
-    table = pd.read_csv(path, dtype={"image": str, "joint": str, "patient_id": str})
+    hint = "give the CSV of image, joint, x, y"
+    table = read_csv(path, "joints CSV", hint=hint, dtype={"image": str, "joint": str, "patient_id": str})
     missing = [c for c in COLUMNS if c not in table.columns]
     if missing:
         raise UsageError(

@@ -19,6 +19,7 @@ from zoo.data.cache import DecodedImages, decode
 from zoo.data.split import SPLITS, split_patients
 from zoo.data.targets import classes, label_problem, to_target
 from zoo.errors import UsageError
+from zoo.formatting import blank
 from zoo.progress import task
 from zoo.targets import SCALES, TARGETS
 
@@ -99,7 +100,7 @@ def _problem_rows(table: pd.DataFrame, scale: str, decoded: DecodedImages) -> li
         if reason:
             add(index, reason, f"label {value!r}; {TARGETS[scale].rule()}")
     patients = table["patient_id"]
-    for position in np.flatnonzero((patients.isna() | (patients.astype(str).str.strip() == "")).to_numpy()):
+    for position in np.flatnonzero(patients.map(blank).to_numpy(dtype=bool)):
         add(int(position), "patient id missing", "every sample needs its patient's id (splits go by patient)")
     for position in np.flatnonzero(table["sample_id"].duplicated(keep=False).to_numpy()):
         add(int(position), "duplicate id")

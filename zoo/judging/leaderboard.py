@@ -17,16 +17,17 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TypedDict, TypeGuard
+from typing import TypedDict
 
 from filelock import FileLock
 
 from zoo.compose.recipe import Recipe
 from zoo.compose.registry import Registry
-from zoo.errors import ZooError
+from zoo.errors import UsageError, ZooError
 from zoo.runs import Env, MetricResult, Results
 
 STORE = "leaderboard.jsonl"
@@ -142,7 +143,7 @@ def append(store: Path, rows: list[LeaderboardRow]) -> int:
     with held, handle:  # the store is closed, then the lock released
         handle.seek(0)
         content = handle.read()
-        present = {(row.get("run_id"), row.get("split")) for row in _parse(_lines(content))}
+        present = {(row["run_id"], row["split"]) for row in _parse(_lines(content))[0]}
         new = [row for row in rows if (row["run_id"], row["split"]) not in present]
         if not new:
             return 0
@@ -172,32 +173,89 @@ def _write_all(fd: int, payload: bytes) -> None:
 
 
 def _lines(content: bytes) -> list[str]:
-    return content.decode("utf-8", errors="replace").splitlines()
+    """The store's lines: JSON Lines end at a newline only (not at the other line breaks Python knows)."""
+    return content.decode("utf-8", errors="replace").split("\n")
 
 
-def _is_row(value: object) -> TypeGuard[LeaderboardRow]:
-    return isinstance(value, dict) and {"run_id", "split", "target", "metrics"} <= value.keys()
+# The fields of a row and the types a reader may count on; a line whose fields have other types was
+# not written by the zoo (or was edited), and is skipped rather than trusted.
+REQUIRED_TEXT = ("run_id", "split", "target")
+OPTIONAL_TYPES: dict[str, type | tuple[type, ...]] = {
+    "recipe": str, "recipe_sha256": str, "backbone": str, "head": str, "loss": str, "imbalance": (str, type(None)),
+    "dataset": str, "dataset_params_sha256": str, "dataset_fingerprint": str, "n": int, "patients": int,
+    "params": int, "image_size": int, "epochs": int, "train_seconds": (int, float), "device": str,
+    "device_name": str, "weights_sha256": str, "git_sha": (str, type(None)), "zoo_version": (str, type(None)),
+    "plugin_versions": dict, "created_at": str,
+}  # fmt: skip
 
 
-def _parse(lines: list[str]) -> list[LeaderboardRow]:
-    rows = []
+def _finite(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _metric(entry: object) -> MetricResult | None:
+    """A stored metric with a finite value (its interval kept when it is two finite numbers)."""
+    if not isinstance(entry, dict) or not _finite(entry.get("value")):
+        return None  # NaN, infinity or no number: never listed, never ranked
+    kept: MetricResult = {
+        "value": float(entry["value"]),
+        "higher_is_better": entry.get("higher_is_better") is not False,
+    }
+    interval = entry.get("bootstrap_95")
+    if isinstance(interval, list) and len(interval) == 2 and all(_finite(v) for v in interval):
+        kept["bootstrap_95"] = [float(v) for v in interval]
+    return kept
+
+
+def _row(value: object) -> LeaderboardRow | None:
+    """A line's row, when every field has the type the zoo writes (else None: skipped)."""
+    if not isinstance(value, dict):
+        return None
+    if not all(isinstance(value.get(key), str) and value[key] for key in REQUIRED_TEXT):
+        return None
+    metrics = value.get("metrics")
+    if not isinstance(metrics, dict):
+        return None
+    for key, kind in OPTIONAL_TYPES.items():
+        if key in value and (not isinstance(value[key], kind) or isinstance(value[key], bool)):
+            return None
+    kept = {name: metric for name, entry in metrics.items() if (metric := _metric(entry)) is not None}
+    row: LeaderboardRow = {**value, "metrics": kept}  # type: ignore[typeddict-item]  # checked field by field above
+    return row
+
+
+def _parse(lines: list[str]) -> tuple[list[LeaderboardRow], int]:
+    """The rows of the store's lines, and how many lines were skipped (torn, foreign or edited)."""
+    rows, skipped = [], 0
     for line in lines:
         line = line.strip()
         if not line:
             continue
         try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            continue  # a line cut by a crash of an old writer, or not ours; the rest stays readable
-        if _is_row(row):
+            row = _row(json.loads(line))
+        except (json.JSONDecodeError, RecursionError):  # a torn line, or an array nested beyond reason
+            row = None
+        if row is None:
+            skipped += 1
+        else:
             rows.append(row)
-    return rows
+    return rows, skipped
 
 
 def read(store: Path) -> list[LeaderboardRow]:
     """All rows of a store (none when it does not exist)."""
+    return read_counting(store)[0]
+
+
+def read_counting(store: Path) -> tuple[list[LeaderboardRow], int]:
+    """All rows of a store, and the number of its lines skipped as not the zoo's rows."""
+    if not store.exists():
+        return [], 0
     if not store.is_file():
-        return []
+        raise UsageError(
+            f"the leaderboard '{store.resolve()}' is not a file (a folder?)",
+            hint="move it away; 'zoo run' writes the store as a file of one JSON row per line",
+        )
     lock: FileLock | None
     lock = FileLock(str(lock_path(store)))  # assigned apart from the declaration, so mypy narrows it
     try:

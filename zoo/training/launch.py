@@ -26,7 +26,7 @@ from zoo.compose.recipe import Recipe
 from zoo.compose.registry import Registry
 from zoo.compose.run_checks import check_splits, early_stopping_monitor
 from zoo.data.prepare import Prepared, prepare
-from zoo.errors import UsageError, ZooError
+from zoo.errors import UsageError, ZooError, disk_full, resume_after_disk_full
 from zoo.output import warn
 from zoo.paths import sha256_file
 from zoo.runs import RunFolder, RunInfo
@@ -117,6 +117,10 @@ def train_recipe(
     try:
         if not state.trained:
             state = trainer.fit(state, optimizer_state)
+    except OSError as error:
+        if disk_full(error):
+            raise resume_after_disk_full(run.path) from None
+        raise
     except (KeyboardInterrupt, Terminated) as stop:
         raise Interrupted(
             f"{'terminated' if isinstance(stop, Terminated) else 'interrupted'}; "
@@ -130,7 +134,12 @@ def train_recipe(
         sys.stderr.write(f"rank {dist.rank}/{dist.world}: weights sha256 {weights_digest(trainer.model)}\n")
     if not dist.main:
         return None
-    model_io.save(trainer.model, run, model_io.model_config(recipe))
+    try:
+        model_io.save(trainer.model, run, model_io.model_config(recipe))
+    except OSError as error:
+        if disk_full(error):
+            raise resume_after_disk_full(run.path) from None
+        raise
     return TrainedRun(
         folder=run,
         model=trainer.model,

@@ -22,6 +22,7 @@ from torch import nn
 
 import zoo
 from zoo.compose.metrics import build_metrics
+from zoo.compose.model_config import IN_CHANS, read_model_config
 from zoo.compose.recipe import AugmentConfig
 from zoo.compose.registry import Registry
 from zoo.data.augment import BatchAugment
@@ -34,7 +35,6 @@ from zoo.targets import TARGETS
 if TYPE_CHECKING:
     from zoo.compose.recipe import OptimizerConfig, Recipe
 
-IN_CHANS = 1
 
 
 class ZooModel(nn.Module):
@@ -156,18 +156,10 @@ def load(folder: Path, registry: Registry) -> tuple[ZooModel, SavedModelConfig]:
             f"'{folder}' is not a finished run (no {config_path.name} and {weights.name})",
             hint="give a run folder made by 'zoo run'",
         )
-    try:
-        config: SavedModelConfig = json.loads(config_path.read_text())
-        backbone_params = dict(config["backbone"]["params"])
-        backbone = SimpleNamespace(name=config["backbone"]["name"], params=backbone_params)
-        head = SimpleNamespace(name=config["head"]["name"], params=config["head"]["params"])
-        target = config["target"]
-    except (OSError, ValueError, KeyError, TypeError):
-        raise UsageError(
-            f"'{config_path.resolve()}' is not a readable model config (damaged or edited?)",
-            hint="the run folder's config.json is written by 'zoo run'; restore it or run the recipe again",
-        ) from None
-    model = build_model(registry, backbone, head, target, saved=True)
+    config = read_model_config(config_path, registry)
+    backbone = SimpleNamespace(name=config["backbone"]["name"], params=dict(config["backbone"]["params"]))
+    head = SimpleNamespace(name=config["head"]["name"], params=config["head"]["params"])
+    model = build_model(registry, backbone, head, config["target"], saved=True)
     try:
         load_model(model, str(weights))
     except (OSError, ValueError, RuntimeError, SafetensorError):
@@ -175,4 +167,10 @@ def load(folder: Path, registry: Registry) -> tuple[ZooModel, SavedModelConfig]:
             f"'{weights.resolve()}' is damaged or does not fit its config.json (truncated?)",
             hint="restore the file, or run the recipe again",
         ) from None
+    bad = next((name for name, value in model.state_dict().items() if not bool(torch.isfinite(value).all())), None)
+    if bad is not None:
+        raise UsageError(
+            f"'{weights.resolve()}' holds NaN or infinite weights (first: '{bad}'): the model would score garbage",
+            hint="train the recipe again, with a lower learning rate",
+        )
     return model.eval(), config

@@ -28,6 +28,7 @@ from zoo.clinical import RAU_FACTOR
 from zoo.compose.registry import Registry
 from zoo.data.loader import to_model_input
 from zoo.errors import UsageError, ZooError
+from zoo.formatting import blank
 from zoo.images import IMAGE_SUFFIXES, UnreadableImage, images_in, load_prepared
 from zoo.paths import is_path_field
 from zoo.predictions import decide
@@ -48,10 +49,11 @@ BATCH = 64
 
 @dataclass
 class Scored:
-    """Per-joint rows and per-visit rows."""
+    """Per-joint rows, per-visit rows, and what the user should know about them."""
 
     joints: pd.DataFrame
     visits: pd.DataFrame
+    notes: list[str]  # joints left out of the visits, or counted once of several
 
 
 def _from_csv(path: Path, registry: Registry, trained_on: ComponentChoice | None = None) -> pd.DataFrame:
@@ -166,11 +168,11 @@ def score(model: ZooModel, config: SavedModelConfig, table: pd.DataFrame, device
 
 def rau_by_visit(joints: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
     """Rau score per patient (and date): the median and 80 % interval of scores drawn from the
-    joints' stage probabilities."""
+    joints' stage probabilities (`visit_joints`: each joint of a visit counted once)."""
     stage_columns = [c for c in joints.columns if c.startswith("p_stage_")]
     if "patient_id" not in joints.columns or "joint" not in joints.columns or not stage_columns:
         return pd.DataFrame()
-    scored = joints[joints["status"] == "ok"]
+    scored, _ = visit_joints(joints)
     keys = ["patient_id", "date"] if "date" in joints.columns else ["patient_id"]
     rng = np.random.default_rng(seed)
     rows = []
@@ -191,6 +193,31 @@ def rau_by_visit(joints: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def visit_joints(joints: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """The scored joints that make up visits, and notes on those that do not: a joint without a
+    patient id (or, when the inputs have dates, without a date) is in no visit; a joint listed
+    more than once in a visit counts once (its first row)."""
+    scored = joints[joints["status"] == "ok"]
+    keys = ["patient_id", "date"] if "date" in joints.columns else ["patient_id"]
+    missing = np.zeros(len(scored), dtype=bool)
+    for key in keys:
+        missing |= scored[key].map(blank).to_numpy(dtype=bool)
+    notes = []
+    if missing.any():
+        notes.append(
+            f"{int(missing.sum())} scored joint(s) have no {' or no '.join(k.replace('_', ' ') for k in keys)}: "
+            "they are in no visit's Rau score"
+        )
+    scored = scored[~missing]
+    repeated = scored.duplicated(subset=[*keys, "joint"], keep="first").to_numpy()
+    if repeated.any():
+        notes.append(
+            f"{int(repeated.sum())} joint row(s) repeat a joint already listed for the same visit: "
+            "each joint counts once in its visit's Rau score (its first row)"
+        )
+    return scored[~repeated], notes
+
+
 def _trained_on(run_dir: Path, registry: Registry) -> ComponentChoice | None:
     """The dataset reference of the run's recipe (None when the run has no readable recipe)."""
     from zoo.compose.recipe import load_run_recipe
@@ -209,4 +236,5 @@ def predict(run_dir: Path, inputs: list[Path], registry: Registry, device: torch
     model, config = load(run_dir, registry)
     table = gather(inputs, registry, _trained_on(run_dir, registry))
     joints = score(model, config, table, device)
-    return Scored(joints=joints, visits=rau_by_visit(joints))
+    notes = visit_joints(joints)[1] if "patient_id" in joints.columns and "joint" in joints.columns else []
+    return Scored(joints=joints, visits=rau_by_visit(joints), notes=notes)

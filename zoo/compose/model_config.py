@@ -1,0 +1,92 @@
+"""A run's config.json, checked on load: what rebuilds its model, trusted only once it validates.
+
+config.json is written by `zoo run`, but a run folder is a folder a user can edit, copy from
+elsewhere or damage. Before a model is built from it, every field the zoo uses is checked: the
+target is one of the target table's, the image size and preprocessing are ones a recipe could
+give, the backbone and head are registered components whose params validate against their own
+models, the head serves the target, and a binary run's threshold is a probability. Any problem is
+one `UsageError` naming the file and the field.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Literal, cast
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from zoo.compose.recipe import Target
+from zoo.compose.registry import Registry, UnknownComponentError
+from zoo.errors import UsageError
+from zoo.paths import regular_file
+from zoo.runs import SavedModelConfig
+from zoo.targets import TARGETS
+
+IN_CHANS: Literal[1] = 1  # every zoo model reads one grayscale channel
+HINT = "config.json is written by 'zoo run'; restore it from the run, or run the recipe again"
+
+
+class SavedComponent(BaseModel):
+    """A component as config.json records it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    params: dict[str, object]
+
+
+class SavedConfig(BaseModel):
+    """The fields of config.json the zoo rebuilds and runs a model from (others are informative)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    target: Target
+    backbone: SavedComponent
+    head: SavedComponent
+    image_size: Annotated[int, Field(strict=True, ge=16, le=1024)]
+    equalize: Literal["none", "linear", "histogram"]
+    in_chans: Literal[1] = IN_CHANS
+    threshold: Annotated[float, Field(gt=0, lt=1, allow_inf_nan=False)] | None = None
+
+
+def read_model_config(path: Path, registry: Registry) -> SavedModelConfig:
+    """config.json, checked field by field (a `UsageError` names the first bad field)."""
+    where = path.resolve()
+    regular_file(path, "model config", hint=HINT)
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise UsageError(
+            f"'{where}' is not a readable model config (not JSON: damaged or edited?)",
+            hint=HINT,
+        ) from None
+    try:
+        config = SavedConfig.model_validate(raw)
+    except ValidationError as exc:
+        error = exc.errors(include_url=False, include_input=False)[0]
+        field = ".".join(str(part) for part in error["loc"]) or "the file"
+        raise UsageError(f"'{where}' is not a readable model config: {field}: {error['msg']}", hint=HINT) from None
+    for kind, part, component in (("backbones", "backbone", config.backbone), ("heads", "head", config.head)):
+        try:
+            spec = registry.get(kind, component.name)
+        except UnknownComponentError as exc:
+            raise UsageError(
+                f"'{where}' is not a readable model config: {part}.name: {exc.message}", hint=HINT
+            ) from None
+        try:
+            spec.params.model_validate(component.params)
+        except ValidationError as exc:
+            error = exc.errors(include_url=False, include_input=False)[0]
+            field = ".".join(str(p) for p in (part, "params", *error["loc"]))
+            raise UsageError(f"'{where}' is not a readable model config: {field}: {error['msg']}", hint=HINT) from None
+        if kind == "heads" and spec.targets is not None and config.target not in spec.targets:
+            raise UsageError(
+                f"'{where}' is not a readable model config: head.name: {spec.label} does not serve "
+                f"target '{config.target}'",
+                hint=HINT,
+            )
+    if config.threshold is not None and not TARGETS[config.target].decision:
+        raise UsageError(f"'{where}' is not a readable model config: threshold: only binary runs have one", hint=HINT)
+    checked = config.model_dump(include={"target", "image_size", "equalize", "in_chans"})
+    return cast(SavedModelConfig, {**raw, **checked})
