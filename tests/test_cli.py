@@ -76,7 +76,7 @@ def test_list_unknown_kind(zoo) -> None:
     assert result.code == 2
     assert result.err.splitlines() == [
         "Error: unknown kind 'backbone'; did you mean 'backbones'?",
-        "Hint: kinds: backbones, heads, losses, imbalance, datasets, metrics, trackers",
+        "Hint: kinds: backbones, heads, losses, imbalance, datasets, metrics, trackers, models",
     ]
 
 

@@ -24,11 +24,15 @@ def backbones() -> list[str]:
 
 @pytest.mark.parametrize("name", backbones())
 def test_backbone_maps_grayscale_batch_to_features(name: str) -> None:
-    net = get_registry().get("backbones", name).build({}, in_chans=1).eval()
+    spec = get_registry().get("backbones", name)
+    net = spec.build({}, in_chans=1).eval()
     size = SIZE.get(name, 64)
     with torch.no_grad():
         features = net(torch.rand(2, 1, size, size))
-    assert features.shape == (2, net.num_features)
+    if "feature_map" in spec.provides:  # a map for heads that locate points: stride 4 here
+        assert features.shape == (2, net.num_features, size // 4, size // 4)
+    else:
+        assert features.shape == (2, net.num_features)
     assert isinstance(net.num_features, int) and net.num_features > 0
 
 

@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from tests.test_datasets import scqm_export
+from tests.test_landmarks import synthetic_landmarks
 from zoo.compose.plugins import get_registry
 from zoo.compose.recipe import Target
 from zoo.predictions import Predictions
@@ -41,12 +42,23 @@ def test_the_recipe_targets_are_the_target_table() -> None:
         assert target.classes is None or len(target.probability_columns) == target.classes
 
 
+def build_head(spec, target: str, width: int):
+    """A head for `target`, with the context its target needs (the points of a landmarks head)."""
+    context = {"landmarks": ["a", "b"]} if TARGETS[target].points else {}
+    return spec.build(None, in_features=width, target=target, **context)
+
+
+def features_for(spec, count: int, width: int) -> torch.Tensor:
+    """What a backbone hands the head: vectors, or a feature map where the head requires one."""
+    return torch.randn(count, width, 8, 8) if "feature_map" in spec.requires else torch.randn(count, width)
+
+
 @pytest.mark.parametrize("spec", built_in("heads"), ids=lambda s: s.name)
 def test_heads_declare_their_target_and_outputs(spec) -> None:
     for target in sorted(spec.targets or TARGETS):
-        head = spec.build(None, in_features=16, target=target).eval()
+        head = build_head(spec, target, 16).eval()
         assert isinstance(head, Head) and head.target == target
-        features = torch.randn(3, 16)
+        features = features_for(spec, 3, 16)
         outputs = head(features)
         predicted = head.predict(outputs)
         assert set(predicted) == head.outputs and "pred" in head.outputs
@@ -55,6 +67,8 @@ def test_heads_declare_their_target_and_outputs(spec) -> None:
         classes = TARGETS[target].classes
         if "probs" in predicted and classes is not None:
             assert predicted["probs"].shape == (3, classes)
+        if TARGETS[target].points:
+            assert predicted["pred"].shape == (3, 2, 2) and predicted["confidence"].shape == (3, 2)
 
 
 @pytest.mark.parametrize("spec", built_in("losses"), ids=lambda s: s.name)
@@ -63,11 +77,11 @@ def test_losses_score_the_outputs_of_a_head_that_provides_what_they_need(spec) -
     assert heads, f"no built-in head provides what loss '{spec.name}' requires"
     head_spec = heads[0]
     target = sorted(head_spec.targets or TARGETS)[0]
-    head = head_spec.build(None, in_features=8, target=target)
+    head = build_head(head_spec, target, 8)
     loss = spec.build(None, target=target)
     assert isinstance(loss, Loss)
-    y = torch.tensor([0.0, 1.0, 1.0])
-    value = loss(head(torch.randn(3, 8)), y, torch.ones(3))
+    y = torch.rand(3, 2, 2) if TARGETS[target].points else torch.tensor([0.0, 1.0, 1.0])
+    value = loss(head(features_for(head_spec, 3, 8)), y, torch.ones(3))
     assert value.ndim == 0 and torch.isfinite(value)
 
 
@@ -119,6 +133,7 @@ def test_datasets_return_a_sample_table(tmp_path: Path) -> None:
                  "image_pattern": "{sop_iuid}-{joint}.png", "joints": ["a", "b"]},
         "manifest": {"csv": str(manifest)},
         "phantom": {"patients": 2, "visits": 1, "size": 32, "cache_dir": str(tmp_path / "phantom")},
+        "landmark_table": {"csv": str(synthetic_landmarks(tmp_path / "points", count=2))},
     }  # fmt: skip
     assert {spec.name for spec in built_in("datasets")} == set(examples)
     for name, params in examples.items():

@@ -186,10 +186,10 @@ def test_predict_lists_a_pipe_a_device_and_a_pipe_named_csv_and_goes_on(zoo, run
         named_csv = zoo("predict", str(run), str(tmp_path / "pipe.csv"), "--format", "json")
     finally:
         signal.alarm(0)
-    assert "2 of 3 inputs could not be read" in one_error(result)
+    assert "2 of 3 inputs could not be scored" in one_error(result)
     status = {row["image"]: row["status"] for row in json.loads(result.out)["joints"]}
     assert status[str(ok)] == "ok" and status["/dev/zero"].startswith("error: not a regular file")
-    assert "1 of 1 inputs could not be read" in one_error(named_csv)
+    assert "1 of 1 inputs could not be scored" in one_error(named_csv)
 
 
 # 7. decompression bombs by shape
@@ -201,7 +201,7 @@ def test_images_whose_padded_square_is_too_large_are_refused_one_by_one(zoo, run
     assert (tmp_path / "wide.png").stat().st_size < 10_000, "a few kB on disk"
     ok = crops(tmp_path / "crops", 1)[0]
     result = zoo("predict", str(run), str(tmp_path / "wide.png"), str(tmp_path / "wide60k.png"), str(ok), "--format", "json")
-    assert "2 of 3 inputs could not be read" in one_error(result)
+    assert "2 of 3 inputs could not be scored" in one_error(result)
     status = [row["status"] for row in json.loads(result.out)["joints"]]
     assert status == ["error: image too large (2000000 x 1 pixels)", "error: image too large (60000 x 1 pixels)", "ok"]
     manifest = _manifest(tmp_path, [str(tmp_path / "wide.png"), str(ok)])

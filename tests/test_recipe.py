@@ -74,9 +74,9 @@ def test_unknown_component_name_suggests() -> None:
     found = problems_of(GOOD.replace("thesis_vgg", "thesis_vg"))
     assert found == [
         "r.yaml:7: model.backbone.name: unknown backbone 'thesis_vg'; did you mean 'thesis_vgg'? "
-        "(known backbones: inception_v3, resnet18, resnet34, resnet50, tf_efficientnet_lite0, "
+        "(known backbones: feature_pyramid, inception_v3, resnet18, resnet34, resnet50, tf_efficientnet_lite0, "
         "tf_efficientnet_lite1, tf_efficientnet_lite2, thesis_vgg, timm; "
-        "loaded plugins: backbones, datasets, heads, imbalance, losses, metrics, phantom, realism, trackers "
+        "loaded plugins: backbones, datasets, heads, imbalance, losses, metrics, models, phantom, realism, trackers "
         "(see 'zoo plugins'))"
     ]
 

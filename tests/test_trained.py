@@ -46,7 +46,7 @@ def test_predict_scores_joints_and_visits_and_lists_errors(zoo, run: Path, tmp_p
     out = tmp_path / "scores.csv"
     result = zoo("predict", str(run), str(manifest), "--out", str(out))
     assert result.code == 2, "one input could not be read"
-    assert "1 of 21 inputs could not be read" in result.err
+    assert "1 of 21 inputs could not be scored" in result.err
     joints = pd.read_csv(out)
     assert len(joints) == 21 and joints["status"].iloc[-1] == "error: missing file"
     good = joints[joints["status"] == "ok"]
@@ -72,10 +72,12 @@ def test_predict_on_real_crops(zoo, run: Path) -> None:
 
 
 def test_predict_bad_run_folder_and_only_unreadable_inputs(zoo, run: Path, tmp_path: Path) -> None:
-    result = zoo("predict", str(tmp_path), str(tmp_path))
+    result = zoo("predict", "--scorer", str(tmp_path), str(tmp_path))
     assert result.code == 2 and "is not a finished run" in result.err
+    neither = zoo("predict", str(tmp_path), str(tmp_path))  # no run folder first: both are inputs, and empty
+    assert neither.code == 2 and "no images found in the inputs" in neither.err
     nothing = zoo("predict", str(run), str(tmp_path / "nope.png"))
-    assert nothing.code == 2 and "1 of 1 inputs could not be read" in nothing.err
+    assert nothing.code == 2 and "1 of 1 inputs could not be scored" in nothing.err
     assert "missing file" in nothing.out and "Traceback" not in nothing.err
 
 
@@ -125,7 +127,7 @@ def test_predict_lists_a_dangling_link_in_a_folder(zoo, run: Path, tmp_path: Pat
         (folder / crop.name).write_bytes(crop.read_bytes())
     (folder / "gone.jpg").symlink_to(tmp_path / "nowhere.jpg")
     result = zoo("predict", str(run), str(folder), "--out", str(tmp_path / "s.csv"))
-    assert result.code == 2 and "1 of 3 inputs could not be read" in result.err
+    assert result.code == 2 and "1 of 3 inputs could not be scored" in result.err
     joints = pd.read_csv(tmp_path / "s.csv")
     assert "error: broken link" in set(joints["status"])
 

@@ -26,7 +26,8 @@ import numpy as np
 from PIL import Image, ImageOps
 
 Equalize = Literal["none", "linear", "histogram"]
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".webp"}
+DICOM_SUFFIX = ".dcm"  # read with pydicom, where it is installed (erosion-zoo[dicom])
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".webp", DICOM_SUFFIX}
 MAX_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485  # of the padded square: Pillow's own bomb limit
 
 
@@ -50,6 +51,8 @@ def check_file(path: str | Path) -> None:
 def load_gray(path: str | Path) -> Image.Image:
     """Open an image file as 8-bit grayscale ("L"); raise `UnreadableImage` on any failure."""
     check_file(path)
+    if Path(path).suffix.lower() == DICOM_SUFFIX:
+        return load_dicom(path)
     try:
         with Image.open(path) as image:
             width, height = image.size
@@ -64,6 +67,34 @@ def load_gray(path: str | Path) -> Image.Image:
     except (OSError, SyntaxError, ValueError) as exc:
         reason = "truncated image" if "truncated" in str(exc) else "not a readable image"
         raise UnreadableImage(reason) from None
+
+
+def load_dicom(path: str | Path) -> Image.Image:
+    """A DICOM file's pixels as 8-bit grayscale: modality rescale applied, MONOCHROME1 inverted
+    (so bone is bright, as in every other format), then scaled like a 16-bit image."""
+    try:
+        import pydicom
+        from pydicom.errors import InvalidDicomError
+    except ImportError:
+        raise UnreadableImage("a DICOM file, and pydicom is not installed (pip install 'erosion-zoo[dicom]')") from None
+    try:
+        data = pydicom.dcmread(path)
+        rows, columns = int(data.Rows), int(data.Columns)
+        if max(rows, columns) ** 2 > MAX_PIXELS:
+            raise UnreadableImage(f"image too large ({columns} x {rows} pixels)")
+        values = np.asarray(data.pixel_array, dtype=np.float64)
+    except UnreadableImage:
+        raise
+    except (InvalidDicomError, AttributeError, KeyError, ValueError, TypeError, OSError, RuntimeError):
+        raise UnreadableImage(
+            "not a readable DICOM image (no pixels, or compressed in a way this install cannot decode)"
+        ) from None
+    if values.ndim != 2:
+        raise UnreadableImage(f"a DICOM image of {values.ndim} dimensions (one 2-D radiograph is read)")
+    values = values * float(getattr(data, "RescaleSlope", 1) or 1) + float(getattr(data, "RescaleIntercept", 0) or 0)
+    if str(getattr(data, "PhotometricInterpretation", "")).upper() == "MONOCHROME1":
+        values = values.max() - values
+    return to_gray(Image.fromarray(values.astype(np.float32), mode="F"))
 
 
 def to_gray(image: Image.Image) -> Image.Image:

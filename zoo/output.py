@@ -327,6 +327,11 @@ def warn(message: str) -> None:
     sys.stderr.write(f"Warning: {message}\n")
 
 
+def note(message: str) -> None:
+    """Print one line of information on stderr (beside the progress, out of the results)."""
+    sys.stderr.write(f"{message}\n")
+
+
 def writable_file(path: Path, option: str = "--out") -> Path:
     """Check, before any work, that a result file can be written at `path` (parents are made)."""
     where = path.expanduser().resolve()

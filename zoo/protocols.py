@@ -48,7 +48,7 @@ if TYPE_CHECKING:
 # A JSON value of whatever shape: what the zoo writes or hands on without reading it field by field.
 JsonValue = str | int | float | bool | None | list["JsonValue"] | dict[str, "JsonValue"]
 
-DATASET_COLUMNS = ("sample_id", "image", "patient_id")  # plus one label column: percent, stage or binary
+DATASET_COLUMNS = ("sample_id", "image", "patient_id")  # plus one label column: percent, stage, binary or landmarks
 
 
 @runtime_checkable
@@ -58,7 +58,8 @@ class Backbone(Protocol):
     num_features: int  # the width of the pooled features
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, in_chans, H, W) in [0, 1] to (B, num_features)."""
+        """(B, in_chans, H, W) in [0, 1] to (B, num_features); a backbone that provides
+        `feature_map` gives (B, num_features, h, w)."""
         ...
 
     def feature_layer(self) -> nn.Module:

@@ -73,8 +73,12 @@ class SavedModelConfig(TypedDict):
     equalize: Equalize
     in_chans: int
     input: str
-    labels: list[str] | str  # the class names, or the range of a continuous target
+    labels: list[str] | str  # the class names, the range of a continuous target, or the points located
     threshold: NotRequired[float]  # a binary run's operating point, added by judging
+    landmarks: NotRequired[list[str]]  # a landmarks run's points, in the order its head gives them
+    mean_shape: NotRequired[list[list[float]]]  # a landmarks run's mean training shape, unit coordinates
+    joints: NotRequired[list[str]]  # the joints the training data named (lower case), where it named them
+    caveat: NotRequired[str]  # one line every score of the model carries (a model trained on synthetic data)
 
 
 class MetricResult(TypedDict):
@@ -96,13 +100,14 @@ class SplitResult(TypedDict):
     bootstrap_resamples: int
     metrics: dict[str, MetricResult]
     confusion_matrix: NotRequired[list[list[float]]]  # targets with classes
+    landmarks: NotRequired[dict[str, dict[str, float | None]]]  # landmarks: every metric of each point alone
 
 
 class Baseline(TypedDict):
-    """A trivial predictor's metrics: the training split's majority class or median."""
+    """A trivial predictor's metrics: the training split's majority class, median or mean shape."""
 
     predictor: str
-    value: float
+    value: float | None  # the constant predicted (None: the mean shape, a position per point)
     metrics: dict[str, float | None]
 
 
@@ -322,12 +327,15 @@ class RunFolder:
         return list(self.read_metrics()["splits"])
 
     def read_predictions(self, split: str) -> pd.DataFrame:
-        """predictions-<split>.csv, with ids kept as text (y_true and y_pred numbers)."""
+        """predictions-<split>.csv, with ids kept as text (y_true and y_pred numbers; a locator's
+        true_x, true_y, pred_x and pred_y, one row per image and landmark)."""
         from zoo.predictions import ID_TYPES
 
         path = self.predictions_file(split)
-        table = self._read_table(path, f"the run's {split} predictions", ("sample_id", "y_true", "y_pred"), ID_TYPES)
-        _numbers(table, ("y_true", "y_pred"), path)
+        table = self._read_table(path, f"the run's {split} predictions", ("sample_id",), ID_TYPES)
+        numbers = ("true_x", "true_y", "pred_x", "pred_y") if "landmark" in table.columns else ("y_true", "y_pred")
+        _has_columns(table, numbers, path)
+        _numbers(table, numbers, path)
         return table
 
     def _read_table(
@@ -336,10 +344,18 @@ class RunFolder:
         """A CSV of the run folder with these columns, or one `UsageError` naming the file."""
         hint = "the run folder was damaged or edited; run the recipe again"
         table = read_csv(path, what, hint=hint, dtype=dtype)
-        missing = [column for column in columns if column not in table.columns]
-        if missing:
-            raise UsageError(f"'{path.resolve()}' lacks column(s) {', '.join(missing)}", hint=hint)
+        _has_columns(table, columns, path)
         return table
+
+
+def _has_columns(table: pd.DataFrame, columns: tuple[str, ...], path: Path) -> None:
+    """Columns a file of the run folder must have, or one `UsageError` naming the file."""
+    missing = [column for column in columns if column not in table.columns]
+    if missing:
+        raise UsageError(
+            f"'{path.resolve()}' lacks column(s) {', '.join(missing)}",
+            hint="the run folder was damaged or edited; run the recipe again",
+        )
 
 
 def _numbers(table: pd.DataFrame, columns: tuple[str, ...], path: Path) -> None:

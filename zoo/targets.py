@@ -1,10 +1,11 @@
 """The target table: the label scales a dataset gives and the targets a model learns.
 
 A dataset labels its samples on one scale: `percent` (eroded joint surface, 0-100), `stage`
-(Ratingen, 0-5) or `binary` (eroded or not, 0/1). A recipe's target must be reachable from it:
-percent -> percent, stage, binary; stage -> stage, binary; binary -> binary.
-The classes used for stratified splits and imbalance strategies are the Ratingen stages for
-`percent` and `stage`, and 0/1 for `binary`.
+(Ratingen, 0-5), `binary` (eroded or not, 0/1) or `landmarks` (the pixel positions of named
+points on a radiograph: joint localisation). A recipe's target must be reachable from it:
+percent -> percent, stage, binary; stage -> stage, binary; binary -> binary; landmarks ->
+landmarks. The classes used for stratified splits and imbalance strategies are the Ratingen
+stages for `percent` and `stage`, 0/1 for `binary`, one class for `landmarks`.
 
 Every per-target decision of the core reads this table (`TARGETS`): how many classes, how
 labels look, how a model's predictions are named in files. Which metric ranks a target by
@@ -33,6 +34,7 @@ class Target:
     reachable: tuple[str, ...]  # targets a dataset labelled on this scale can train
     column: str  # `zoo predict`'s column of the predicted value
     probability_columns: tuple[str, ...]  # `zoo predict`'s columns of the class probabilities
+    points: bool = False  # a label is the (x, y) position of each of a set of named points, not a number
 
     @property
     def whole(self) -> bool:
@@ -46,6 +48,8 @@ class Target:
 
     def rule(self) -> str:
         """What a valid label is, for messages."""
+        if self.points:
+            return f"{self.name} labels are JSON objects of point names to [x, y] pixels inside the image"
         whole = "whole numbers " if self.whole else ""
         return f"{self.name} labels are {whole}{self.low:g} to {self.high:g}"
 
@@ -88,6 +92,19 @@ TARGETS: dict[str, Target] = {
             ("binary",),
             "eroded",
             ("p_healthy", "p_eroded"),
+        ),
+        Target(
+            "landmarks",
+            "the positions of named points on an image (joint localisation on a radiograph)",
+            0.0,
+            1.0,
+            None,
+            None,
+            1,
+            ("landmarks",),
+            "points",
+            (),
+            points=True,
         ),
     )
 }

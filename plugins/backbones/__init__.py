@@ -43,6 +43,16 @@ def zoo_register_backbones(register: RegisterComponent) -> None:
             restore_params=without_pretrained,
         )
     register(
+        "feature_pyramid",
+        "zoo_plugins.backbones.feature_pyramid:build",
+        params="zoo_plugins.backbones.params:FeaturePyramidParams",
+        description="a timm network's maps at strides 4-32 merged top-down: a stride-4 feature map (locators)",
+        targets=["landmarks"],
+        provides=["feature_map"],
+        preflight=lambda params: weights_ready(params.model, params),
+        restore_params=without_pretrained,
+    )
+    register(
         "timm",
         "zoo_plugins.backbones.timm_models:build_any",
         params="zoo_plugins.backbones.params:AnyTimmParams",

@@ -53,3 +53,12 @@ class AnyTimmParams(TimmParams):
     """Any timm model by name."""
 
     model: str = Field(max_length=200, description="a timm model name, e.g. 'efficientnet_b0'")
+
+
+class FeaturePyramidParams(TimmParams):
+    """A timm network's feature maps at strides 4 to 32, merged top-down (a feature pyramid)."""
+
+    model: str = Field(
+        "tf_efficientnet_lite0", max_length=200, description="the timm network whose feature maps are merged"
+    )
+    channels: int = Field(64, ge=8, le=1024, description="channels of the merged map")

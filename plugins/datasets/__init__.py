@@ -1,4 +1,5 @@
-"""Built-in datasets: the thesis's SCQM format and a generic manifest CSV (the phantom is a plugin of its own)."""
+"""Built-in datasets: the thesis's SCQM format, a generic manifest CSV and landmark tables (the phantom is a
+plugin of its own)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from zoo.protocols import RegisterComponent
 
 @hookimpl
 def zoo_register_datasets(register: RegisterComponent) -> None:
-    """Register scqm and manifest."""
+    """Register scqm, manifest and landmark_table."""
     register(
         "scqm",
         "zoo_plugins.datasets.scqm:build",
@@ -20,4 +21,11 @@ def zoo_register_datasets(register: RegisterComponent) -> None:
         "zoo_plugins.datasets.manifest:build",
         params="zoo_plugins.datasets.params:ManifestParams",
         description="any labelled images from a CSV of path, label, patient_id",
+    )
+    register(
+        "landmark_table",
+        "zoo_plugins.datasets.landmark_table:build",
+        params="zoo_plugins.datasets.params:LandmarkTableParams",
+        description="named points on images (joint localisation) from a CSV of image, landmark, x, y",
+        targets=["landmarks"],
     )

@@ -56,3 +56,17 @@ class ManifestParams(Params):
     label_column: str = "label"
     patient_column: str = "patient_id"
     id_column: str = Field("id", description="unique sample ids (default: the path)")
+
+
+class LandmarkTableParams(Params):
+    """A table of named points on images: image, landmark, x, y (+ split, patient_id)."""
+
+    csv: RecipePath = Field(description="the landmarks CSV: one row per point of an image")
+    images: RecipePath | None = Field(
+        None, description="folder of the images (default: images/ beside the CSV if it exists, else the CSV's folder)"
+    )
+    image_column: str = "image"
+    landmark_column: str = Field("landmark", description="the point's name (rsna-hands' joints.csv: joint)")
+    patient_column: str = Field(
+        "patient_id", description="the patient's id; without it each image is its own patient"
+    )

@@ -1,4 +1,5 @@
-"""Built-in heads: softmax over Ratingen stages (or binary classes) and the thesis's CDF head."""
+"""Built-in heads: softmax over Ratingen stages (or binary classes), the thesis's CDF head, CORAL, and the
+heatmap head of locators."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from zoo.protocols import RegisterComponent
 
 @hookimpl
 def zoo_register_heads(register: RegisterComponent) -> None:
-    """Register the softmax and CDF heads."""
+    """Register the softmax, CDF, CORAL and heatmap heads."""
     register(
         "softmax",
         "zoo_plugins.heads.softmax:build",
@@ -32,4 +33,13 @@ def zoo_register_heads(register: RegisterComponent) -> None:
         description="ordinal head for stages: shared weights, 5 ordered thresholds (CORAL)",
         targets=["stage"],
         provides=["coral", "probs"],
+    )
+    register(
+        "heatmap",
+        "zoo_plugins.heads.heatmap:build",
+        params="zoo_plugins.heads.params:HeatmapParams",
+        description="one heatmap per landmark on a feature map, read out to a sub-pixel peak and its confidence",
+        targets=["landmarks"],
+        requires=["feature_map"],
+        provides=["heatmap", "points"],
     )

@@ -26,3 +26,12 @@ class CDFParams(DenseHeadParams):
         description="repair: 101 sigmoids (thesis), repaired by a running maximum at prediction; "
         "enforce: cumulative softmax, monotone by construction",
     )
+
+
+class HeatmapParams(Params):
+    """A heatmap per point on the backbone's feature map."""
+
+    hidden: int = Field(64, ge=1, le=4096, description="channels of the 3x3 convolution before the heatmaps")
+    window: int = Field(
+        2, ge=1, le=8, description="the sub-pixel read-out's half-width around the peak, in heatmap cells"
+    )

@@ -1,4 +1,5 @@
-"""Built-in losses: cross-entropy and CRPS (the thesis), focal and CORAL (beyond it)."""
+"""Built-in losses: cross-entropy and CRPS (the thesis), focal and CORAL (beyond it), and the heatmap loss of
+locators."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from zoo.protocols import RegisterComponent
 
 @hookimpl
 def zoo_register_losses(register: RegisterComponent) -> None:
-    """Register cross-entropy, CRPS, focal and CORAL."""
+    """Register cross-entropy, CRPS, focal, CORAL and heatmap."""
     register(
         "cross_entropy",
         "zoo_plugins.losses.cross_entropy:build",
@@ -37,5 +38,14 @@ def zoo_register_losses(register: RegisterComponent) -> None:
         "zoo_plugins.losses.coral:build",
         description="the CORAL loss for the ordinal coral head",
         requires=["coral"],
+        provides=["weighted_loss"],
+    )
+    register(
+        "heatmap",
+        "zoo_plugins.losses.heatmap:build",
+        params="zoo_plugins.losses.params:HeatmapLossParams",
+        description="cross-entropy of each landmark's heatmap to a Gaussian at the point, plus an L1 position term",
+        targets=["landmarks"],
+        requires=["heatmap"],
         provides=["weighted_loss"],
     )

@@ -1,4 +1,5 @@
-"""Built-in metrics: the thesis's, plus kappa, ROC AUC, sensitivity and specificity."""
+"""Built-in metrics: the thesis's, plus kappa, ROC AUC, sensitivity and specificity, and the radial errors of
+locators."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from zoo import hookimpl
 from zoo.protocols import RegisterComponent
 
 SCORES = "zoo_plugins.metrics.scores"
+RADIAL = "zoo_plugins.metrics.radial"
 # In the order results views show them per target (tables drop the last first when short of
 # width); `ranks` names the targets a metric ranks by default; the label heads table columns.
 METRICS: tuple[tuple[str, str, list[str], list[str], list[str], str], ...] = (
@@ -22,7 +24,14 @@ METRICS: tuple[tuple[str, str, list[str], list[str], list[str], str], ...] = (
     ("quadratic_weighted_kappa", "QWK", ["stage"], [], [], "Cohen's kappa with quadratic weights"),
     ("mae", "MAE", ["percent"], [], [], "mean absolute error of the percent (thesis)"),
     ("crps", "CRPS", ["percent"], ["cdf"], [], "continuous ranked probability score of the CDF (thesis)"),
+    ("median_radial_error", "median px", ["landmarks"], ["points"], ["landmarks"],
+     "median distance from predicted to true point, in pixels of the image"),
+    ("p95_radial_error", "p95 px", ["landmarks"], ["points"], [], "95th percentile of the radial errors, in pixels"),
+    ("within_20px", "≤20px", ["landmarks"], ["points"], [], "share of points within 20 pixels of the truth"),
+    ("not_found", "not found", ["landmarks"], ["points", "confidence"], [],
+     "share of points below the confidence threshold (reported as not found)"),
 )  # fmt: skip
+POINT_METRICS = {"median_radial_error", "p95_radial_error", "within_20px", "not_found"}
 SAME_AS = {"balanced_accuracy": "class_normalised_accuracy"}
 
 
@@ -30,5 +39,5 @@ SAME_AS = {"balanced_accuracy": "class_normalised_accuracy"}
 def zoo_register_metrics(register: RegisterComponent) -> None:
     """Register the metrics."""
     for name, label, targets, requires, ranks, description in METRICS:
-        factory = f"{SCORES}:build_{SAME_AS.get(name, name)}"
+        factory = f"{RADIAL if name in POINT_METRICS else SCORES}:build_{SAME_AS.get(name, name)}"
         register(name, factory, description=description, targets=targets, requires=requires, ranks=ranks, display=label)

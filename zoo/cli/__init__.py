@@ -25,6 +25,7 @@ from zoo import progress
 from zoo.cli import components, recipes, results, schema, trained
 from zoo.cli.data import data_app
 from zoo.cli.messages import debug_enabled, report_error
+from zoo.cli.models import models_app
 from zoo.cli.pipeline import CliPipeline
 from zoo.errors import ZooError, disk_full
 from zoo.protocols import Commands
@@ -49,6 +50,7 @@ app.command("predict")(trained.predict)
 app.command("analyze")(trained.analyze)
 app.command("export")(trained.export)
 app.add_typer(data_app, name="data")
+app.add_typer(models_app, name="models")
 _plugin_commands_added = False
 
 

@@ -21,6 +21,7 @@ from zoo.output import (
     pick_columns,
     print_json,
     print_rows,
+    writable_folder,
 )
 
 if TYPE_CHECKING:  # pandas is imported by the commands, not by `zoo --help`
@@ -100,8 +101,17 @@ def _print_problems(shown: OutputFormat, problems: pd.DataFrame, chosen: list[st
 @data_app.command("crop")
 def crop(
     images: Annotated[Path, typer.Option("--images", help="Folder of full radiographs.")],
-    joints: Annotated[Path, typer.Option("--joints", help="CSV of image, joint, x, y (pixels).")],
     out: Annotated[Path, typer.Option("--out", help="Folder for the crops and crops.csv.")],
+    joints: Annotated[
+        Path | None, typer.Option("--joints", help="CSV of image, joint, x, y (pixels); or --locate.")
+    ] = None,
+    locate: Annotated[
+        bool, typer.Option("--locate", help="Locate the ten scoring joints with the joint locator (no --joints).")
+    ] = False,
+    locator: Annotated[
+        str | None,
+        typer.Option("--locator", help="With --locate: a trained model's name or a run folder [default: the default]."),
+    ] = None,
     size: Annotated[int, typer.Option("--size", min=16, max=1024, help="Crop size in pixels.")] = 150,
     box: Annotated[
         int | None,
@@ -113,13 +123,36 @@ def crop(
     ] = None,
     output: FormatOption = None,
 ) -> None:
-    """Cut one square crop per joint from full radiographs (the step before scoring)."""
-    from zoo.data.crop import crop_joints
+    """Cut one square crop per joint from full radiographs (the step before scoring).
+
+    With --locate the joint locator finds the ten scoring joints; their positions and confidences
+    go to OUT/joints.csv, and joints it does not find are listed, not cropped.
+    """
+    import pandas as pd
+
+    from zoo.data.crop import crop_joints, read_joints
 
     shown = output_format(output)
     if not images.is_dir():
         raise UsageError(f"--images '{images}' is not a folder", hint="give the folder of radiographs")
-    crops, problems = crop_joints(images, joints, out, size, box)
+    if (joints is None) == (not locate):
+        raise UsageError("give either --joints CSV or --locate", hint="--locate finds the joints with the locator")
+    located = pd.DataFrame(columns=["image", "joint", "problem"])
+    if joints is not None:
+        table = read_joints(joints)
+    else:
+        from zoo.compose.bundles import default_model
+        from zoo.training.device import pick_device
+        from zoo.using.radiograph import locate_folder
+
+        writable_folder(out, "--out")
+        registry = loaded_plugins().registry
+        chosen = locator or default_model(registry, locator=True)
+        table, located = locate_folder(images, chosen, registry, pick_device("auto"))
+        out.mkdir(parents=True, exist_ok=True)
+        table.to_csv(out / "joints.csv", index=False)
+    crops, problems = crop_joints(images, table[table["found"]] if "found" in table.columns else table, out, size, box)
+    problems = pd.concat([located, problems], ignore_index=True)
     wrists = int(crops["wrist"].sum())
     if shown is OutputFormat.json:
         print_json(

@@ -44,4 +44,4 @@ class CliPipeline:
         from zoo.cli.components import loaded_plugins
         from zoo.using.predict import predict
 
-        return predict(run, list(inputs), loaded_plugins().registry, torch.device("cpu")).joints
+        return predict(list(inputs), loaded_plugins().registry, torch.device("cpu"), scorer=run, overlays=None).joints

@@ -98,7 +98,8 @@ def print_results(output: OutputFormat, folder: Path, results: Results, labels: 
             )
             for name, entry in result["metrics"].items()
         ]
-        title = f"{results['recipe']}: {split} ({result['n']} crops, {result['patients']} patients)"
+        samples = "images" if result["target"] in TARGETS and TARGETS[result["target"]].points else "crops"
+        title = f"{results['recipe']}: {split} ({result['n']} {samples}, {result['patients']} patients)"
         print_rows(output, columns, rows, title=title, notes=notes if place == len(splits) else ())
 
 

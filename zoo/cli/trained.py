@@ -25,7 +25,9 @@ from zoo.output import (
 if TYPE_CHECKING:  # pandas is imported by the command, not by `zoo --help`
     import pandas as pd
 
-RunDir = Annotated[Path, typer.Argument(metavar="RUN_DIR", help="A run folder made by 'zoo run'.")]
+RunDir = Annotated[
+    Path, typer.Argument(metavar="RUN_DIR", help="A run folder made by 'zoo run', or a trained model's name.")
+]
 # The joints table, its columns in order; tables short of width drop the lowest priority first.
 JOINT_COLUMNS = (
     Column("sample_id", cut=32, tail=True),  # a path, for images
@@ -33,6 +35,8 @@ JOINT_COLUMNS = (
     Column("joint", priority=60),
     Column("date", priority=30),
     Column("status", cut=20),
+    Column("side", priority=35),
+    Column("confidence", "conf", "the locator's confidence in the joint's position", priority=45, numeric=True),
     Column("stage", priority=80, numeric=True),
     Column("percent", priority=80, numeric=True),
     Column("percent_low80", "low80", "lower end of the 80 % interval of percent", priority=20, numeric=True),
@@ -43,19 +47,52 @@ JOINT_COLUMNS = (
 )
 
 
-def _as_json(joints: pd.DataFrame, visits: pd.DataFrame) -> str:
-    """Joints and visits as one JSON document (NaN becomes null)."""
-    records = {
+def _as_json(joints: pd.DataFrame, visits: pd.DataFrame, caveat: str | None) -> str:
+    """Joints and visits as one JSON document (NaN becomes null), with the scorer's caveat."""
+    records: dict[str, object] = {
         name: json.loads(frame.to_json(orient="records")) for name, frame in (("joints", joints), ("visits", visits))
     }
+    if caveat:
+        records = {"caveat": caveat, **records}
     return json.dumps(records, indent=2) + "\n"
 
 
+class InputKind(StrEnum):
+    """What `zoo predict`'s inputs are."""
+
+    auto = "auto"
+    crop = "crop"
+    radiograph = "radiograph"
+
+
+def _is_model(path: Path) -> bool:
+    return path.is_dir() and (path / "config.json").is_file() and (path / "model.safetensors").is_file()
+
+
 def predict(
-    run_dir: RunDir,
     inputs: Annotated[
-        list[Path], typer.Argument(metavar="INPUT...", help="Images, folders of images, or a dataset CSV.")
+        list[Path],
+        typer.Argument(metavar="INPUT...", help="Radiographs, joint crops, folders of them, or a dataset CSV."),
     ],
+    scorer: Annotated[
+        str | None,
+        typer.Option(
+            "--scorer", help="The erosion model: a trained model's name or a run folder [default: the default scorer]."
+        ),
+    ] = None,
+    locator: Annotated[
+        str | None,
+        typer.Option(
+            "--locator", help="The joint locator of radiographs: a model's name or a run folder [default: the default]."
+        ),
+    ] = None,
+    kind: Annotated[
+        InputKind, typer.Option("--as", help="What the inputs are; auto tells crops from radiographs by their size.")
+    ] = InputKind.auto,
+    overlays: Annotated[
+        Path,
+        typer.Option("--overlays", help="Folder for one overlay picture per radiograph."),
+    ] = Path("overlays"),
     out: Annotated[Path | None, typer.Option("--out", help="Write the joints here (and the visits beside).")] = None,
     output: Annotated[
         OutputFormat | None,
@@ -67,22 +104,38 @@ def predict(
     ] = None,
     device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")] = "auto",
 ) -> None:
-    """Score joint crops: stage (and percent) per joint, Rau score per patient and visit."""
+    """Score radiographs and joint crops: stage per joint, Rau score per patient and visit.
+
+    A radiograph goes through the joint locator first; its ten scoring joints are cut out and
+    scored. `zoo predict RUN_DIR INPUT...` (a run folder first) scores with that run.
+    """
     from zoo.training.device import pick_device
     from zoo.using.predict import predict as run_predict
 
+    if scorer is None and len(inputs) > 1 and _is_model(inputs[0]):  # `zoo predict RUN_DIR INPUT...`
+        scorer, inputs = str(inputs[0]), inputs[1:]
     if out is not None:
         if output in (OutputFormat.table, OutputFormat.markdown):
             raise UsageError(f"--out writes csv or json, not {output}", hint="drop --out to print the result")
         writable_file(out)
     shown = output or (OutputFormat.csv if out is not None else OutputFormat.table)
-    scored = run_predict(run_dir, inputs, loaded_plugins().registry, pick_device(device))
-    joints, visits = scored.joints, scored.visits
+    scored = run_predict(
+        inputs,
+        loaded_plugins().registry,
+        pick_device(device),
+        scorer=scorer,
+        locator=locator,
+        overlays=overlays,
+        kind=str(kind),
+    )
+    joints, visits, caveat = scored.joints, scored.visits, scored.caveat
+    if caveat:
+        joints = joints.assign(caveat=caveat)
     for note in scored.notes:
         warn(note)
     if out is not None:
         if shown is OutputFormat.json:
-            out.write_text(_as_json(joints, visits))
+            out.write_text(_as_json(joints, visits, caveat))
         else:
             spreadsheet_safe_frame(joints).to_csv(out, index=False)
             if len(visits):
@@ -91,12 +144,13 @@ def predict(
             f"wrote {len(joints)} joint rows to {out}" + (f" and {len(visits)} visits" if len(visits) else "") + "\n"
         )
     elif shown is OutputFormat.json:
-        sys.stdout.write(_as_json(joints, visits))
+        sys.stdout.write(_as_json(joints, visits, caveat))
     else:
         columns = [column for column in JOINT_COLUMNS if column.key in joints.columns]
         keys = [column.key for column in columns]
         shown_joints = joints[keys].round(3).astype(object).where(joints[keys].notna(), None)
-        print_rows(shown, columns, shown_joints.itertuples(index=False), title="joints")
+        notes = [f"caveat: {caveat}"] if caveat else []
+        print_rows(shown, columns, shown_joints.itertuples(index=False), title="joints", notes=notes)
         if len(visits) and shown is not OutputFormat.csv:  # csv is the joints alone; json and --out add the visits
             print_rows(
                 shown,
@@ -104,28 +158,41 @@ def predict(
                 visits.astype(object).where(visits.notna(), None).itertuples(index=False),
                 title="patients and visits (Rau score, 80 % interval)",
             )
-    failed = int((joints["status"] != "ok").sum())
+    if scored.overlays and shown is not OutputFormat.json:
+        sys.stdout.write(f"overlays: {len(scored.overlays)} picture(s) in {overlays}\n")
+    failed = int(joints["status"].str.startswith(("error", "no hand")).sum())
     if failed:
         scored_any = failed < len(joints)
         raise UsageError(
-            f"{failed} of {len(joints)} inputs could not be read; they are listed with their reason",
-            hint="the other inputs were scored" if scored_any else "none was scored: check the paths in the table",
+            f"{failed} of {len(joints)} inputs could not be scored; they are listed with their reason",
+            hint="the other inputs were scored" if scored_any else "none was scored: see the reasons in the table",
         )
 
 
 def analyze(
     run_dir: RunDir,
     out: Annotated[
-        Path | None, typer.Option("--out", help="Folder for report.html and its PNGs (default RUN_DIR/report).")
+        Path | None,
+        typer.Option("--out", help="Folder for report.html and PNGs (default RUN_DIR/report; a model: NAME-report)."),
     ] = None,
 ) -> None:
     """Write an HTML report: results, attention maps, t-SNE, neighbours, disease activity."""
     from zoo.using.analyze import analyze as write_report
 
+    folder, bundle = _trained(run_dir)
+    out = out or (Path(f"{folder.name}-report") if bundle else None)  # a bundle's folder is not ours to write
     if out is not None:
         writable_folder(out, "--out")
-    path = write_report(run_dir, loaded_plugins(), out)
+    path = write_report(folder, loaded_plugins(), out)
     sys.stdout.write(f"report: {path}\n")
+
+
+def _trained(reference: Path) -> tuple[Path, bool]:
+    """A run folder, or a trained model's name, as a folder; and whether it is a bundle."""
+    from zoo.compose.bundles import BUNDLE_FILE, find
+
+    folder = find(str(reference), loaded_plugins().registry)
+    return folder, (folder / BUNDLE_FILE).is_file()
 
 
 class ExportFormat(StrEnum):
@@ -137,14 +204,18 @@ class ExportFormat(StrEnum):
 def export(
     run_dir: RunDir,
     output: Annotated[ExportFormat, typer.Option("--format", help="onnx.")] = ExportFormat.onnx,
-    out: Annotated[Path | None, typer.Option("--out", help="File to write (default RUN_DIR/model.onnx).")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="File to write (default RUN_DIR/model.onnx; a model: NAME.onnx).")
+    ] = None,
 ) -> None:
     """Export the model (with its prediction step where it can) and check it against PyTorch."""
     from zoo.using.export import export_onnx
 
+    folder, bundle = _trained(run_dir)
+    out = out or (Path(f"{folder.name}.onnx") if bundle else None)  # a bundle's folder is not ours to write
     if out is not None:
         writable_file(out)
-    result = export_onnx(run_dir, loaded_plugins().registry, out)
+    result = export_onnx(folder, loaded_plugins().registry, out)
     sys.stdout.write(
         f"wrote {result.path}: input 'image' (batch, 1, size, size) in [0, 1]; outputs {', '.join(result.outputs)}\n"
         f"onnxruntime matches PyTorch within {result.max_difference:.1e}\n"

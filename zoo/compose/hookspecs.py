@@ -34,7 +34,8 @@ def zoo_register_backbones(register: RegisterComponent) -> None:
     """Register backbones: networks that map an image batch to a feature vector per image.
 
     The factory is called as `factory(params, in_chans=C)` and returns an `nn.Module` mapping
-    `(B, C, H, W)` to `(B, num_features)` with an integer attribute `num_features`.
+    `(B, C, H, W)` to `(B, num_features)` with an integer attribute `num_features`; a backbone
+    registered with `provides=["feature_map"]` gives a map `(B, num_features, h, w)` instead.
     """
 
 
@@ -42,9 +43,10 @@ def zoo_register_backbones(register: RegisterComponent) -> None:
 def zoo_register_heads(register: RegisterComponent) -> None:
     """Register heads: modules on top of a backbone that produce the model's outputs.
 
-    The factory is called as `factory(params, in_features=F, target=T)` and returns an
-    `nn.Module` whose forward maps `(B, F)` features to raw outputs and whose
-    `predict(outputs)` turns them into predictions for target `T`.
+    The factory is called as `factory(params, in_features=F, target=T)` (a `landmarks` head also
+    gets `landmarks=[names]`) and returns an `nn.Module` whose forward maps `(B, F)` features (or
+    a feature map) to raw outputs and whose `predict(outputs)` turns them into predictions for
+    target `T`.
     """
 
 
@@ -91,6 +93,16 @@ def zoo_register_trackers(register: RegisterComponent) -> None:
     The factory is called as `factory(params)` and returns a plugin object (methods marked with
     `@hookimpl`, usually the lifecycle hooks). The zoo registers it on its plugin manager for the
     duration of a run that tracks with it, and only then: a tracker is off unless a recipe names it.
+    """
+
+
+@hookspec
+def zoo_register_models(register: RegisterComponent) -> None:
+    """Register trained models: bundles a user scores with by name (`zoo models list`).
+
+    The factory is called as `factory(params)` and returns the bundle's folder (a `Path`): a
+    finished run's model with its recipe, metrics and model card (docs/models.md). `targets` names
+    the model's target (`landmarks` for a joint locator, `stage` for an erosion scorer).
     """
 
 

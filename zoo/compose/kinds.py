@@ -1,6 +1,8 @@
 """The kinds of components the zoo composes (kept import-light for the CLI's help)."""
 
-KINDS: tuple[str, ...] = ("backbones", "heads", "losses", "imbalance", "datasets", "metrics", "trackers")
+KINDS: tuple[str, ...] = (
+    "backbones", "heads", "losses", "imbalance", "datasets", "metrics", "trackers", "models",
+)  # fmt: skip
 
 # The singular noun for messages: "backbone 'x'".
 KIND_NOUN: dict[str, str] = {
@@ -11,4 +13,5 @@ KIND_NOUN: dict[str, str] = {
     "datasets": "dataset",
     "metrics": "metric",
     "trackers": "tracker",
+    "models": "trained model",
 }

@@ -24,6 +24,7 @@ from zoo.runs import SavedModelConfig
 from zoo.targets import TARGETS
 
 IN_CHANS: Literal[1] = 1  # every zoo model reads one grayscale channel
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 HINT = "config.json is written by 'zoo run'; restore it from the run, or run the recipe again"
 
 
@@ -48,6 +49,12 @@ class SavedConfig(BaseModel):
     equalize: Literal["none", "linear", "histogram"]
     in_chans: Literal[1] = IN_CHANS
     threshold: Annotated[float, Field(gt=0, lt=1, allow_inf_nan=False)] | None = None
+    landmarks: list[Annotated[str, Field(min_length=1, max_length=100)]] | None = Field(
+        None, min_length=1, max_length=200
+    )
+    caveat: Annotated[str, Field(max_length=300)] | None = None
+    mean_shape: list[tuple[FiniteFloat, FiniteFloat]] | None = None
+    joints: list[Annotated[str, Field(max_length=100)]] | None = Field(None, max_length=1000)
 
 
 def read_model_config(path: Path, registry: Registry) -> SavedModelConfig:
@@ -88,5 +95,13 @@ def read_model_config(path: Path, registry: Registry) -> SavedModelConfig:
             )
     if config.threshold is not None and not TARGETS[config.target].decision:
         raise UsageError(f"'{where}' is not a readable model config: threshold: only binary runs have one", hint=HINT)
+    if config.mean_shape is not None and (config.landmarks is None or len(config.mean_shape) != len(config.landmarks)):
+        raise UsageError(f"'{where}' is not a readable model config: mean_shape: one [x, y] per landmark", hint=HINT)
+    if TARGETS[config.target].points != (config.landmarks is not None):
+        raise UsageError(
+            f"'{where}' is not a readable model config: landmarks: a landmarks model lists its points, "
+            "and only a landmarks model",
+            hint=HINT,
+        )
     checked = config.model_dump(include={"target", "image_size", "equalize", "in_chans"})
     return cast(SavedModelConfig, {**raw, **checked})

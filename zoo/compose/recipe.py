@@ -17,7 +17,7 @@ import math
 import os
 import stat
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -40,7 +40,8 @@ MAX_WORKERS = 64
 CompileMode = Literal["default", "reduce-overhead", "max-autotune"]  # torch.compile modes `train.compile` accepts
 COMPILE_MODES: tuple[str, ...] = get_args(CompileMode)
 PROBABILITIES = "probs"  # the capability tag of a head that gives class probabilities
-Target = Literal["percent", "stage", "binary"]  # the names of the target table (zoo.targets; a test keeps them equal)
+# The names of the target table (zoo.targets; a test keeps them equal).
+Target = Literal["percent", "stage", "binary", "landmarks"]
 
 
 class Strict(BaseModel):
@@ -90,6 +91,16 @@ class AugmentConfig(Strict):
     shear: float = Field(0.1, ge=0, le=1.0, description="radians")
     zoom: float = Field(0.1, ge=0, lt=1, description="fraction")
     flip: bool = False
+    shift: float = Field(0.0, ge=0, le=0.5, description="largest shift, a fraction of the image's side")
+    contrast: float = Field(
+        0.0, ge=0, lt=1, description="largest change of contrast and of brightness, a fraction"
+    )
+    swap_on_flip: list[tuple[str, str]] = Field(
+        default_factory=list,
+        max_length=100,
+        description="landmarks targets: pairs of points whose names swap when an image is flipped (a left and a "
+        "right eye, say); a hand's joints keep their names",
+    )
 
 
 class DataConfig(Strict):
@@ -102,13 +113,47 @@ class DataConfig(Strict):
     augment: AugmentConfig | None = None
     equalize: Literal["none", "linear", "histogram"] = "none"
     on_bad_sample: Literal["error", "skip"] = "error"
+    landmarks: list[Annotated[str, Field(min_length=1, max_length=100)]] | None = Field(
+        None,
+        min_length=1,
+        max_length=200,
+        description="landmarks target: the points the model locates, in this order (names the dataset gives)",
+    )
+
+    @model_validator(mode="after")
+    def _landmarks_for_points(self) -> DataConfig:
+        points = TARGETS[self.target].points
+        if points and not self.landmarks:
+            raise ValueError(f"target '{self.target}' needs data.landmarks: the names of the points to locate")
+        if not points and self.landmarks:
+            raise ValueError(f"data.landmarks is for a landmarks target, not '{self.target}'")
+        if self.landmarks and len(set(self.landmarks)) != len(self.landmarks):
+            raise ValueError("data.landmarks names a point more than once")
+        augment = self.augment
+        if augment is not None and not points and (augment.shift or augment.contrast or augment.swap_on_flip):
+            raise ValueError(
+                "augment.shift, contrast and swap_on_flip are for landmarks targets; crops are augmented by "
+                "rotation, shear, zoom and flip"
+            )
+        named = set(self.landmarks or [])
+        unknown = [n for pair in (augment.swap_on_flip if augment else []) for n in pair if n not in named]
+        if unknown:
+            raise ValueError(f"augment.swap_on_flip names '{unknown[0]}', which is not in data.landmarks")
+        return self
 
 
 class ModelConfig(Strict):
-    """A backbone and a head."""
+    """A backbone and a head, and optionally a trained model to start from."""
 
     backbone: ComponentRef
     head: ComponentRef
+    pretrained: str | None = Field(
+        None,
+        min_length=1,
+        max_length=1000,
+        description="start from a trained model: a bundle's name ('zoo models list') or a run folder; every "
+        "tensor whose name and shape match is loaded, after the backbone's own pretrained weights",
+    )
 
 
 class OptimizerConfig(Strict):
@@ -246,11 +291,20 @@ class Recipe(Strict):
     )
 
     def to_dict(self) -> dict[str, JsonValue]:
-        """A plain, JSON-ready dict. A recipe that tracks nothing leaves `track` out, so that its
-        resolved.yaml and hash are what they were before trackers existed."""
+        """A plain, JSON-ready dict. A recipe that tracks nothing leaves `track` out, and a crop
+        recipe leaves out the landmarks fields, so that its resolved.yaml and hash are what they
+        were before trackers and locators existed."""
         data = self.model_dump(mode="json")
         if data["track"] is None:
             del data["track"]
+        if data["data"]["landmarks"] is None:
+            del data["data"]["landmarks"]
+        if data["model"]["pretrained"] is None:
+            del data["model"]["pretrained"]
+        augment = data["data"]["augment"]
+        for name, unused in (("shift", 0.0), ("contrast", 0.0), ("swap_on_flip", [])):
+            if augment is not None and augment[name] == unused:
+                del augment[name]
         return data
 
     def to_yaml(self) -> str:

@@ -91,6 +91,12 @@ class BatchAugment:
         inverse = inverse / determinant[:, None, None]
         return torch.cat([inverse, torch.zeros(len(angle), 2, 1, device=angle.device)], dim=2)
 
+    def apply(
+        self, images: torch.Tensor, targets: torch.Tensor, generator: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The batch augmented (as `__call__`) with its targets, which a crop's warp leaves as they are."""
+        return self(images, generator), targets
+
     def __call__(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """Each image of the batch warped by its own draw, as floats in [0, 1].
 

@@ -21,11 +21,11 @@ from typing import TypedDict
 
 import numpy as np
 
-from zoo.images import Equalize, UnreadableImage, check_file, load_prepared
+from zoo.images import Equalize, UnreadableImage, check_file, load_gray, prepare
 from zoo.paths import build_once, cache_root
 from zoo.progress import task, track
 
-DECODER_VERSION = 1
+DECODER_VERSION = 2  # 2: meta.json records every image's size
 PARALLEL_FROM = 2000  # decode in worker processes from this many images on
 CHUNK = 500
 
@@ -37,14 +37,17 @@ class CacheMeta(TypedDict):
     size: int
     equalize: Equalize
     errors: dict[str, str]  # why image i could not be read, by str(i)
+    sizes: list[list[int]]  # each image's (width, height) before it was padded and resized; (0, 0) unread
 
 
 @dataclass
 class DecodedImages:
-    """`pixels[i]` is image i as uint8 (size, size); `errors[i]` says why it could not be read."""
+    """`pixels[i]` is image i as uint8 (size, size); `errors[i]` says why it could not be read;
+    `sizes[i]` is its (width, height) in the file, which positions on it (landmarks) need."""
 
     pixels: np.ndarray
     errors: dict[int, str]
+    sizes: np.ndarray  # int (N, 2)
     folder: Path
 
 
@@ -62,18 +65,22 @@ def _digest(path: str) -> str:
         return "unreadable"
 
 
-def _decode_chunk(job: tuple[str, int, int, int, list[str], str]) -> dict[int, str]:
-    """Decode paths into rows `start...` of the memory map (runs in a worker or in-process)."""
+def _decode_chunk(job: tuple[str, int, int, int, list[str], str]) -> tuple[dict[int, str], list[list[int]]]:
+    """Decode paths into rows `start...` of the memory map (runs in a worker or in-process); the
+    reasons of those that could not be read, and every image's size."""
     array_path, count, size, start, paths, equalize = job
     pixels = np.memmap(array_path, dtype=np.uint8, mode="r+", shape=(count, size, size))
-    errors = {}
+    errors, sizes = {}, []
     for offset, path in enumerate(paths):
         try:
-            pixels[start + offset] = load_prepared(path, size, equalize)  # type: ignore[arg-type]
+            image = load_gray(path)
+            pixels[start + offset] = prepare(image, size, equalize)  # type: ignore[arg-type]
+            sizes.append(list(image.size))
         except UnreadableImage as exc:
             errors[start + offset] = str(exc)
+            sizes.append([0, 0])
     pixels.flush()
-    return errors
+    return errors, sizes
 
 
 def _open(folder: Path, size: int) -> tuple[CacheMeta, np.ndarray]:
@@ -89,7 +96,7 @@ def _readable(folder: Path, size: int, count: int) -> bool:
         meta, _ = _open(folder, size)
     except (OSError, ValueError, KeyError, TypeError):
         return False
-    return meta.get("count") == count
+    return meta.get("count") == count and len(meta.get("sizes", [])) == count
 
 
 def decode(paths: list[str], size: int, equalize: Equalize = "none", workers: int | None = None) -> DecodedImages:
@@ -109,13 +116,15 @@ def decode(paths: list[str], size: int, equalize: Equalize = "none", workers: in
         ]
         n = workers or (min(os.cpu_count() or 1, len(jobs)) if count >= PARALLEL_FROM else 1)
         errors: dict[int, str] = {}
+        sizes: list[list[int]] = []
         pool = ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn")) if n > 1 else None
         with task("decoding images", count) as step, pool or nullcontext():
             decoded = pool.map(_decode_chunk, jobs) if pool is not None else map(_decode_chunk, jobs)
-            for start, found in zip(range(0, count, CHUNK), decoded, strict=True):
+            for start, (found, chunk_sizes) in zip(range(0, count, CHUNK), decoded, strict=True):
                 errors.update(found)
+                sizes += chunk_sizes
                 step.advance(min(CHUNK, count - start))
-        meta = {"count": count, "size": size, "equalize": equalize, "errors": errors}
+        meta = {"count": count, "size": size, "equalize": equalize, "errors": errors, "sizes": sizes}
         (tmp / "meta.json").write_text(json.dumps(meta))
 
     build_once(folder, build, usable=lambda built: _readable(built, size, len(paths)))
@@ -123,5 +132,6 @@ def decode(paths: list[str], size: int, equalize: Equalize = "none", workers: in
     return DecodedImages(
         pixels=pixels[: meta["count"]],
         errors={int(k): v for k, v in meta["errors"].items()},
+        sizes=np.array(meta["sizes"], dtype=np.int64).reshape(-1, 2),
         folder=folder,
     )

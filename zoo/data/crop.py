@@ -1,6 +1,7 @@
 """Cut joint crops out of full radiographs, given the joints' pixel positions.
 
-The step before scoring: a joint detector (or a person) gives `image, joint, x, y` per joint;
+The step before scoring: a joint locator (`zoo data crop --locate`) or a person gives
+`image, joint, x, y` per joint;
 each crop is a square centred on the joint, padded with black where it runs past the
 radiograph's edge (as in the thesis's crops), resized to `size`. The side of the square is
 `box` pixels, or by default the median distance from each finger joint to its nearest
@@ -22,6 +23,7 @@ from zoo.paths import read_csv, safe_name
 
 COLUMNS = ("image", "joint", "x", "y")
 CROP_COLUMNS = ["path", "patient_id", "image", "joint", "x", "y", "box"]
+LOCATED_COLUMNS = ["side", "hand", "confidence"]  # kept in crops.csv where the joints table has them (located)
 
 
 def auto_box(points: np.ndarray) -> int:
@@ -65,20 +67,20 @@ def read_joints(path: Path) -> pd.DataFrame:
 
 def crop_joints(
     images: Path,
-    joints_csv: Path,
+    joints: pd.DataFrame,
     out: Path,
     size: int,
     box: int | None = None,
     wrist_prefix: str = "W",
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Write one PNG crop per joint; return (crops written, problems) as tables.
+    """Write one PNG crop per joint of the `joints` table (`read_joints`); return (crops written,
+    problems) as tables.
 
     `crops.csv` lists the finger joints with `patient_id` (the joints CSV's column, else the
     radiograph's name), so `zoo predict OUT/crops.csv` gives Rau scores at once. Joints whose name
     starts with `wrist_prefix` are wrist landmarks: they are cropped too, but listed apart in
     `wrists.csv` (finger-joint models must not score them) and do not size the automatic box.
     """
-    joints = read_joints(joints_csv)
     out.mkdir(parents=True, exist_ok=True)
     written, problems, files = [], [], set()
     for name, rows in joints.groupby("image", sort=False):
@@ -96,7 +98,9 @@ def crop_joints(
             if not inside:
                 problems.append({"image": name, "joint": row.joint, "problem": "joint lies outside the image"})
                 continue
-            file = f"{safe_name(Path(str(name)).stem)}_{safe_name(str(row.joint))}.png"
+            hand = getattr(row, "hand", None)  # two hands on one film: each hand's joints apart
+            stem = safe_name(Path(str(name)).stem) + ("" if hand is None or pd.isna(hand) else f"_hand{int(hand)}")
+            file = f"{stem}_{safe_name(str(row.joint))}.png"
             if file in files:
                 problems.append({"image": name, "joint": row.joint, "problem": f"another joint is already {file}"})
                 continue
@@ -113,9 +117,11 @@ def crop_joints(
                     "y": y,
                     "box": side,
                     "wrist": str(row.joint).upper().startswith(wrist_prefix.upper()),
+                    **{key: getattr(row, key) for key in LOCATED_COLUMNS if key in joints.columns},
                 }
             )
-    crops = pd.DataFrame(written, columns=[*CROP_COLUMNS, "wrist"])
-    crops[~crops["wrist"]][CROP_COLUMNS].to_csv(out / "crops.csv", index=False)
-    crops[crops["wrist"]][CROP_COLUMNS].to_csv(out / "wrists.csv", index=False)
+    columns = CROP_COLUMNS + [key for key in LOCATED_COLUMNS if key in joints.columns]
+    crops = pd.DataFrame(written, columns=[*columns, "wrist"])
+    crops[~crops["wrist"]][columns].to_csv(out / "crops.csv", index=False)
+    crops[crops["wrist"]][columns].to_csv(out / "wrists.csv", index=False)
     return crops, pd.DataFrame(problems, columns=["image", "joint", "problem"])

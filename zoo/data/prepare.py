@@ -20,6 +20,7 @@ from zoo.data.split import SPLITS, split_patients
 from zoo.data.targets import classes, label_problem, to_target
 from zoo.errors import UsageError
 from zoo.formatting import blank
+from zoo.landmarks import parse_points, to_unit
 from zoo.progress import task
 from zoo.targets import SCALES, TARGETS
 
@@ -37,6 +38,8 @@ class Prepared:
     `table` holds the dataset's columns plus `label` (number on `scale`), `target` (number on the
     recipe's target), `cls` (class for stratification and imbalance), `split`, and `pixel_row`
     (the sample's row in `pixels`, the decoded cache; skipped samples keep their rows there).
+    A landmarks target has no number per sample: its `label` is the JSON text of the points,
+    `width` and `height` give the image's size, and `points` holds the targets.
     """
 
     table: pd.DataFrame
@@ -45,16 +48,22 @@ class Prepared:
     target: str
     problems: pd.DataFrame
     notes: list[str] = field(default_factory=list)
+    points: np.ndarray | None = None  # landmarks: (N, K, 2) unit coordinates of the padded square (zoo.landmarks)
 
     def rows(self, split: str) -> np.ndarray:
         """Row positions of one split."""
         return np.flatnonzero(self.table["split"].to_numpy() == split)
 
+    def targets(self, rows: np.ndarray) -> np.ndarray:
+        """The targets of table rows `rows`: (n,) numbers, or (n, K, 2) points."""
+        targets: np.ndarray = self.points[rows] if self.points is not None else self.table["target"].to_numpy()[rows]
+        return targets
+
     def crops(self, rows: np.ndarray) -> CropBatches:
         """The decoded crops of table rows `rows` with their targets, as a dataset of batches."""
         from zoo.data.loader import CropBatches  # torch: `zoo data check` does without
 
-        return CropBatches(self.pixels, self.table["pixel_row"].to_numpy()[rows], self.table["target"].to_numpy()[rows])
+        return CropBatches(self.pixels, self.table["pixel_row"].to_numpy()[rows], self.targets(rows))
 
     def fingerprint(self) -> str:
         """sha256 of the samples' ids, patients and labels, in a fixed order.
@@ -80,7 +89,9 @@ def label_scale(table: pd.DataFrame, dataset: str) -> str:
     return present[0]
 
 
-def _problem_rows(table: pd.DataFrame, scale: str, decoded: DecodedImages) -> list[dict[str, str]]:
+def _problem_rows(
+    table: pd.DataFrame, scale: str, decoded: DecodedImages, landmarks: list[str] | None
+) -> list[dict[str, str]]:
     problems: list[dict[str, str]] = []
 
     def add(position: int, kind: str, detail: str = "") -> None:
@@ -96,9 +107,15 @@ def _problem_rows(table: pd.DataFrame, scale: str, decoded: DecodedImages) -> li
         )
 
     for index, value in enumerate(table[scale].to_numpy()):
-        reason = label_problem(value, scale)
+        if landmarks is not None:
+            width, height = (int(v) for v in decoded.sizes[index])
+            reason = parse_points(value, landmarks, width, height)[1]
+            detail = TARGETS[scale].rule()  # a label of many points is not repeated whole
+        else:
+            reason = label_problem(value, scale)
+            detail = f"label {value!r}; {TARGETS[scale].rule()}"
         if reason:
-            add(index, reason, f"label {value!r}; {TARGETS[scale].rule()}")
+            add(index, reason, detail)
     patients = table["patient_id"]
     for position in np.flatnonzero(patients.map(blank).to_numpy(dtype=bool)):
         add(int(position), "patient id missing", "every sample needs its patient's id (splits go by patient)")
@@ -154,7 +171,7 @@ def prepare(recipe: Any, registry: Any, skip_bad: bool | None = None) -> Prepare
     table["sample_id"] = table["sample_id"].astype(str)
     decoded = decode(table["image"].astype(str).tolist(), recipe.data.image_size, recipe.data.equalize)
     problems = pd.DataFrame(
-        _problem_rows(table, scale, decoded),
+        _problem_rows(table, scale, decoded, recipe.data.landmarks if TARGETS[scale].points else None),
         columns=["sample_id", "patient_id", "problem", "detail", "image"],
     )
     skip = recipe.data.on_bad_sample == "skip" if skip_bad is None else skip_bad
@@ -167,9 +184,18 @@ def prepare(recipe: Any, registry: Any, skip_bad: bool | None = None) -> Prepare
         if len(problems):  # every sample is bad: say what is wrong with them, not just that
             raise DataProblems(problems, notes, every=True)
         raise UsageError(f"dataset '{dataset.name}' has no samples", hint="check the dataset's params (docs/data.md)")
-    table["label"] = table[scale].astype(str).str.strip().astype(float)
-    table["target"] = to_target(table["label"].to_numpy(), scale, target)
-    table["cls"] = classes(table["label"].to_numpy(), scale)
+    points = None
+    if TARGETS[scale].points:
+        table["label"] = table[scale].astype(str)
+        table["width"], table["height"] = decoded.sizes[table["pixel_row"].to_numpy()].T
+        sizes = table[["width", "height"]].to_numpy()
+        pixels = [parse_points(v, recipe.data.landmarks, 0, 0)[0] for v in table["label"]]
+        points = to_unit(np.stack([p for p in pixels if p is not None]), sizes)
+        table["cls"] = 0
+    else:
+        table["label"] = table[scale].astype(str).str.strip().astype(float)
+        table["target"] = to_target(table["label"].to_numpy(), scale, target)
+        table["cls"] = classes(table["label"].to_numpy(), scale)
     if "split" in table.columns:
         table["split"] = table["split"].astype(str).str.strip().str.lower()
     else:
@@ -190,6 +216,7 @@ def prepare(recipe: Any, registry: Any, skip_bad: bool | None = None) -> Prepare
         target=target,
         problems=problems,
         notes=notes,
+        points=points,
     )
 
 

@@ -5,6 +5,7 @@
 - Proportions (accuracy, sensitivity, specificity) also get the Wilson score interval (95 %),
   as the thesis used.
 - Targets with classes (stage, binary) also get the confusion matrix, normalised per true class.
+- Landmarks targets also get every metric of each point alone (no intervals).
 """
 
 from __future__ import annotations
@@ -111,6 +112,11 @@ def evaluate(
     classes = TARGETS[predictions.target].classes
     if classes is not None:
         result["confusion_matrix"] = confusion(predictions, classes)
+    if TARGETS[predictions.target].points:
+        result["landmarks"] = {
+            name: {key: json_number(metric(predictions.point(name))) for key, metric in metrics.items()}
+            for name in predictions.names
+        }
     return result
 
 

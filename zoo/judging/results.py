@@ -6,7 +6,8 @@ judging never imports training.
 
 - A binary run's operating threshold is chosen on the validation split first (`eval.threshold`),
   every split's decisions use it, and it is added to the run's config.json.
-- Baselines: the training split's majority class (or, for a continuous target, its median).
+- Baselines: the training split's majority class (for a continuous target, its median; for
+  landmarks, its mean shape).
 - The reader ceiling: what a model scores that knew the true values behind the noisy labels
   (datasets with a `true_<scale>` column, as the phantom gives).
 """
@@ -24,6 +25,7 @@ from zoo.compose.registry import Registry
 from zoo.data.targets import to_target
 from zoo.judging import leaderboard, thresholds
 from zoo.judging.evaluate import evaluate, json_number
+from zoo.landmarks import to_pixels
 from zoo.predictions import Predictions, to_frame, to_predictions
 from zoo.runs import Baseline, Ceiling, OperatingPoint, Results
 from zoo.targets import TARGETS
@@ -33,13 +35,14 @@ EXTRA_COLUMNS = ("median", "lower", "upper", "stage")  # head outputs written be
 
 
 def split_predictions(
-    trained: TrainedRun, split: SplitOutputs, threshold: float | None
+    trained: TrainedRun, split: SplitOutputs, threshold: float | None, landmarks: list[str] | None = None
 ) -> tuple[Predictions, pd.DataFrame]:
-    """Predictions of a split and their CSV table."""
+    """Predictions of a split and their CSV table (a landmarks run's points are named `landmarks`)."""
     samples = split.samples
     predicted = trained.model.predict(split.outputs)
     patients = samples["patient_id"].astype(str).to_numpy()
-    predictions = to_predictions(trained.target, split.targets, predicted, patients, threshold)
+    points = None if landmarks is None else (samples[["width", "height"]].to_numpy(), landmarks)
+    predictions = to_predictions(trained.target, split.targets, predicted, patients, threshold, points)
     ids = samples[[c for c in ("sample_id", "joint") if c in samples.columns]]
     frame = to_frame(predictions, ids)
     for extra in EXTRA_COLUMNS:
@@ -49,9 +52,25 @@ def split_predictions(
     return predictions, frame
 
 
-def baselines(trained: TrainedRun, predictions: Predictions, registry: Registry) -> Baseline:
-    """The trivial predictors: the training set's majority class, or its median value."""
+def baselines(
+    trained: TrainedRun, predictions: Predictions, registry: Registry, samples: pd.DataFrame | None = None
+) -> Baseline:
+    """The trivial predictors: the training set's majority class, its median value, or (landmarks)
+    its mean shape, placed on each image's square as the training images' points were."""
     train = trained.train_targets
+    if TARGETS[trained.target].points:
+        assert samples is not None  # a landmarks split's images give the sizes
+        mean_shape = np.broadcast_to(train.mean(axis=0), predictions.y_true.shape)
+        pixels = to_pixels(mean_shape, samples[["width", "height"]].to_numpy())
+        trivial = Predictions(
+            trained.target, predictions.y_true, pixels, predictions.patient, names=predictions.names
+        )
+        specs = applicable_metrics(registry, trained.target, trivial.tags())
+        return {
+            "predictor": "mean_shape",
+            "value": None,
+            "metrics": {s.name: json_number(build_metric(s)(trivial)) for s in specs},
+        }
     if TARGETS[trained.target].whole:
         name, constant = "majority_class", float(np.bincount(train.astype(int)).argmax())
     else:
@@ -134,12 +153,12 @@ def judge(recipe: Recipe, trained: TrainedRun, registry: Registry) -> Results:
         split = trained.splits.get(name)
         if split is None:
             continue
-        predictions, frame = split_predictions(trained, split, threshold)
+        predictions, frame = split_predictions(trained, split, threshold, recipe.data.landmarks)
         run.write_predictions(name, frame)
         results["splits"][name] = evaluate(
             predictions, registry, recipe.eval.metrics, recipe.eval.bootstrap, recipe.seed
         )
-        results["baselines"][name] = baselines(trained, predictions, registry)
+        results["baselines"][name] = baselines(trained, predictions, registry, split.samples)
         best = ceiling(trained, split, predictions, registry)
         if best is not None:
             results.setdefault("ceilings", {})[name] = best

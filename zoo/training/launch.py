@@ -21,13 +21,14 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from zoo.compose.bundles import find
 from zoo.compose.lifecycle import Lifecycle
 from zoo.compose.recipe import Recipe
 from zoo.compose.registry import Registry
 from zoo.compose.run_checks import check_splits, early_stopping_monitor
 from zoo.data.prepare import Prepared, prepare
 from zoo.errors import UsageError, ZooError, disk_full, resume_after_disk_full
-from zoo.output import warn
+from zoo.output import note, warn
 from zoo.paths import sha256_file
 from zoo.runs import RunFolder, RunInfo
 from zoo.trained import SplitOutputs, TrainedRun
@@ -74,7 +75,13 @@ def train_recipe(
     device = pick_device(device_name, dist)
     torch.manual_seed(recipe.seed)
     # The model first: missing pretrained weights fail in seconds, before any data is prepared.
-    model = model_io.build_model(registry, recipe.model.backbone, recipe.model.head, recipe.data.target)
+    model = model_io.build_model(
+        registry, recipe.model.backbone, recipe.model.head, recipe.data.target, landmarks=recipe.data.landmarks
+    )
+    if recipe.model.pretrained is not None and resume is None:  # a resumed run's checkpoint holds its weights
+        loaded, total = model_io.initialise_from(model, find(recipe.model.pretrained, registry))
+        if dist.main:
+            note(f"model.pretrained: {loaded} of {total} tensors loaded from '{recipe.model.pretrained}'")
     prepared = prepare(recipe, registry)
     empty = check_splits(recipe, prepared)
     if empty and dist.main:  # recorded in metrics.json as well
@@ -135,7 +142,7 @@ def train_recipe(
     if not dist.main:
         return None
     try:
-        model_io.save(trainer.model, run, model_io.model_config(recipe))
+        model_io.save(trainer.model, run, model_io.model_config(recipe, prepared))
     except OSError as error:
         if disk_full(error):
             raise resume_after_disk_full(run.path) from None
@@ -147,7 +154,7 @@ def train_recipe(
         scale=prepared.scale,
         splits={split: _split_outputs(trainer, prepared, split) for split in _judged(recipe) if split not in empty},
         empty_splits=empty,
-        train_targets=prepared.table["target"].to_numpy()[prepared.rows("train")],
+        train_targets=prepared.targets(prepared.rows("train")),
         fingerprint=prepared.fingerprint(),
         history=trainer.history,
         training={
@@ -169,10 +176,12 @@ def _judged(recipe: Recipe) -> list[str]:
 
 
 def _split_outputs(trainer: Trainer, prepared: Prepared, split: str) -> SplitOutputs:
-    """A split's samples, targets and the trained model's raw outputs."""
-    outputs, targets = trainer.outputs(split)
-    samples = prepared.table.iloc[prepared.rows(split)].reset_index(drop=True)
-    return SplitOutputs(samples=samples, targets=targets.numpy().astype(float), outputs=outputs)
+    """A split's samples, targets (as prepared: float64, not the loader's float32) and the trained
+    model's raw outputs."""
+    outputs, _ = trainer.outputs(split)
+    rows = prepared.rows(split)
+    samples = prepared.table.iloc[rows].reset_index(drop=True)
+    return SplitOutputs(samples=samples, targets=prepared.targets(rows).astype(float), outputs=outputs)
 
 
 def _check_split(run: RunFolder, prepared: Prepared) -> None:

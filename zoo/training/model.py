@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_model, save_file
+from safetensors.torch import load_file, load_model, save_file
 from torch import nn
 
 import zoo
@@ -26,6 +26,7 @@ from zoo.compose.model_config import IN_CHANS, read_model_config
 from zoo.compose.recipe import AugmentConfig
 from zoo.compose.registry import Registry
 from zoo.data.augment import BatchAugment
+from zoo.data.point_augment import PointsAugment
 from zoo.data.prepare import Prepared
 from zoo.errors import UsageError
 from zoo.protocols import Backbone, ComponentChoice, EpochSampler, Head, Loss, Metric
@@ -58,16 +59,25 @@ class ZooModel(nn.Module):
 
 
 def build_model(
-    registry: Registry, backbone: ComponentChoice, head: ComponentChoice, target: str, saved: bool = False
+    registry: Registry,
+    backbone: ComponentChoice,
+    head: ComponentChoice,
+    target: str,
+    saved: bool = False,
+    landmarks: list[str] | None = None,
 ) -> ZooModel:
     """Build backbone and head from recipe component references.
 
     `saved`: the weights will come from a saved run, so components build with their
-    `restore_params` (e.g. no pretrained weights to fetch)."""
+    `restore_params` (e.g. no pretrained weights to fetch). A landmarks target's head is told the
+    names of the points it locates (`landmarks`, in order)."""
     backbone_spec, head_spec = registry.get("backbones", backbone.name), registry.get("heads", head.name)
     backbone_params = backbone_spec.params_for_saved(backbone.params) if saved else backbone.params
     net = backbone_spec.build(backbone_params, in_chans=IN_CHANS)
-    top = head_spec.build(head.params, in_features=int(net.num_features), target=target)
+    context: dict[str, object] = {"in_features": int(net.num_features), "target": target}
+    if TARGETS[target].points:
+        context["landmarks"] = list(landmarks or [])
+    top = head_spec.build(head.params, **context)
     return ZooModel(net, top)
 
 
@@ -80,7 +90,7 @@ class TrainingParts:
     metrics: dict[str, Metric]  # the validation values of every epoch
     sample_weights: np.ndarray | None  # the imbalance strategy's loss weight of each training sample
     sampler: EpochSampler | None  # the imbalance strategy's epoch sampler (None: a plain shuffle)
-    augment: BatchAugment | None  # every training batch's (None: none)
+    augment: BatchAugment | PointsAugment | None  # every training batch's (None: none)
     copy_augment: BatchAugment | None  # the sampler's repeated samples' (the thesis's when the recipe has none)
 
 
@@ -88,7 +98,8 @@ def build_parts(registry: Registry, recipe: Recipe, model: ZooModel, prepared: P
     """The loss, the validation metrics, the imbalance strategy's weights and sampler, the augmentations."""
     target = recipe.data.target
     loss = registry.get("losses", recipe.loss.name).build(recipe.loss.params, target=target)
-    metrics = build_metrics(registry, target, set(model.head.outputs))
+    tags = set(model.head.outputs) | ({"points"} if TARGETS[target].points else set())  # as Predictions.tags
+    metrics = build_metrics(registry, target, tags)
     weights, sampler = None, None
     if recipe.imbalance is not None:
         strategy = registry.get("imbalance", recipe.imbalance.name).build(recipe.imbalance.params)
@@ -96,15 +107,28 @@ def build_parts(registry: Registry, recipe: Recipe, model: ZooModel, prepared: P
         class_weights = strategy.class_weights(train_classes, TARGETS[prepared.scale].strata)
         weights = None if class_weights is None else class_weights[train_classes]
         sampler = strategy.sampler(train_classes, recipe.seed)
-    augment = make_augment(recipe.data.augment)
-    copy_augment = make_augment(recipe.data.augment or AugmentConfig()) if sampler is not None else None
+    augment = make_augment(recipe.data.augment, recipe.data.landmarks if TARGETS[target].points else None)
+    copy_augment = crop_augment(recipe.data.augment or AugmentConfig()) if sampler is not None else None
     return TrainingParts(model, loss, metrics, weights, sampler, augment, copy_augment)
 
 
-def make_augment(config: AugmentConfig | None) -> BatchAugment | None:
-    """The augmentation of a recipe's `data.augment` section (None: no augmentation)."""
+def make_augment(
+    config: AugmentConfig | None, landmarks: list[str] | None = None
+) -> BatchAugment | PointsAugment | None:
+    """The augmentation of a recipe's `data.augment` section (None: no augmentation); with the
+    `landmarks` of a points target, one that moves the points with the pixels (kornia)."""
     if config is None:
         return None
+    if landmarks is not None:
+        swap = [(landmarks.index(a), landmarks.index(b)) for a, b in config.swap_on_flip]
+        return PointsAugment(
+            config.rotation, config.shear, config.zoom, config.shift, config.flip, config.contrast, swap
+        )
+    return crop_augment(config)
+
+
+def crop_augment(config: AugmentConfig) -> BatchAugment:
+    """The thesis's augmentation of crops, from a recipe's `data.augment` section."""
     return BatchAugment(config.rotation, config.shear, config.zoom, config.flip)
 
 
@@ -118,9 +142,11 @@ def build_optimizer(model: nn.Module, config: OptimizerConfig, lr: float) -> tor
     return torch.optim.SGD(params, lr=lr, momentum=config.momentum, weight_decay=config.weight_decay)
 
 
-def model_config(recipe: Recipe) -> SavedModelConfig:
-    """What config.json records about the model."""
-    return {
+def model_config(recipe: Recipe, prepared: Prepared) -> SavedModelConfig:
+    """What config.json records about the model: how to rebuild it and feed it; for a locator its
+    training points' mean shape (the prior `zoo predict` checks a located hand against); the
+    joints it was trained on, where the data names them."""
+    config: SavedModelConfig = {
         "zoo_version": zoo.__version__,
         "recipe": recipe.name,
         "target": recipe.data.target,
@@ -132,11 +158,20 @@ def model_config(recipe: Recipe) -> SavedModelConfig:
         "input": "grayscale, 8-bit scaled to [0, 1]; backbones normalise it themselves",
         "labels": _labels(recipe.data.target),
     }
+    if recipe.data.landmarks is not None:
+        config["landmarks"] = list(recipe.data.landmarks)
+        mean_shape = prepared.targets(prepared.rows("train")).mean(axis=0)
+        config["mean_shape"] = [[round(float(x), 5), round(float(y), 5)] for x, y in mean_shape]
+    if "joint" in prepared.table.columns:
+        config["joints"] = sorted(prepared.table["joint"].astype(str).str.strip().str.lower().unique().tolist())
+    return config
 
 
 def _labels(target: str) -> list[str] | str:
     """The class names, or the range of a continuous target."""
     spec = TARGETS[target]
+    if spec.points:
+        return "positions of the points in `landmarks`, in pixels of the image"
     return list(spec.class_names) if spec.class_names else f"{spec.name} {spec.low:g}-{spec.high:g}"
 
 
@@ -145,6 +180,29 @@ def save(model: nn.Module, run: RunFolder, config: SavedModelConfig) -> None:
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}  # channels_last too
     save_file(state, str(run.weights_file))
     run.config_file.write_text(json.dumps(config, indent=2) + "\n")
+
+
+def initialise_from(model: ZooModel, folder: Path) -> tuple[int, int]:
+    """Load into `model` every tensor of the trained model in `folder` (a run or a bundle) whose
+    name and shape match; return (tensors loaded, tensors of the model). None matching is an error."""
+    weights = RunFolder(folder).weights_file
+    if not weights.is_file():
+        raise UsageError(
+            f"'{folder}' holds no trained model ({weights.name})", hint="give a bundle's name or a run folder"
+        )
+    try:
+        source = load_file(str(weights))
+    except (OSError, SafetensorError):
+        raise UsageError(f"'{weights.resolve()}' is damaged (truncated?)", hint="restore the file") from None
+    own = model.state_dict()
+    fitting = {k: v.to(own[k].dtype) for k, v in source.items() if k in own and v.shape == own[k].shape}
+    if not fitting:
+        raise UsageError(
+            f"no tensor of '{folder}' fits this recipe's model (different backbone or head?)",
+            hint="model.pretrained takes a model of the same backbone",
+        )
+    model.load_state_dict(fitting, strict=False)
+    return len(fitting), len(own)
 
 
 def load(folder: Path, registry: Registry) -> tuple[ZooModel, SavedModelConfig]:
@@ -159,7 +217,7 @@ def load(folder: Path, registry: Registry) -> tuple[ZooModel, SavedModelConfig]:
     config = read_model_config(config_path, registry)
     backbone = SimpleNamespace(name=config["backbone"]["name"], params=dict(config["backbone"]["params"]))
     head = SimpleNamespace(name=config["head"]["name"], params=config["head"]["params"])
-    model = build_model(registry, backbone, head, config["target"], saved=True)
+    model = build_model(registry, backbone, head, config["target"], saved=True, landmarks=config.get("landmarks"))
     try:
         load_model(model, str(weights))
     except (OSError, ValueError, RuntimeError, SafetensorError):

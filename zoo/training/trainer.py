@@ -161,9 +161,8 @@ class Trainer:
             if lr_at is not None:
                 for group in optimizer.param_groups:
                     group["lr"] = lr_at(step / len(loader))
-            x = self.augmented(images, copies)
+            x, y = self.augmented(images, targets, copies)
             x = x.contiguous(memory_format=torch.channels_last)
-            y = targets.to(self.device, non_blocking=True)
             w = None if self.sample_weights is None else self.sample_weights[index.to(self.device, non_blocking=True)]
             with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
                 loss = self.loss_fn(net(x), y, w)
@@ -190,16 +189,20 @@ class Trainer:
         self.loader_wait = waited / elapsed if elapsed > 0 else 0.0
         return total / max(seen, 1), seen * self.dist.world / elapsed
 
-    def augmented(self, images: torch.Tensor, copies: torch.Tensor) -> torch.Tensor:
+    def augmented(
+        self, images: torch.Tensor, targets: torch.Tensor, copies: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """A uint8 host batch as floats in [0, 1] on the device, augmented as a whole (scaled as it
-        is warped, on a CPU chunk by chunk while in the cache) or only its repeated copies."""
+        is warped, on a CPU chunk by chunk while in the cache) or only its repeated copies; and its
+        targets on the device (points moved with the pixels)."""
+        y = targets.to(self.device, non_blocking=True)
         if self.augment is not None:
-            return self.augment(images.to(self.device, non_blocking=True), self.augment_rng)
+            return self.augment.apply(images.to(self.device, non_blocking=True), y, self.augment_rng)
         x = to_model_input(images, self.device)
         if self.copy_augment is not None and bool(copies.any()):  # `copies` is on the host: no sync
             chosen = copies.nonzero().squeeze(1).to(self.device, non_blocking=True)  # indices, not a mask:
             x[chosen] = self.copy_augment(x[chosen], self.augment_rng)  # a mask on the device would sync
-        return x
+        return x, y
 
     @torch.no_grad()
     def outputs(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -217,9 +220,13 @@ class Trainer:
         if len(self.rows["val"]) == 0:
             return {}
         outputs, targets = self.outputs("val")
-        patients = self.data.table["patient_id"].astype(str).to_numpy()[self.rows["val"]]
+        rows = self.rows["val"]
+        patients = self.data.table["patient_id"].astype(str).to_numpy()[rows]
         values = {"val_loss": float(self.loss_fn(outputs, targets))}
-        predictions = to_predictions(self.target, targets, self.model.predict(outputs), patients)
+        points = None
+        if self.recipe.data.landmarks is not None:  # positions are scored in pixels of each image
+            points = (self.data.table[["width", "height"]].to_numpy()[rows], self.recipe.data.landmarks)
+        predictions = to_predictions(self.target, targets, self.model.predict(outputs), patients, points=points)
         values.update({f"val_{name}": metric(predictions) for name, metric in self.metrics.items()})
         return values
 

@@ -8,6 +8,8 @@ left test out. Sections (thesis sections 4.2-4.7):
   random sample of shown crops of each class, overlaid on the crop (thesis Fig. 13);
 - embeddings: t-SNE of the last hidden layer coloured by the true label (Fig. 14); for sample
   shown crops their nearest training crops, and the kNN accuracy of the embedding (4.6.1);
+- a locator (landmarks target) gets its own sections instead of the three above: the radial
+  errors per landmark and their distribution, and the located points drawn on shown images;
 - disease activity: when the data has DAS28, the Rau score per visit (true, and predicted on the
   shown visits) against DAS28-ESR and DAS28-CRP with Pearson and Spearman correlations (Fig. 15).
 Grad-CAM explains the head's `severity(outputs)` (expected stage, expected percent, or
@@ -49,6 +51,7 @@ from zoo.targets import TARGETS
 from zoo.training.model import ZooModel, load
 
 PER_CLASS = 4
+SHOWN_IMAGES = 4
 TSNE_POINTS = 1000
 NEIGHBOURS = 5
 QUERIES = 4
@@ -144,9 +147,8 @@ class Report:
         return path
 
 
-def _results(
-    report: Report, run: RunFolder, target: str, prepared: Prepared, predictions: pd.DataFrame, split: str
-) -> None:
+def _metric_tables(report: Report, run: RunFolder) -> None:
+    """Every evaluated split's metrics with their intervals and the trivial baseline."""
     metrics = run.read_metrics()
     report.heading("Results")
     point = metrics.get("threshold")
@@ -167,9 +169,17 @@ def _results(
             ]
             for name, e in result["metrics"].items()
         ]
-        report.text(f"{evaluated}: {result['n']} crops of {result['patients']} patients")
+        samples = "images" if TARGETS[result["target"]].points else "crops"
+        report.text(f"{evaluated}: {result['n']} {samples} of {result['patients']} patients")
         predictor = "" if baseline is None else baseline.get("predictor", "")
         report.table(["metric", "value", "95 % CI (patients)", predictor], rows)
+
+
+def _results(
+    report: Report, run: RunFolder, target: str, prepared: Prepared, predictions: pd.DataFrame, split: str
+) -> None:
+    metrics = run.read_metrics()
+    _metric_tables(report, run)
     y_true, y_pred = predictions["y_true"].to_numpy(), predictions["y_pred"].to_numpy()
     if not TARGETS[target].whole:
         fig, ax = plt.subplots(figsize=(5, 5))
@@ -209,6 +219,11 @@ def _results(
     ax.set_ylabel("crops (log)")
     ax.legend()
     report.figure(fig, "labels", "Labels by split.")
+    curves(report, run)
+
+
+def curves(report: Report, run: RunFolder) -> None:
+    """The training and validation curves of history.csv."""
     history = run.read_history()
     fig, ax = plt.subplots(figsize=(6, 3.5))
     ax.plot(history["epoch"], history["train_loss"], label="train loss")
@@ -390,6 +405,12 @@ def analyze(run: Path, plugins: Plugins, out: Path | None = None) -> Path:
         ("embeddings", lambda: _embeddings(report, model, prepared, target, recipe.seed, split)),
         ("disease activity", lambda: _activity(report, prepared, predictions)),
     ]
+    if TARGETS[target].points:  # a locator: its errors, per point, and where it put them
+        sections = [
+            ("results", lambda: _metric_tables(report, run_folder)),
+            ("landmarks", lambda: landmark_sections(report, run_folder, prepared, predictions, split)),
+            ("curves", lambda: curves(report, run_folder)),
+        ]
     with task("report", len(sections) + 1) as step:
         for name, write in sections:
             step.describe(f"report: {name}")
@@ -402,3 +423,44 @@ def analyze(run: Path, plugins: Plugins, out: Path | None = None) -> Path:
             warn(f"plugin '{plugin}' failed to add its report section ({type(error).__name__}: {error})")
         step.advance()
     return report.write()
+
+
+def landmark_sections(
+    report: Report, run: RunFolder, prepared: Prepared, predictions: pd.DataFrame, split: str
+) -> None:
+    """A locator's report: every landmark's errors, the errors' distribution, and the located points
+    on a few shown images."""
+    per_point = run.read_metrics()["splits"][split].get("landmarks", {})
+    report.heading("Landmarks")
+    if per_point:
+        names = next(iter(per_point.values())).keys()
+        rows = [[point, *[format_number(values.get(n)) for n in names]] for point, values in per_point.items()]
+        report.table(["landmark", *names], rows)
+    errors = np.hypot(
+        predictions["pred_x"].to_numpy(float) - predictions["true_x"].to_numpy(float),
+        predictions["pred_y"].to_numpy(float) - predictions["true_y"].to_numpy(float),
+    )
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.hist(errors, bins=60)
+    ax.set_xlabel("radial error (pixels of the image)")
+    ax.set_ylabel("points")
+    report.figure(fig, "radial-errors", f"Radial errors of every {split} point.")
+    table = prepared.table
+    shown = np.flatnonzero(table["split"].to_numpy() == split)[:SHOWN_IMAGES]
+    fig, axes = plt.subplots(1, len(shown), figsize=(3 * len(shown), 3.4), squeeze=False)
+    for ax, row in zip(axes[0], shown, strict=False):
+        sample = str(table["sample_id"].iloc[row])
+        points = predictions[predictions["sample_id"].astype(str) == sample]
+        size = prepared.pixels.shape[-1]
+        width, height = int(table["width"].iloc[row]), int(table["height"].iloc[row])
+        side = max(width, height)
+        pad_x, pad_y = (side - width) // 2, (side - height) // 2
+        ax.imshow(prepared.pixels[table["pixel_row"].iloc[row]], cmap="gray")
+        for prefix, colour in (("true", "lime"), ("pred", "red")):
+            x = (points[f"{prefix}_x"].to_numpy(float) + pad_x) * size / side
+            y = (points[f"{prefix}_y"].to_numpy(float) + pad_y) * size / side
+            ax.scatter(x, y, s=6, c=colour, label=prefix)
+        ax.set_title(sample, fontsize=7)
+        ax.axis("off")
+    axes[0][0].legend(fontsize=6, loc="lower left")
+    report.figure(fig, "located", f"Located (red) and annotated (green) points on {split} images.")

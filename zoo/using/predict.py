@@ -1,8 +1,13 @@
-"""Score new crops with a trained run: per joint, and per patient and visit (Rau score).
+"""Score new crops and radiographs with a trained model: per joint, and per patient and visit
+(Rau score).
 
 Inputs are image files, folders of images, or a dataset CSV that a dataset plugin reads (its
 `csv` param: e.g. an SCQM main CSV, or a manifest of `path` [+ `patient_id`, `joint`, `date`]).
-Every image goes through the preprocessing the model was trained with (`config.json`).
+Each image is a joint crop or a radiograph (`input_kinds`, by its size unless told): crops go to
+the scorer, radiographs through the joint locator first (zoo.using.radiograph), whose located
+joints are cut and scored like crops. A crop of a joint the scorer was not trained on (a wrist)
+is listed and not scored (`not_scored`). Every image goes through the preprocessing the model
+was trained with (`config.json`).
 
 Per joint: the Ratingen stage with its probabilities, plus for a CDF model the expected percent
 and an 80 % interval; `unsure` flags a wide interval (more than `UNSURE_WIDTH` points) or a most
@@ -16,24 +21,37 @@ that cannot be read are rows with an error; the others are still scored.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 import torch
+from PIL import Image
 
 from zoo.clinical import RAU_FACTOR
 from zoo.compose.registry import Registry
 from zoo.data.loader import to_model_input
 from zoo.errors import UsageError, ZooError
 from zoo.formatting import blank
-from zoo.images import IMAGE_SUFFIXES, UnreadableImage, images_in, load_prepared
-from zoo.paths import is_path_field
+from zoo.images import DICOM_SUFFIX, IMAGE_SUFFIXES, UnreadableImage, check_file, images_in, load_gray, load_prepared
+from zoo.images import prepare as prepare_image
+from zoo.landmarks import FOUND_CONFIDENCE
+from zoo.paths import is_path_field, read_csv, safe_name
 from zoo.predictions import decide
 from zoo.progress import task, track
 from zoo.targets import TARGETS
+from zoo.using.radiograph import (
+    SCORING_JOINTS,
+    Locator,
+    draw_overlay,
+    input_kind,
+    joint_crops,
+    load_locator,
+    split_hands,
+)
 
 if TYPE_CHECKING:
     from zoo.protocols import ComponentChoice
@@ -45,6 +63,8 @@ INTERVAL_COLUMNS = {"median": "_median", "lower": "_low80", "upper": "_high80"} 
 UNSURE_PROBABILITY = 0.5
 RAU_DRAWS = 2000
 BATCH = 64
+KEPT = ("order", "sample_id", "image", "patient_id", "date")  # a radiograph's columns each of its joints repeats
+WRIST = re.compile(r"^(w\d*|wrist.*)$", re.IGNORECASE)  # `zoo data crop`'s wrist landmarks: W0, W1, ...
 
 
 @dataclass
@@ -54,6 +74,8 @@ class Scored:
     joints: pd.DataFrame
     visits: pd.DataFrame
     notes: list[str]  # joints left out of the visits, or counted once of several
+    caveat: str | None = None  # the scorer's one-line caveat, which every score carries
+    overlays: list[Path] = field(default_factory=list)  # one picture per radiograph
 
 
 def _from_csv(path: Path, registry: Registry, trained_on: ComponentChoice | None = None) -> pd.DataFrame:
@@ -82,6 +104,24 @@ def _from_csv(path: Path, registry: Registry, trained_on: ComponentChoice | None
     raise UsageError(f"no dataset plugin reads '{path}'", hint="; ".join(reasons) or "no plugin takes a csv")
 
 
+def _folder(folder: Path) -> pd.DataFrame:
+    """The images of a folder; where `zoo data crop` wrote it, with each crop's joint and patient
+    from its crops.csv and wrists.csv (so that wrists are known as wrists)."""
+    table = pd.DataFrame({"image": [str(p) for p in images_in(folder)]})
+    listed = []
+    for name in ("crops.csv", "wrists.csv"):
+        if (folder / name).is_file():
+            try:
+                listed.append(read_csv(folder / name, "crops list", hint="", dtype=str))
+            except UsageError:
+                continue  # a damaged list: the images are still scored, without its names
+    known = pd.concat(listed, ignore_index=True) if listed else pd.DataFrame()
+    if {"path", "joint", "patient_id"} <= set(known.columns):
+        known = known.assign(image=[str(folder / p) for p in known["path"]]).drop_duplicates("image")
+        table = table.merge(known[["image", "patient_id", "joint"]], on="image", how="left")
+    return table
+
+
 def gather(inputs: list[Path], registry: Registry, trained_on: ComponentChoice | None = None) -> pd.DataFrame:
     """One row per image to score: image, and sample_id, patient_id, joint, date when known.
 
@@ -89,7 +129,7 @@ def gather(inputs: list[Path], registry: Registry, trained_on: ComponentChoice |
     frames = []
     for item in inputs:
         if item.is_dir():
-            frames.append(pd.DataFrame({"image": [str(p) for p in images_in(item)]}))
+            frames.append(_folder(item))
         elif item.suffix.lower() == ".csv" and item.is_file():
             frames.append(_from_csv(item, registry, trained_on))
         else:  # an image; a missing one becomes an error row when it is read
@@ -106,15 +146,24 @@ def gather(inputs: list[Path], registry: Registry, trained_on: ComponentChoice |
     return table[keep].reset_index(drop=True)
 
 
-def score(model: ZooModel, config: SavedModelConfig, table: pd.DataFrame, device: torch.device) -> pd.DataFrame:
-    """Per-joint predictions (error rows for unreadable images)."""
+def score(
+    model: ZooModel,
+    config: SavedModelConfig,
+    table: pd.DataFrame,
+    device: torch.device,
+    pixels: np.ndarray | None = None,
+) -> pd.DataFrame:
+    """Per-joint predictions (error rows for unreadable images). `pixels` (N, S, S) are the crops
+    already prepared for the model (cut from radiographs); without them each row's image is read."""
     size, equalize, target = config["image_size"], config["equalize"], config["target"]
-    pixels, errors = np.zeros((len(table), size, size), np.uint8), {}
-    for i, path in enumerate(track(table["image"], "reading images")):
-        try:
-            pixels[i] = load_prepared(path, size, equalize)
-        except UnreadableImage as exc:
-            errors[i] = str(exc)
+    errors: dict[int, str] = {}
+    if pixels is None:
+        pixels = np.zeros((len(table), size, size), np.uint8)
+        for i, path in enumerate(track(table["image"], "reading images")):
+            try:
+                pixels[i] = load_prepared(path, size, equalize)
+            except UnreadableImage as exc:
+                errors[i] = str(exc)
     ok = np.array([i not in errors for i in range(len(table))])
     results: dict[str, list[np.ndarray]] = {}
     model.to(device).to(memory_format=torch.channels_last).eval()  # as in training: faster convolutions
@@ -199,6 +248,7 @@ def visit_joints(joints: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     more than once in a visit counts once (its first row)."""
     scored = joints[joints["status"] == "ok"]
     keys = ["patient_id", "date"] if "date" in joints.columns else ["patient_id"]
+    hands = ["hand"] if "hand" in joints.columns else []  # a two-hand film: each hand's joints count
     missing = np.zeros(len(scored), dtype=bool)
     for key in keys:
         missing |= scored[key].map(blank).to_numpy(dtype=bool)
@@ -209,7 +259,7 @@ def visit_joints(joints: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
             "they are in no visit's Rau score"
         )
     scored = scored[~missing]
-    repeated = scored.duplicated(subset=[*keys, "joint"], keep="first").to_numpy()
+    repeated = scored.duplicated(subset=[*keys, *hands, "joint"], keep="first").to_numpy()
     if repeated.any():
         notes.append(
             f"{int(repeated.sum())} joint row(s) repeat a joint already listed for the same visit: "
@@ -229,12 +279,142 @@ def _trained_on(run_dir: Path, registry: Registry) -> ComponentChoice | None:
         return None
 
 
-def predict(run_dir: Path, inputs: list[Path], registry: Registry, device: torch.device) -> Scored:
-    """Score inputs with the model of a finished run."""
+def input_kinds(table: pd.DataFrame, given: str) -> list[str]:
+    """Each row's kind: 'crop', 'radiograph', or why it is refused (`given`: auto, crop or radiograph)."""
+    if given != "auto":
+        return [given] * len(table)
+    kinds = []
+    for path in table["image"].astype(str):
+        if Path(path).suffix.lower() == DICOM_SUFFIX:
+            kinds.append("radiograph")
+            continue
+        try:
+            check_file(path)
+            with Image.open(path) as image:  # the header only
+                kinds.append(input_kind(image.size))
+        except (UnreadableImage, OSError, ValueError, Image.DecompressionBombError):
+            kinds.append("crop")  # reading it again gives the error row its reason
+    return kinds
+
+
+def not_scored(joint: object, config: SavedModelConfig) -> str | None:
+    """Why a crop of `joint` is not scored by this model, or None: a model scores only the joints it
+    was trained on (its config's `joints`); one that does not name them is taken for a finger-joint
+    model and scores no wrist. Radiograph annotations' names count as the thesis's (IP is pip1,
+    MP is mcp1: the thumb's joints)."""
+    if blank(joint):
+        return None
+    name = SCORING_JOINTS.get(str(joint).strip().upper(), str(joint).strip().lower())
+    trained = config.get("joints")
+    if trained is not None and name not in trained:
+        return f"not scored: the model was trained on {', '.join(trained[:6])}{'...' if len(trained) > 6 else ''}"
+    if trained is None and WRIST.match(name):
+        return "not scored: a wrist crop, and the model is a finger-joint model"
+    return None
+
+
+def _radiographs(
+    table: pd.DataFrame,
+    locator: Locator,
+    model: ZooModel,
+    config: SavedModelConfig,
+    device: torch.device,
+    overlays: Path | None,
+) -> tuple[pd.DataFrame, list[Path]]:
+    """Every radiograph's scoring joints as rows: located, cut, scored (or why not), and its overlay
+    drawn (one radiograph in memory at a time); the overlays written."""
+    size, equalize = config["image_size"], config["equalize"]
+    parts, written = [], []
+    for record in track(table.to_dict("records"), "locating joints"):
+        path = str(record["image"])
+        base: dict[str, object] = {k: record[k] for k in KEPT if k in record}
+        if blank(base.get("patient_id")):
+            base["patient_id"] = Path(path).stem
+        try:
+            image = load_gray(path)
+        except UnreadableImage as exc:
+            parts.append(pd.DataFrame([{**base, "status": f"error: {exc}"}]))
+            continue
+        hands = [locator.locate(hand, offset) for hand, offset in split_hands(image)]
+        rows: list[dict[str, object]] = []
+        crops: list[np.ndarray] = []
+        for number, hand in enumerate(hands, start=1):
+            label = f"#{number}" if len(hands) > 1 else ""
+            if not hand.is_hand:
+                status = f"no hand found: {hand.reason}"
+                rows.append({**base, "sample_id": f"{base['sample_id']}{label}", "status": status})
+                continue
+            cut = joint_crops(image, hand, size)
+            for name, (x, y, confidence) in hand.joints.items():
+                joint = SCORING_JOINTS[name]
+                row: dict[str, object] = {
+                    **base, "sample_id": f"{base['sample_id']}{label}:{joint}", "joint": joint, "side": hand.side,
+                    "hand": number, "x": round(x, 1), "y": round(y, 1), "confidence": round(confidence, 3),
+                }  # fmt: skip
+                if name in cut:
+                    crops.append(prepare_image(cut[name], size, equalize))
+                    rows.append({**row, "status": "ok"})
+                else:
+                    rows.append({**row, "status": f"not found (confidence {confidence:.2f} < {FOUND_CONFIDENCE})"})
+        located = pd.DataFrame(rows)
+        found = (located["status"] == "ok").to_numpy()
+        if found.any():
+            scored = score(model, config, located[found].reset_index(drop=True), device, np.stack(crops))
+            located = pd.concat([scored, located[~found]], ignore_index=True)
+        parts.append(located)
+        if overlays is not None:  # each joint marked with its stage (a binary model's: eroded or not)
+            column = "stage" if "stage" in located.columns else TARGETS[config["target"]].column
+            marks = {
+                (int(r["hand"]), str(r["joint"])): float(r[column])
+                for r in located[located["status"] == "ok"].to_dict("records")
+            }
+            written.append(overlays / f"{safe_name(Path(path).stem)}-overlay.png")
+            draw_overlay(image, hands, marks, written[-1])
+    return pd.concat(parts, ignore_index=True), written
+
+
+def predict(
+    inputs: list[Path],
+    registry: Registry,
+    device: torch.device,
+    scorer: str | Path | None = None,
+    locator: str | Path | None = None,
+    overlays: Path | None = None,
+    kind: str = "auto",
+) -> Scored:
+    """Score crops and radiographs: crops with the scorer, radiographs through the locator first
+    (None: the plugins' default scorer and locator, `zoo.compose.bundles.default_model`)."""
+    from zoo.compose.bundles import default_model, find
     from zoo.training.model import load
 
-    model, config = load(run_dir, registry)
-    table = gather(inputs, registry, _trained_on(run_dir, registry))
-    joints = score(model, config, table, device)
+    scorer = scorer or default_model(registry, locator=False)
+    scorer_dir = find(scorer, registry)
+    model, config = load(scorer_dir, registry)
+    if TARGETS[config["target"]].points:
+        raise UsageError(f"'{scorer}' locates points; it does not score joints", hint="--scorer takes an erosion model")
+    table = gather(inputs, registry, _trained_on(scorer_dir, registry))
+    table["order"] = np.arange(len(table))
+    kinds = np.array(input_kinds(table, kind), dtype=object)
+    parts = []
+    refused = ~np.isin(kinds, ["crop", "radiograph"])
+    if refused.any():
+        parts.append(table[refused].assign(status=[f"error: {k}" for k in kinds[refused]]))
+    crops = table[kinds == "crop"]
+    if len(crops):
+        reasons = [not_scored(j, config) for j in crops["joint"]] if "joint" in crops.columns else [None] * len(crops)
+        skipped = np.array([r is not None for r in reasons])
+        if skipped.any():
+            parts.append(crops[skipped].assign(status=[r for r in reasons if r is not None]))
+        if (~skipped).any():
+            parts.append(score(model, config, crops[~skipped].reset_index(drop=True), device))
+    written: list[Path] = []
+    radiographs = table[kinds == "radiograph"]
+    if len(radiographs):
+        found = load_locator(locator or default_model(registry, locator=True), registry, device)
+        rows, written = _radiographs(radiographs, found, model, config, device, overlays)
+        parts.append(rows)
+    joints = pd.concat(parts, ignore_index=True).sort_values("order", kind="stable").drop(columns="order")
+    joints = joints.reset_index(drop=True)
     notes = visit_joints(joints)[1] if "patient_id" in joints.columns and "joint" in joints.columns else []
-    return Scored(joints=joints, visits=rau_by_visit(joints), notes=notes)
+    caveat = config.get("caveat")
+    return Scored(joints=joints, visits=rau_by_visit(joints), notes=notes, caveat=caveat, overlays=written)
