@@ -4,6 +4,7 @@ install, scoring by name and retraining from the bundle's own recipe."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -61,6 +62,9 @@ def test_a_bundle_with_changed_weights_is_refused(tmp_path: Path, zoo) -> None:
     result = zoo("models", "show", str(copy))
     assert result.code == 2
     assert "is not the file its bundle.json describes (sha256 differs)" in result.err
+    Image.new("L", (64, 64), 90).save(tmp_path / "crop.png")
+    scored = zoo("predict", "--scorer", str(copy), str(tmp_path / "crop.png"))  # every use checks, not only show
+    assert scored.code == 2 and "sha256 differs" in scored.err
 
 
 def test_an_unknown_model_name_suggests_the_known_ones(zoo) -> None:
@@ -78,6 +82,9 @@ def test_export_install_and_score_by_name(tiny_cdf_run: TrainedRun, tmp_path: Pa
     assert result.code == 0, result.err
     info = read_bundle(bundle)
     assert info.weights_dtype == "float16" and info.data_fingerprint
+    assert not list(bundle.glob("predictions-*.csv")) and not (bundle / "split.csv").exists()  # no sample ids
+    report = zoo("analyze", str(bundle))
+    assert report.code == 2 and "was exported without its samples" in report.err
     assert (bundle / "model.safetensors").stat().st_size < (tiny_cdf_run.folder / "model.safetensors").stat().st_size
     run_metrics = json.loads((tiny_cdf_run.folder / "metrics.json").read_text())
     bundle_metrics = json.loads((bundle / "metrics.json").read_text())
@@ -128,6 +135,24 @@ def test_export_refuses_what_it_cannot_do(tiny_cdf_run: TrainedRun, tmp_path: Pa
     assert bad_name.code == 2 and "is not a model name" in bad_name.err
     not_run = zoo("models", "export", str(tmp_path), "--out", str(tmp_path / "c"), *args)
     assert not_run.code == 2 and "is not a finished run" in not_run.err
+    wordy = zoo("models", "export", str(tiny_cdf_run.folder), "--out", str(tmp_path / "d"), "--name", "t",
+                "--description", "d" * 301, "--licence", "l", "--half")  # fmt: skip
+    assert wordy.code == 2 and "--description is longer than 300 characters" in wordy.err
+    assert not (tmp_path / "d").exists() or not any((tmp_path / "d").iterdir())
+
+
+def test_samples_go_into_a_bundle_only_on_request(tiny_cdf_run: TrainedRun, tmp_path: Path, zoo) -> None:
+    args = ["--name", "t", "--description", "d", "--licence", "l"]
+    result = zoo("models", "export", str(tiny_cdf_run.folder), "--out", str(tmp_path / "b"), *args, "--with-samples")
+    assert result.code == 0, result.err
+    assert (tmp_path / "b" / "split.csv").is_file() and list((tmp_path / "b").glob("predictions-*.csv"))
+
+
+def test_a_bundle_cannot_take_a_shipped_models_name(tmp_path: Path, models_store: Path, zoo) -> None:
+    shipped = Path(get_registry().get("models", "erosion-scorer").build())
+    result = zoo("models", "install", str(shipped))
+    assert result.code == 2 and "'erosion-scorer' is the name of a model a plugin ships" in result.err
+    assert not (models_store / "erosion-scorer").exists()
 
 
 def test_plugins_register_bundles_like_components() -> None:
@@ -147,14 +172,16 @@ def test_a_locator_is_no_scorer(tmp_path: Path, zoo) -> None:
 def test_a_recipe_starts_from_a_trained_model(tiny_cdf_run: TrainedRun, tmp_path: Path, zoo) -> None:
     from tests.conftest import TINY_CDF, write
 
+    (tmp_path / "recipes").mkdir()
+    relative = os.path.relpath(tiny_cdf_run.folder, tmp_path / "recipes")  # to the recipe's folder
     recipe = TINY_CDF.replace("  head: {name: cdf, params: {hidden: [32]}}\n", "  head: {name: cdf, params: {hidden: [32]}}\n"
-                              f"  pretrained: {tiny_cdf_run.folder}\n")  # fmt: skip
+                              f"  pretrained: {relative}\n")  # fmt: skip
     assert "pretrained:" in recipe
-    result = zoo("run", str(write(tmp_path / "r.yaml", recipe)), "--runs-dir", str(tmp_path / "runs"))
+    result = zoo("run", str(write(tmp_path / "recipes" / "r.yaml", recipe)), "--runs-dir", str(tmp_path / "runs"))
     assert result.code == 0, result.err
     assert "model.pretrained: " in result.err and " tensors loaded from " in result.err
     loaded, total = result.err.split("model.pretrained: ")[1].split(" tensors")[0].split(" of ")
     assert loaded == total  # the same backbone and head: every tensor
-    unfit = write(tmp_path / "u.yaml", recipe.replace(str(tiny_cdf_run.folder), "joint-locator"))
+    unfit = write(tmp_path / "u.yaml", recipe.replace(relative, "joint-locator"))
     refused = zoo("run", str(unfit), "--runs-dir", str(tmp_path / "runs"))
     assert refused.code == 2 and "fits this recipe's model" in refused.err

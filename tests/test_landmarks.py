@@ -222,6 +222,8 @@ def test_data_check_lists_every_bad_point_label(tmp_path: Path, zoo) -> None:
     table = table[~((table["image"] == "img01.png") & (table["landmark"] == "C"))]  # a point missing
     table.loc[table["image"] == "img02.png", "x"] = "500"  # outside the 80 px image
     table.loc[(table["image"] == "img03.png") & (table["landmark"] == "B"), "y"] = "abc"
+    repeat = table[(table["image"] == "img04.png") & (table["landmark"] == "A")]
+    table = pd.concat([table, repeat], ignore_index=True)  # a point listed twice
     table.to_csv(csv, index=False)
     recipe = write(tmp_path / "r.yaml", TINY_LOCATOR.format(csv=csv))
     result = zoo("data", "check", str(recipe), "--format", "csv")
@@ -229,6 +231,7 @@ def test_data_check_lists_every_bad_point_label(tmp_path: Path, zoo) -> None:
     assert "img01,landmark C missing" in result.out
     assert "img02,landmark A lies outside the image" in result.out
     assert 'img03,"landmark B: not an [x, y] pair of numbers"' in result.out
+    assert "img04,landmark A: given more than once" in result.out
 
 
 # -- recipes -----------------------------------------------------------------------------------
@@ -298,6 +301,14 @@ def test_a_landmarks_file_missing_a_point_is_refused(tiny_locator: Path, tmp_pat
     predictions.to_csv(tmp_path / "p.csv", index=False)
     with pytest.raises(Exception, match="every image needs exactly one row per landmark"):
         read_predictions(tmp_path / "p.csv", "landmarks")
+
+
+def test_a_landmarks_file_without_image_ids_is_one_error_line(tiny_locator: Path, tmp_path: Path, zoo) -> None:
+    predictions = pd.read_csv(tiny_locator / "predictions-val.csv").drop(columns=["sample_id", "patient_id"])
+    predictions.to_csv(tmp_path / "p.csv", index=False)
+    result = zoo("evaluate", str(tmp_path / "p.csv"), "--target", "landmarks")
+    assert result.code == 2 and "missing column(s) sample_id (or patient_id)" in result.err
+    assert result.err.count("Error:") == 1 and "Traceback" not in result.err
 
 
 def test_the_leaderboard_ranks_locators_by_median_error(tiny_locator: Path, zoo) -> None:

@@ -36,7 +36,7 @@ def test_a_radiograph_gives_ten_stages_a_rau_score_and_an_overlay(tmp_path: Path
     assert result.code == 0, result.err
     assert result.out.count(" ok ") >= 10
     assert "caveat: trained on synthetic" in result.out  # the scorer's caveat, in the table's footer
-    assert "overlays: 1 picture(s)" in result.out
+    assert "overlays: 1 picture(s)" in result.err  # stderr: a CSV or JSON on stdout stays whole
     picture = overlays / "3144-overlay.png"
     with Image.open(picture) as image:
         assert image.size == Image.open(dha()).size and image.mode == "RGB"
@@ -210,3 +210,73 @@ def test_crop_locates_the_joints_without_a_joints_file(tmp_path: Path, zoo) -> N
     assert len(crops) == 20 and (tmp_path / "crops" / crops["path"].iloc[0]).is_file()
     neither = zoo("data", "crop", "--images", str(folder), "--out", str(tmp_path / "x"))
     assert neither.code == 2 and "give either --joints CSV or --locate" in neither.err
+
+
+def test_overlays_are_one_per_input_and_can_be_left_out(tmp_path: Path, zoo) -> None:
+    for folder in ("a", "b"):  # two radiographs of one name
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "hand.jpg").write_bytes(dha().read_bytes())
+    both = [str(tmp_path / "a" / "hand.jpg"), str(tmp_path / "b" / "hand.jpg")]
+    code, out, err = predict_json(zoo, tmp_path, *both, "--overlays", str(tmp_path / "o"))
+    assert code == 0, err
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["hand-2-overlay.png", "hand-overlay.png"]
+    assert len(out["visits"]) == 1 and out["visits"][0]["joints_scored"] == 10  # one patient: repeats count once
+    code, _, err = predict_json(zoo, tmp_path, both[0], "--overlays", str(tmp_path / "none"), "--no-overlays")
+    assert code == 0, err
+    assert not (tmp_path / "none").exists()
+    (tmp_path / "file").write_text("x")
+    code, _, err = predict_json(zoo, tmp_path, both[0], "--overlays", str(tmp_path / "file"))
+    assert code == 2 and "--overlays" in err and "is a file, not a folder" in err and err.count("Error:") == 1
+
+
+def test_located_crops_score_as_the_radiograph_does(tmp_path: Path, zoo) -> None:
+    folder = tmp_path / "films"
+    folder.mkdir()
+    ImageOps.mirror(Image.open(dha())).save(folder / "right.png")  # a right hand: its crops are mirrored
+    crops = tmp_path / "crops"
+    cut = zoo("data", "crop", "--images", str(folder), "--locate", "--out", str(crops), "--size", "64")
+    assert cut.code == 0, cut.err
+    assert (pd.read_csv(crops / "crops.csv")["side"] == "R").all()
+    code, from_crops, err = predict_json(zoo, tmp_path, str(crops))
+    assert code == 0, err
+    code, from_film, err = predict_json(zoo, tmp_path, str(folder / "right.png"))
+    assert code == 0, err
+    stages = {j["joint"]: j["stage"] for j in from_film["joints"]}
+    assert {j["joint"]: j["stage"] for j in from_crops["joints"]} == stages
+
+
+def test_a_visit_counts_a_left_and_a_right_hand_apart() -> None:
+    from zoo.using.predict import visit_joints
+
+    joints = pd.DataFrame({
+        "patient_id": "p", "joint": sorted(FINGERS) * 2, "side": ["L"] * 10 + ["R"] * 10, "status": "ok",
+    })  # fmt: skip
+    counted, notes = visit_joints(joints)
+    assert len(counted) == 20 and not notes
+    counted, notes = visit_joints(pd.concat([joints, joints.iloc[:1]], ignore_index=True))
+    assert len(counted) == 20 and "repeat a joint" in notes[0]
+
+
+def test_the_locator_of_data_crop_goes_with_locate(tmp_path: Path, zoo) -> None:
+    hands = needs_real_data("rsna-hands")
+    result = zoo("data", "crop", "--images", str(hands), "--joints", str(hands / "joints.csv"),
+                 "--locator", "joint-locator", "--out", str(tmp_path / "c"))  # fmt: skip
+    assert result.code == 2 and "--locator is the model of --locate" in result.err
+
+
+def test_a_square_radiograph_is_located_and_a_large_crop_is_scored_as_one(tmp_path: Path, zoo) -> None:
+    film = Image.open(dha()).convert("L")
+    side = max(film.size)
+    square = Image.new("L", (side, side))
+    square.paste(film, ((side - film.width) // 2, 0))
+    square.resize((800, 800)).save(tmp_path / "square.png")  # a radiograph as square as a crop
+    crop = film.crop((300, 300, 600, 600))  # a 300 px square of bone: no hand on it
+    crop.save(tmp_path / "crop.png")
+    code, out, err = predict_json(zoo, tmp_path, str(tmp_path / "square.png"), str(tmp_path / "crop.png"))
+    assert code == 0, err
+    joints = pd.DataFrame(out["joints"])
+    film_rows = joints[joints["image"].str.endswith("square.png")]
+    assert len(film_rows) == 10 and (film_rows["status"] == "ok").all()
+    crop_rows = joints[joints["image"].str.endswith("crop.png")]
+    assert len(crop_rows) == 1 and crop_rows["status"].iloc[0] == "ok"  # scored as a crop: not located
+    assert "confidence" not in crop_rows.columns or crop_rows["confidence"].isna().all()

@@ -16,6 +16,7 @@ import math
 import numpy as np
 
 FOUND_CONFIDENCE = 0.3  # a located point below this confidence is "not found" (docs/localisation.md)
+REPEATED = "given more than once"  # a dataset's mark for a point its table lists twice
 
 
 def parse_points(value: object, names: list[str], width: int, height: int) -> tuple[np.ndarray | None, str | None]:
@@ -36,6 +37,8 @@ def parse_points(value: object, names: list[str], width: int, height: int) -> tu
     points = np.zeros((len(names), 2))
     for k, name in enumerate(names):
         position = found[name]
+        if position == REPEATED:
+            return None, f"landmark {name}: {REPEATED}"
         if not (
             isinstance(position, list)
             and len(position) == 2

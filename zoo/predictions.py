@@ -179,10 +179,13 @@ def _read_points(frame: pd.DataFrame, source: str, target: str) -> Predictions:
     """A landmarks predictions file (`_points_frame`'s columns) back into arrays."""
     needed = ["landmark", "true_x", "true_y", "pred_x", "pred_y"]
     missing = [c for c in needed if c not in frame.columns]
+    if not {"sample_id", "patient_id"} & set(frame.columns):
+        missing.append("sample_id (or patient_id)")
     if missing:
         raise UsageError(
             f"{source}: missing column(s) {', '.join(missing)}",
-            hint="landmarks predictions need landmark, true_x, true_y, pred_x, pred_y (one row per image and point)",
+            hint="landmarks predictions need sample_id, landmark, true_x, true_y, pred_x, pred_y "
+            "(one row per image and point)",
         )
     values = _numbers(frame, needed[1:], source)
     image = frame["sample_id"].astype(str) if "sample_id" in frame.columns else frame["patient_id"].astype(str)

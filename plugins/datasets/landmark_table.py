@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from zoo.errors import UsageError
+from zoo.landmarks import REPEATED
 
 from .params import LandmarkTableParams
 from .scqm import default_images, read_csv, require_columns
@@ -73,7 +74,7 @@ def _points_json(points: pd.DataFrame, name_column: str) -> str:
     found: dict[str, object] = {}
     for name, x, y in zip(points[name_column].astype(str).str.strip(), points["x"], points["y"], strict=True):
         position = [_number(x), _number(y)]
-        found[name] = position if name not in found else "given more than once"
+        found[name] = position if name not in found else REPEATED
     return json.dumps(found)
 
 

@@ -137,6 +137,8 @@ def crop(
         raise UsageError(f"--images '{images}' is not a folder", hint="give the folder of radiographs")
     if (joints is None) == (not locate):
         raise UsageError("give either --joints CSV or --locate", hint="--locate finds the joints with the locator")
+    if locator is not None and not locate:
+        raise UsageError("--locator is the model of --locate", hint="add --locate, or drop --locator")
     located = pd.DataFrame(columns=["image", "joint", "problem"])
     if joints is not None:
         table = read_joints(joints)
@@ -151,7 +153,8 @@ def crop(
         table, located = locate_folder(images, chosen, registry, pick_device("auto"))
         out.mkdir(parents=True, exist_ok=True)
         table.to_csv(out / "joints.csv", index=False)
-    crops, problems = crop_joints(images, table[table["found"]] if "found" in table.columns else table, out, size, box)
+        table = table[table["found"]].drop(columns="found")  # joints not found are listed, not cropped
+    crops, problems = crop_joints(images, table, out, size, box, mirror_right=joints is None)
     problems = pd.concat([located, problems], ignore_index=True)
     wrists = int(crops["wrist"].sum())
     if shown is OutputFormat.json:

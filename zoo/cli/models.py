@@ -100,16 +100,18 @@ def install(
     replace: Annotated[bool, typer.Option("--replace", help="Replace an installed bundle of that name.")] = False,
 ) -> None:
     """Check a bundle and install it into the models store, to use it by name."""
-    from zoo.compose.bundles import NAME_PATTERN
+    from zoo.compose.bundles import NAME_PATTERN, read_bundle
     from zoo.using.bundles import install as install_bundle
 
     if not source.is_dir():
         raise UsageError(f"'{source}' is not a folder", hint="give a bundle folder written by 'zoo models export'")
-    if name is not None:
-        if not re.match(NAME_PATTERN, name):
-            raise UsageError(f"--name '{name}' is not a model name", hint="lower-case letters, digits, '_', '.', '-'")
-        if name in {spec.name for spec in loaded_plugins().registry.components("models")}:
-            raise UsageError(f"'{name}' is the name of a model a plugin ships", hint="choose another --name")
+    if name is not None and not re.match(NAME_PATTERN, name):
+        raise UsageError(f"--name '{name}' is not a model name", hint="lower-case letters, digits, '_', '.', '-'")
+    chosen = name or read_bundle(source).name
+    if chosen in {spec.name for spec in loaded_plugins().registry.components("models")}:
+        raise UsageError(  # the plugin's model would hide the installed one
+            f"'{chosen}' is the name of a model a plugin ships", hint="install it under another --name"
+        )
     info, folder = install_bundle(source, name, replace)
     sys.stdout.write(f"installed '{info.name}' into {folder}\n")
 
@@ -129,6 +131,13 @@ def export(
     ] = None,
     half: Annotated[
         bool, typer.Option("--half", help="Store the weights in half precision and measure the metrics again.")
+    ] = False,
+    samples: Annotated[
+        bool,
+        typer.Option(
+            "--with-samples",
+            help="Add the split and the predictions (every sample's and patient's id and label), for 'zoo analyze'.",
+        ),
     ] = False,
     device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda (to measure --half).")] = "auto",
 ) -> None:
@@ -150,6 +159,7 @@ def export(
         caveat=caveat,
         card=card,
         half=half,
+        samples=samples,
         device=pick_device(device),
     )
     head = exported.info.headline

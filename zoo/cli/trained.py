@@ -93,6 +93,9 @@ def predict(
         Path,
         typer.Option("--overlays", help="Folder for one overlay picture per radiograph."),
     ] = Path("overlays"),
+    no_overlays: Annotated[
+        bool, typer.Option("--no-overlays", help="Draw no overlay pictures (radiographs stay where they are).")
+    ] = False,
     out: Annotated[Path | None, typer.Option("--out", help="Write the joints here (and the visits beside).")] = None,
     output: Annotated[
         OutputFormat | None,
@@ -125,7 +128,7 @@ def predict(
         pick_device(device),
         scorer=scorer,
         locator=locator,
-        overlays=overlays,
+        overlays=None if no_overlays else overlays,
         kind=str(kind),
     )
     joints, visits, caveat = scored.joints, scored.visits, scored.caveat
@@ -158,8 +161,8 @@ def predict(
                 visits.astype(object).where(visits.notna(), None).itertuples(index=False),
                 title="patients and visits (Rau score, 80 % interval)",
             )
-    if scored.overlays and shown is not OutputFormat.json:
-        sys.stdout.write(f"overlays: {len(scored.overlays)} picture(s) in {overlays}\n")
+    if scored.overlays:  # on stderr, so that a CSV or JSON on stdout stays whole
+        sys.stderr.write(f"overlays: {len(scored.overlays)} picture(s) in {overlays}\n")
     failed = int(joints["status"].str.startswith(("error", "no hand")).sum())
     if failed:
         scored_any = failed < len(joints)
@@ -180,19 +183,24 @@ def analyze(
     from zoo.using.analyze import analyze as write_report
 
     folder, bundle = _trained(run_dir)
-    out = out or (Path(f"{folder.name}-report") if bundle else None)  # a bundle's folder is not ours to write
+    if bundle and not list(folder.glob("predictions-*.csv")):
+        raise UsageError(
+            f"model '{bundle}' was exported without its samples: its report needs the predictions",
+            hint="the run folder it came from has them ('zoo analyze RUN_DIR'), or export with --with-samples",
+        )
+    out = out or (Path(f"{bundle}-report") if bundle else None)  # a bundle's folder is not ours to write
     if out is not None:
         writable_folder(out, "--out")
     path = write_report(folder, loaded_plugins(), out)
     sys.stdout.write(f"report: {path}\n")
 
 
-def _trained(reference: Path) -> tuple[Path, bool]:
-    """A run folder, or a trained model's name, as a folder; and whether it is a bundle."""
-    from zoo.compose.bundles import BUNDLE_FILE, find
+def _trained(reference: Path) -> tuple[Path, str | None]:
+    """A run folder, or a trained model's name, as a folder; and the bundle's name where it is one."""
+    from zoo.compose.bundles import BUNDLE_FILE, find, read_bundle
 
     folder = find(str(reference), loaded_plugins().registry)
-    return folder, (folder / BUNDLE_FILE).is_file()
+    return folder, read_bundle(folder, check_weights=False).name if (folder / BUNDLE_FILE).is_file() else None
 
 
 class ExportFormat(StrEnum):
@@ -212,7 +220,7 @@ def export(
     from zoo.using.export import export_onnx
 
     folder, bundle = _trained(run_dir)
-    out = out or (Path(f"{folder.name}.onnx") if bundle else None)  # a bundle's folder is not ours to write
+    out = out or (Path(f"{bundle}.onnx") if bundle else None)  # a bundle's folder is not ours to write
     if out is not None:
         writable_file(out)
     result = export_onnx(folder, loaded_plugins().registry, out)

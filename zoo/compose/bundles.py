@@ -2,8 +2,9 @@
 
 A bundle is a finished run's folder, pared down and signed for use: the weights
 (`model.safetensors`, half precision where the metrics held), `config.json`, the recipe that made
-it (`recipe.yaml`, `resolved.yaml`), its metrics with their intervals (`metrics.json`, the
-predictions they came from, `history.csv`, `split.csv`), a model card (`card.md`: intended use,
+it (`recipe.yaml`, `resolved.yaml`), its metrics with their intervals (`metrics.json`,
+`history.csv`; the split and the predictions only when exported with them: they name every
+sample and patient), a model card (`card.md`: intended use,
 training data, measured limits, licence) and `bundle.json`, which names it and records the
 weights' sha256 and the data fingerprint. Because it is a run folder, every command that takes
 one (`zoo predict`, `analyze`, `export`, a recipe's `model.pretrained`) takes a bundle.
@@ -11,7 +12,7 @@ one (`zoo predict`, `analyze`, `export`, a recipe's `model.pretrained`) takes a 
 Bundles come from three places, in this order: registered by a plugin (`zoo_register_models`,
 kind `models`: the zoo's own ship in `zoo_plugins.models`), installed into the models store
 (`zoo models install`, `$ZOO_MODELS_DIR`, else `models/` in the zoo's cache folder), or given as
-a folder. `find` turns a name or a folder into a checked folder.
+a folder. `find` turns a name or a folder into a folder, a bundle's weights checked.
 """
 
 from __future__ import annotations
@@ -129,13 +130,17 @@ def default_model(registry: Registry, locator: bool) -> str:
 
 
 def find(reference: str | Path, registry: Registry) -> Path:
-    """The folder of a trained model: a bundle's name, or a run or bundle folder."""
+    """The folder of a trained model: a bundle's name, or a run or bundle folder; a bundle's weights
+    are checked against its bundle.json (`read_bundle`)."""
     path = Path(reference).expanduser()
     if path.is_dir():
+        if (path / BUNDLE_FILE).is_file():
+            read_bundle(path)
         return path
     text = str(reference)
     bundles = available(registry)
     if text in bundles:
+        read_bundle(bundles[text][0])
         return bundles[text][0]
     close = suggest(text, bundles)
     raise UsageError(

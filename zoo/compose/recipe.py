@@ -151,8 +151,9 @@ class ModelConfig(Strict):
         None,
         min_length=1,
         max_length=1000,
-        description="start from a trained model: a bundle's name ('zoo models list') or a run folder; every "
-        "tensor whose name and shape match is loaded, after the backbone's own pretrained weights",
+        description="start from a trained model: a bundle's name ('zoo models list') or a run folder (relative "
+        "to the recipe's folder, or on --set to the current one); every tensor whose name and shape match is "
+        "loaded, after the backbone's own pretrained weights",
     )
 
 
@@ -631,6 +632,11 @@ def _resolve(
                     continue
             params[name] = str(given.resolve())
         ref["params"] = params
+    pretrained = recipe.model.pretrained  # a run folder, like a file param; a bundle's name stays a name
+    if pretrained is not None and ("model", "pretrained") not in overridden and folder is not None:
+        given = Path(pretrained).expanduser()
+        if not given.is_absolute() and (folder / given).is_dir():
+            data["model"]["pretrained"] = str((folder / given).resolve())
     return Recipe.model_validate(data)
 
 

@@ -15,9 +15,10 @@ from typing import cast
 
 import numpy as np
 import pandas as pd
-from PIL import Image
+from PIL import Image, ImageOps
 
 from zoo.errors import UsageError
+from zoo.formatting import blank
 from zoo.images import UnreadableImage, load_gray
 from zoo.paths import read_csv, safe_name
 
@@ -65,6 +66,13 @@ def read_joints(path: Path) -> pd.DataFrame:
     return table
 
 
+def _hand_label(hand: object) -> str:
+    """A hand's number as a file name part: 1, not 1.0."""
+    if isinstance(hand, int | float) and float(hand).is_integer():
+        return str(int(hand))
+    return str(hand).strip()
+
+
 def crop_joints(
     images: Path,
     joints: pd.DataFrame,
@@ -72,6 +80,7 @@ def crop_joints(
     size: int,
     box: int | None = None,
     wrist_prefix: str = "W",
+    mirror_right: bool = False,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Write one PNG crop per joint of the `joints` table (`read_joints`); return (crops written,
     problems) as tables.
@@ -80,6 +89,8 @@ def crop_joints(
     radiograph's name), so `zoo predict OUT/crops.csv` gives Rau scores at once. Joints whose name
     starts with `wrist_prefix` are wrist landmarks: they are cropped too, but listed apart in
     `wrists.csv` (finger-joint models must not score them) and do not size the automatic box.
+    With `mirror_right`, crops of joints whose `side` is R are mirrored to look like left ones, as
+    `zoo predict` cuts a radiograph's right hand (`zoo data crop --locate`).
     """
     out.mkdir(parents=True, exist_ok=True)
     written, problems, files = [], [], set()
@@ -99,13 +110,16 @@ def crop_joints(
                 problems.append({"image": name, "joint": row.joint, "problem": "joint lies outside the image"})
                 continue
             hand = getattr(row, "hand", None)  # two hands on one film: each hand's joints apart
-            stem = safe_name(Path(str(name)).stem) + ("" if hand is None or pd.isna(hand) else f"_hand{int(hand)}")
+            stem = safe_name(Path(str(name)).stem) + ("" if blank(hand) else f"_hand{safe_name(_hand_label(hand))}")
             file = f"{stem}_{safe_name(str(row.joint))}.png"
             if file in files:
                 problems.append({"image": name, "joint": row.joint, "problem": f"another joint is already {file}"})
                 continue
             files.add(file)
-            crop_square(radiograph, x, y, side, size).save(out / file)
+            crop = crop_square(radiograph, x, y, side, size)
+            if mirror_right and str(getattr(row, "side", "")).strip().upper() == "R":
+                crop = ImageOps.mirror(crop)
+            crop.save(out / file)
             patient = getattr(row, "patient_id", None)
             written.append(
                 {

@@ -43,6 +43,7 @@ from zoo.data.loader import unit_floats
 from zoo.data.prepare import Prepared, prepare
 from zoo.data.targets import classes
 from zoo.formatting import format_interval, format_number
+from zoo.landmarks import to_unit
 from zoo.output import warn
 from zoo.paths import safe_name
 from zoo.progress import task
@@ -452,13 +453,11 @@ def landmark_sections(
         sample = str(table["sample_id"].iloc[row])
         points = predictions[predictions["sample_id"].astype(str) == sample]
         size = prepared.pixels.shape[-1]
-        width, height = int(table["width"].iloc[row]), int(table["height"].iloc[row])
-        side = max(width, height)
-        pad_x, pad_y = (side - width) // 2, (side - height) // 2
+        image_size = np.array([[table["width"].iloc[row], table["height"].iloc[row]]])
         ax.imshow(prepared.pixels[table["pixel_row"].iloc[row]], cmap="gray")
         for prefix, colour in (("true", "lime"), ("pred", "red")):
-            x = (points[f"{prefix}_x"].to_numpy(float) + pad_x) * size / side
-            y = (points[f"{prefix}_y"].to_numpy(float) + pad_y) * size / side
+            pixels = points[[f"{prefix}_x", f"{prefix}_y"]].to_numpy(float)
+            x, y = (to_unit(pixels[None], image_size)[0] * size).T
             ax.scatter(x, y, s=6, c=colour, label=prefix)
         ax.set_title(sample, fontsize=7)
         ax.axis("off")

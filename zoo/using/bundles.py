@@ -38,7 +38,9 @@ from zoo.runs import Env, Results, RunFolder
 from zoo.trained import SplitOutputs, TrainedRun
 from zoo.training.model import ZooModel, load
 
-COPIED = ("recipe.yaml", "resolved.yaml", "split.csv", "history.csv", "env.json")
+COPIED = ("recipe.yaml", "resolved.yaml", "history.csv", "env.json")
+SAMPLE_FILES = ("split.csv",)  # with the predictions: every sample's and patient's id, only on request
+TEXT_LIMITS = {"name": 100, "description": 300, "licence": 200, "caveat": 300}  # as BundleInfo allows
 BATCH = 32
 
 
@@ -139,9 +141,19 @@ def export_bundle(
     caveat: str | None = None,
     card: Path | None = None,
     half: bool = False,
+    samples: bool = False,
     device: torch.device | None = None,
 ) -> Exported:
-    """Write the bundle of a finished run into the new folder `out`."""
+    """Write the bundle of a finished run into the new folder `out`. With `samples`, the split and
+    the predictions (every sample's and patient's id, with its label) go in too: what `zoo analyze`
+    of the bundle draws from; leave them out of a model trained on patients' data."""
+    given = {"name": name, "description": description, "licence": licence, "caveat": caveat or ""}
+    for option, text in given.items():
+        if len(text) > TEXT_LIMITS[option] or "\n" in text:
+            raise UsageError(
+                f"--{option} is longer than {TEXT_LIMITS[option]} characters or has a line break",
+                hint=f"give --{option} as one line of at most {TEXT_LIMITS[option]} characters",
+            )
     run = RunFolder(run_dir)
     model, config = load(run_dir, registry)
     recipe = load_run_recipe(run, registry)
@@ -152,7 +164,7 @@ def export_bundle(
         raise UsageError(f"model card '{card}' is not a file", hint="give a Markdown file, or leave --card out")
     out.mkdir(parents=True, exist_ok=True)
     try:
-        for file in COPIED:
+        for file in COPIED + (SAMPLE_FILES if samples else ()):
             if (run.path / file).is_file():
                 shutil.copyfile(run.path / file, out / file)
         state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
@@ -163,9 +175,12 @@ def export_bundle(
         (out / "config.json").write_text(json.dumps(saved, indent=2) + "\n")
         if half:
             measured = _measure(out, recipe, results, registry, device or torch.device("cpu"))
+            if not samples:
+                for split in results["splits"]:
+                    (out / run.predictions_file(split).name).unlink(missing_ok=True)
         else:
             measured = results
-            for split in results["splits"]:
+            for split in results["splits"] if samples else ():
                 shutil.copyfile(run.predictions_file(split), out / run.predictions_file(split).name)
         (out / "metrics.json").write_text(json.dumps(measured, indent=2) + "\n")
         info = BundleInfo(

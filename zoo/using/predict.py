@@ -3,7 +3,8 @@
 
 Inputs are image files, folders of images, or a dataset CSV that a dataset plugin reads (its
 `csv` param: e.g. an SCQM main CSV, or a manifest of `path` [+ `patient_id`, `joint`, `date`]).
-Each image is a joint crop or a radiograph (`input_kinds`, by its size unless told): crops go to
+Each image is a joint crop or a radiograph (`input_kinds`, by its size unless told; a large
+square image is a radiograph where the locator finds a hand on it): crops go to
 the scorer, radiographs through the joint locator first (zoo.using.radiograph), whose located
 joints are cut and scored like crops. A crop of a joint the scorer was not trained on (a wrist)
 is listed and not scored (`not_scored`). Every image goes through the preprocessing the model
@@ -39,12 +40,14 @@ from zoo.formatting import blank
 from zoo.images import DICOM_SUFFIX, IMAGE_SUFFIXES, UnreadableImage, check_file, images_in, load_gray, load_prepared
 from zoo.images import prepare as prepare_image
 from zoo.landmarks import FOUND_CONFIDENCE
+from zoo.output import warn, writable_folder
 from zoo.paths import is_path_field, read_csv, safe_name
 from zoo.predictions import decide
 from zoo.progress import task, track
 from zoo.targets import TARGETS
 from zoo.using.radiograph import (
     SCORING_JOINTS,
+    SQUARE,
     Locator,
     draw_overlay,
     input_kind,
@@ -113,8 +116,8 @@ def _folder(folder: Path) -> pd.DataFrame:
         if (folder / name).is_file():
             try:
                 listed.append(read_csv(folder / name, "crops list", hint="", dtype=str))
-            except UsageError:
-                continue  # a damaged list: the images are still scored, without its names
+            except UsageError as exc:  # the images are still scored, without its names
+                warn(f"{exc.message}: its crops are scored without their joints' names")
     known = pd.concat(listed, ignore_index=True) if listed else pd.DataFrame()
     if {"path", "joint", "patient_id"} <= set(known.columns):
         known = known.assign(image=[str(folder / p) for p in known["path"]]).drop_duplicates("image")
@@ -248,7 +251,7 @@ def visit_joints(joints: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     more than once in a visit counts once (its first row)."""
     scored = joints[joints["status"] == "ok"]
     keys = ["patient_id", "date"] if "date" in joints.columns else ["patient_id"]
-    hands = ["hand"] if "hand" in joints.columns else []  # a two-hand film: each hand's joints count
+    hands = ["side"] if "side" in joints.columns else []  # left and right hands: each hand's joints count
     missing = np.zeros(len(scored), dtype=bool)
     for key in keys:
         missing |= scored[key].map(blank).to_numpy(dtype=bool)
@@ -297,6 +300,15 @@ def input_kinds(table: pd.DataFrame, given: str) -> list[str]:
     return kinds
 
 
+def _crop_or_radiograph(path: object, locator: Locator) -> str:
+    """A large square image's kind: a radiograph where the locator finds a hand on it, else a crop."""
+    try:
+        image = load_gray(str(path))
+    except UnreadableImage:
+        return "crop"  # reading it again gives the error row its reason
+    return "radiograph" if locator.locate(image, 0).is_hand else "crop"
+
+
 def not_scored(joint: object, config: SavedModelConfig) -> str | None:
     """Why a crop of `joint` is not scored by this model, or None: a model scores only the joints it
     was trained on (its config's `joints`); one that does not name them is taken for a finger-joint
@@ -324,7 +336,10 @@ def _radiographs(
     """Every radiograph's scoring joints as rows: located, cut, scored (or why not), and its overlay
     drawn (one radiograph in memory at a time); the overlays written."""
     size, equalize = config["image_size"], config["equalize"]
-    parts, written = [], []
+    parts: list[pd.DataFrame] = []
+    written: list[Path] = []
+    if overlays is not None:
+        writable_folder(overlays, "--overlays")
     for record in track(table.to_dict("records"), "locating joints"):
         path = str(record["image"])
         base: dict[str, object] = {k: record[k] for k in KEPT if k in record}
@@ -368,7 +383,13 @@ def _radiographs(
                 (int(r["hand"]), str(r["joint"])): float(r[column])
                 for r in located[located["status"] == "ok"].to_dict("records")
             }
-            written.append(overlays / f"{safe_name(Path(path).stem)}-overlay.png")
+            name = safe_name(Path(path).stem)
+            taken = {p.name for p in written}
+            copy = 1
+            while f"{name}-overlay.png" in taken:  # two inputs of one name (in different folders)
+                copy += 1
+                name = f"{safe_name(Path(path).stem)}-{copy}"
+            written.append(overlays / f"{name}-overlay.png")
             draw_overlay(image, hands, marks, written[-1])
     return pd.concat(parts, ignore_index=True), written
 
@@ -395,6 +416,10 @@ def predict(
     table = gather(inputs, registry, _trained_on(scorer_dir, registry))
     table["order"] = np.arange(len(table))
     kinds = np.array(input_kinds(table, kind), dtype=object)
+    hand_finder: Locator | None = None
+    if (kinds == SQUARE).any():
+        hand_finder = load_locator(locator or default_model(registry, locator=True), registry, device)
+        kinds[kinds == SQUARE] = [_crop_or_radiograph(p, hand_finder) for p in table["image"][kinds == SQUARE]]
     parts = []
     refused = ~np.isin(kinds, ["crop", "radiograph"])
     if refused.any():
@@ -410,11 +435,13 @@ def predict(
     written: list[Path] = []
     radiographs = table[kinds == "radiograph"]
     if len(radiographs):
-        found = load_locator(locator or default_model(registry, locator=True), registry, device)
+        found = hand_finder or load_locator(locator or default_model(registry, locator=True), registry, device)
         rows, written = _radiographs(radiographs, found, model, config, device, overlays)
         parts.append(rows)
     joints = pd.concat(parts, ignore_index=True).sort_values("order", kind="stable").drop(columns="order")
     joints = joints.reset_index(drop=True)
     notes = visit_joints(joints)[1] if "patient_id" in joints.columns and "joint" in joints.columns else []
+    if locator is not None and not len(radiographs):
+        notes.append("the locator was not used: none of the inputs is a radiograph")
     caveat = config.get("caveat")
     return Scored(joints=joints, visits=rau_by_visit(joints), notes=notes, caveat=caveat, overlays=written)

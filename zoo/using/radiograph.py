@@ -1,9 +1,10 @@
 """From a hand radiograph to joint crops: locate the ten scoring joints, check that a hand was
 found, and cut the crops with the same code as `zoo data crop` (docs/localisation.md).
 
-- What an input is (`input_kind`): a joint crop is square (sides within 15 %) and at most 1,024
-  px; a radiograph is anything else from 256 px up. Smaller non-square images are refused: too
-  few pixels to find joints in.
+- What an input is (`input_kind`): a square image (sides within 15 %) under 256 px is a joint
+  crop; a square one from 256 to 1,024 px is either (`SQUARE`): the locator decides, a hand
+  found making it a radiograph; anything else from 256 px up is a radiograph. Smaller non-square
+  images are refused: too few pixels to find joints in.
 - Two hands on one film: a radiograph at least 1.25 times as wide as high is cut into two hands
   at the darkest column of its middle third (the gap between them); each is located and scored
   as its own hand (`#1` is the one on the viewer's left).
@@ -34,7 +35,7 @@ from zoo.compose.registry import Registry
 from zoo.data.crop import auto_box, crop_square
 from zoo.errors import UsageError
 from zoo.images import UnreadableImage, images_in, load_gray, prepare
-from zoo.landmarks import FOUND_CONFIDENCE
+from zoo.landmarks import FOUND_CONFIDENCE, to_pixels
 from zoo.progress import track
 from zoo.runs import SavedModelConfig
 from zoo.targets import TARGETS
@@ -53,12 +54,15 @@ MAX_SHAPE_DISTANCE = 0.3  # Procrustes distance above which the points do not fo
 MIN_FOUND = 6  # of the ten scoring joints: fewer found is no hand
 
 
+SQUARE = "square"  # a square image large enough to be either a crop or a radiograph
+
+
 def input_kind(size: tuple[int, int]) -> str:
-    """'crop', 'radiograph', or why the image is neither (from its width and height)."""
+    """'crop', 'radiograph', `SQUARE` (either), or why the image is neither (from its width and height)."""
     width, height = size
     longer, shorter = max(width, height), max(min(width, height), 1)
     if longer / shorter <= CROP_ASPECT and longer <= CROP_MAX:
-        return "crop"
+        return SQUARE if longer >= RADIOGRAPH_MIN else "crop"
     if longer >= RADIOGRAPH_MIN:
         return "radiograph"
     return (
@@ -138,10 +142,7 @@ class Locator:
             predicted = self.model.predict(self.model(x.contiguous(memory_format=torch.channels_last)))
         unit = predicted["pred"][0].float().cpu().numpy()
         confidence = predicted["confidence"][0].float().cpu().numpy()
-        width, height = hand.size
-        side = max(width, height)
-        pad = np.array([(side - width) // 2, (side - height) // 2], dtype=float)
-        positions = unit * side - pad + np.array([offset, 0.0])
+        positions = to_pixels(unit[None], np.array([hand.size]))[0] + np.array([offset, 0.0])
         index = {name: k for k, name in enumerate(self.names)}
         joints = {
             name: (float(positions[index[name], 0]), float(positions[index[name], 1]), float(confidence[index[name]]))
@@ -207,6 +208,11 @@ def load_locator(reference: str | Path, registry: Registry, device: torch.device
     model, config = load(find(reference, registry), registry)
     if not TARGETS[config["target"]].points:
         raise UsageError(f"'{reference}' does not locate joints", hint="--locator takes a landmarks model")
+    if "confidence" not in model.head.outputs:
+        raise UsageError(
+            f"'{reference}' gives no confidence with its points: a joint it did not find could not be told",
+            hint="--locator takes a landmarks model whose head gives a confidence with each point",
+        )
     return Locator(model, config, device)
 
 
@@ -236,8 +242,8 @@ def locate_folder(
                     {
                         "image": name,
                         "joint": SCORING_JOINTS[landmark],
-                        "x": round(x, 1),
-                        "y": round(y, 1),
+                        "x": x,  # unrounded: the crops are cut exactly where `zoo predict` cuts them
+                        "y": y,
                         "confidence": round(confidence, 3),
                         "side": located.side,
                         "hand": number if len(hands) > 1 else None,
