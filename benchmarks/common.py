@@ -142,6 +142,8 @@ def plain_epoch(
     start = time.perf_counter()
     for begin in range(0, len(order), batch):
         chosen = order[begin : begin + batch]
+        if len(chosen) < 2:  # as the trainer does: batch normalisation cannot train on one sample
+            break
         x = torch.from_numpy(pixels[rows[chosen]]).unsqueeze(1).to(device, non_blocking=True)
         x = unit_floats(x) if augment is None else augment(x, rng)  # it scales the uint8 batch itself
         x = x.contiguous(memory_format=torch.channels_last)

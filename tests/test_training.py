@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -281,3 +282,13 @@ def test_compile_mode_reaches_torch_compile(zoo, tmp_path: Path, monkeypatch: py
     refused = zoo("validate", str(tiny(tmp_path)), "--set", "train.compile=fast")
     assert refused.code == 2
     assert "train.compile: compile is true, false or a torch.compile mode: default, reduce-overhead" in refused.err
+
+
+def test_a_last_training_batch_of_one_sample_is_dropped() -> None:
+    from zoo.data.loader import CropBatches, batches
+
+    crops = CropBatches(np.zeros((5, 8, 8), np.uint8), np.arange(5), np.zeros(5))
+    assert [len(b[1]) for b in batches(crops, 4, training=True)] == [4]  # batch norm cannot train on one
+    assert [len(b[1]) for b in batches(crops, 4)] == [4, 1]  # evaluation sees every sample
+    assert [len(b[1]) for b in batches(CropBatches(np.zeros((6, 8, 8), np.uint8), np.arange(6), np.zeros(6)), 4,
+                                       training=True)] == [4, 2]  # fmt: skip

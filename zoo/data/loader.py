@@ -8,7 +8,7 @@ and prefetching; workers share the memory-mapped cache (each maps the same file:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Sequence, Sized
 from typing import cast
 
 import numpy as np
@@ -64,12 +64,16 @@ def batches(
     seed: int = 0,
     num_workers: int = 0,
     pin_memory: bool = False,
+    training: bool = False,
 ) -> DataLoader[Batch]:
-    """A DataLoader over whole batches (`sampler` wins over `shuffle`)."""
+    """A DataLoader over whole batches (`sampler` wins over `shuffle`). For `training`, a last batch
+    of a single sample is dropped: batch normalisation cannot train on one sample."""
     generator = torch.Generator().manual_seed(seed)
+    count = len(sampler) if isinstance(sampler, Sized) else len(dataset)
     return DataLoader(
         dataset,
         batch_size=batch_size,
+        drop_last=training and count > 1 and count % batch_size == 1,
         sampler=sampler,
         shuffle=shuffle if sampler is None else False,
         generator=generator,

@@ -113,6 +113,7 @@ class Trainer:
                 sampler=self.sampler if split == "train" else None,
                 num_workers=self.num_workers,
                 pin_memory=self.cuda,
+                training=split == "train",
             )
         return self.loaders[split]
 
@@ -162,10 +163,9 @@ class Trainer:
                 for group in optimizer.param_groups:
                     group["lr"] = lr_at(step / len(loader))
             x, y = self.augmented(images, targets, copies)
-            x = x.contiguous(memory_format=torch.channels_last)
             w = None if self.sample_weights is None else self.sample_weights[index.to(self.device, non_blocking=True)]
             with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
-                loss = self.loss_fn(net(x), y, w)
+                loss = self.loss_fn(net(x.contiguous(memory_format=torch.channels_last)), y, w)
             optimizer.zero_grad(set_to_none=True)
             torch.autograd.backward(self.scaler.scale(loss))
             self.scaler.step(optimizer)
@@ -189,13 +189,10 @@ class Trainer:
         self.loader_wait = waited / elapsed if elapsed > 0 else 0.0
         return total / max(seen, 1), seen * self.dist.world / elapsed
 
-    def augmented(
-        self, images: torch.Tensor, targets: torch.Tensor, copies: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """A uint8 host batch as floats in [0, 1] on the device, augmented as a whole (scaled as it
-        is warped, on a CPU chunk by chunk while in the cache) or only its repeated copies; and its
-        targets on the device (points moved with the pixels)."""
-        y = targets.to(self.device, non_blocking=True)
+    def augmented(self, images: torch.Tensor, y: torch.Tensor, copies: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """A uint8 host batch as floats in [0, 1] on the device, augmented as a whole (scaled as warped,
+        by chunks on a CPU) or only its repeated copies; its targets `y` on the device, points moved."""
+        y = y.to(self.device, non_blocking=True)
         if self.augment is not None:
             return self.augment.apply(images.to(self.device, non_blocking=True), y, self.augment_rng)
         x = to_model_input(images, self.device)
@@ -223,9 +220,8 @@ class Trainer:
         rows = self.rows["val"]
         patients = self.data.table["patient_id"].astype(str).to_numpy()[rows]
         values = {"val_loss": float(self.loss_fn(outputs, targets))}
-        points = None
-        if self.recipe.data.landmarks is not None:  # positions are scored in pixels of each image
-            points = (self.data.table[["width", "height"]].to_numpy()[rows], self.recipe.data.landmarks)
+        landmarks = self.recipe.data.landmarks  # positions are scored in pixels of each image
+        points = None if landmarks is None else (self.data.table[["width", "height"]].to_numpy()[rows], landmarks)
         predictions = to_predictions(self.target, targets, self.model.predict(outputs), patients, points=points)
         values.update({f"val_{name}": metric(predictions) for name, metric in self.metrics.items()})
         return values
