@@ -11,9 +11,12 @@ from zoo.clinical import (
     das28_category,
     das28_crp,
     das28_esr,
+    icc_absolute_agreement,
     ratingen_stage,
     ratingen_stages,
     rau_score,
+    smallest_detectable_change,
+    svdh_erosion_scores,
 )
 
 
@@ -91,3 +94,31 @@ def test_das28_rejects_invalid_input(call, message: str) -> None:
 )
 def test_das28_category(score: float, category: str) -> None:
     assert das28_category(score) == category
+
+
+def test_the_smallest_detectable_change_is_the_limits_of_agreement_over_root_two() -> None:
+    first, second = np.array([0.0, 2.0, 5.0, 1.0]), np.array([1.0, 2.0, 3.0, 1.0])
+    differences = first - second  # -1, 0, 2, 0: mean 0.25, sample SD sqrt(4.75 / 3)
+    assert smallest_detectable_change(first, second) == pytest.approx(1.96 * math.sqrt(4.75 / 3) / math.sqrt(2))
+    assert differences.std(ddof=1) == pytest.approx(math.sqrt(4.75 / 3))
+    with pytest.raises(ValueError, match="at least two patients"):
+        smallest_detectable_change(np.array([1.0]), np.array([1.0]))
+
+
+def test_the_icc_is_one_for_agreement_and_drops_with_a_constant_offset() -> None:
+    x = np.array([1.0, 4.0, 6.0, 10.0])
+    assert icc_absolute_agreement(x, x) == pytest.approx(1.0)
+    # A worked example: subjects (1, 2), (4, 5), (6, 7), (10, 11): rater 2 reads 1 higher.
+    # Subject means 1.5, 4.5, 6.5, 10.5 (grand 5.75): MSR = 2 x 42.75 / 3 = 28.5; rater means
+    # 5.25, 6.25: MSC = 4 x 0.5 = 2; no residual: MSE = 0. ICC = 28.5 / (28.5 + 0.5 x 2) = 0.9661.
+    assert icc_absolute_agreement(x, x + 1) == pytest.approx(28.5 / 29.5)
+    assert icc_absolute_agreement(x, -x) < 0
+    with pytest.raises(ValueError, match="at least two subjects"):
+        icc_absolute_agreement(np.array([1.0]), np.array([np.nan]))
+
+
+def test_svdh_erosion_scores_follow_the_surface_involved() -> None:
+    percent = np.array([0.0, 0.5, 10.0, 10.1, 25.0, 30.0, 50.0, 51.0, 99.0, 100.0])
+    assert svdh_erosion_scores(percent).tolist() == [0, 1, 1, 2, 2, 3, 3, 4, 4, 5]
+    with pytest.raises(ValueError, match="0 to 100"):
+        svdh_erosion_scores(np.array([101.0]))

@@ -120,12 +120,13 @@ def test_labels_become_the_target(tmp_path: Path) -> None:
         ("stage", [0, 1, 1, 2, 3, 5]),
         ("binary", [0, 1, 1, 1, 1, 1]),
         ("percent", [0, 5, 20, 21, 60, 100]),
+        ("svdh_erosion", [0, 1, 2, 2, 4, 5]),  # 0; up to 10, 25, 50 %; below 100 %; 100 %
     ):
         recipe = load_recipe(recipe_file(tmp_path, csv, target=target), registry)
         table = prepare(recipe, registry).table.sort_values("sample_id")
         assert table["target"].tolist() == expected
     binary = load_recipe(recipe_file(tmp_path, csv, target="stage", scale="binary"), registry)
-    with pytest.raises(UsageError, match="gives binary labels, which cannot become target 'stage'"):
+    with pytest.raises(UsageError, match="gives binary labels, none of which can become target 'stage'"):
         prepare(binary, registry)
 
 
@@ -176,3 +177,28 @@ def test_a_blank_patient_id_is_a_bad_sample(zoo, tmp_path: Path) -> None:
     result = zoo("data", "check", str(recipe_file(tmp_path, csv)))
     assert result.code == 2
     assert "i3.jpg" in result.out and "patient id missing" in result.out
+
+
+def test_a_target_is_learned_from_the_label_column_that_reaches_it() -> None:
+    from zoo.data.prepare import label_scale
+
+    both = pd.DataFrame({"percent": [10], "svdh_jsn": [2]})
+    assert label_scale(both, "d", "stage") == "percent" and label_scale(both, "d", "svdh_jsn") == "svdh_jsn"
+    assert label_scale(both, "d", "svdh_erosion") == "percent"
+    with pytest.raises(UsageError, match="of which percent and stage both can become target 'binary'"):
+        label_scale(pd.DataFrame({"percent": [10], "stage": [1]}), "d", "binary")
+    with pytest.raises(UsageError, match="gives svdh_jsn labels, none of which can become target 'stage'"):
+        label_scale(pd.DataFrame({"svdh_jsn": [1]}), "d", "stage")
+
+
+def test_grades_missing_or_out_of_range_for_a_jsn_target_are_listed(zoo, tmp_path: Path) -> None:
+    folder = tmp_path / "data"
+    rows = [f"{image(folder / f'i{i}.jpg', i)},10,p{i},{g}" for i, g in enumerate(["0", "2", "", "5", "1.5", "4"])]
+    csv = write(folder / "m.csv", "path,label,patient_id,jsn\n" + "\n".join(rows) + "\n")
+    recipe = RECIPE.format(csv=csv, scale="percent", target="svdh_jsn", on_bad="error", head="softmax",
+                           loss="cross_entropy").replace("label_scale: percent", "label_scale: percent, jsn_column: jsn")
+    result = zoo("data", "check", str(write(tmp_path / "r.yaml", recipe)), "--format", "csv")  # fmt: skip
+    assert result.code == 2
+    assert "i2.jpg,label missing" in result.out  # never filled with a 0
+    assert "i3.jpg,label out of range" in result.out and "i4.jpg,label is not a whole number" in result.out
+    assert result.out.count("\n") == 4  # a header and the three, nothing else

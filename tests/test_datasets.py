@@ -71,6 +71,29 @@ def test_scqm_missing_columns_and_files_are_clear_errors(tmp_path: Path) -> None
         build("scqm", csv=str(main), joints=["a"], secondary_csv=str(tmp_path / "dup.csv"))
 
 
+def test_scqm_reads_joint_space_narrowing_beside_erosion(tmp_path: Path) -> None:
+    main = scqm_export(tmp_path)
+    table = pd.read_csv(main, dtype=str)
+    table["jsn_a"], table["jsn_b"] = ["0", "2", "4"], ["1", None, "3"]  # one JSN grade not read
+    table.to_csv(main, index=False)
+    loaded = build("scqm", csv=str(main), images=str(tmp_path / "crops"), joints=["a", "b"],
+                   image_pattern="{sop_iuid}-{joint}.png", jsn_prefix="jsn_")  # fmt: skip
+    assert list(loaded["sample_id"]) == ["1:a", "1:b", "2:b", "3:a", "3:b"]
+    assert list(loaded["svdh_jsn"].fillna("-")) == ["0", "1", "-", "4", "3"], "a grade not read stays missing"
+    assert not [c for c in loaded.columns if c.startswith("jsn_")]
+    with pytest.raises(UsageError, match=r"lacks column\(s\): knee_a, knee_b"):
+        build("scqm", csv=str(main), joints=["a", "b"], jsn_prefix="knee_")
+
+
+def test_manifest_reads_a_jsn_column_beside_its_labels(tmp_path: Path) -> None:
+    crop(tmp_path / "x.png")
+    write(tmp_path / "m.csv", "path,label,patient_id,narrowing\nx.png,20,p1,2\n")
+    table = build("manifest", csv=str(tmp_path / "m.csv"), jsn_column="narrowing")
+    assert table[["percent", "svdh_jsn"]].values.tolist() == [["20", "2"]]
+    with pytest.raises(UsageError, match=r"lacks column\(s\): jsn"):
+        build("manifest", csv=str(tmp_path / "m.csv"), jsn_column="jsn")
+
+
 def test_manifest_resolves_relative_paths_and_maps_columns(tmp_path: Path) -> None:
     crop(tmp_path / "data" / "img" / "x.png")
     write(

@@ -52,6 +52,38 @@ def test_erosion_never_decreases_and_patients_have_several_visits(population) ->
     assert len(change) > 1000 and (change >= 0).all()
 
 
+def test_joint_space_narrowing_is_graded_correlated_and_never_heals(population) -> None:
+    joints = pd.DataFrame(population.joints)
+    visits = pd.DataFrame(population.visits)
+    share = np.bincount(joints["true_jsn"], minlength=5) / len(joints)
+    assert share == pytest.approx([0.62, 0.15, 0.11, 0.08, 0.04], abs=0.004)
+    rho = spearmanr(joints["true_jsn"], joints["true_percent"]).statistic
+    assert 0.4 < rho < 0.8, "correlated with erosion, not a function of it"
+    assert (joints.groupby("true_percent")["true_jsn"].nunique() > 1).any()
+    timed = joints.merge(visits[["sop_iuid", "date_x"]], on="sop_iuid").sort_values("date_x")
+    change = timed.groupby(["patient_id", "joint"])["true_jsn"].diff().dropna()
+    assert (change >= 0).all() and (change > 0).any()
+    scored = joints.dropna(subset=["reader_jsn"])
+    assert 0.85 < np.mean(scored["reader_jsn"] == scored["true_jsn"]) < 0.95, "the reader misreads some grades"
+    assert scored["reader_jsn"].isin([0, 1, 2, 3, 4]).all()
+    assert 0.7 < np.mean(scored["reader_jsn"] == scored["reader2_jsn"]) < 0.9, "two independent readings"
+
+
+def test_some_patients_do_not_progress_and_the_others_at_different_rates(population) -> None:
+    joints = pd.DataFrame(population.joints).merge(
+        pd.DataFrame(population.visits)[["sop_iuid", "date_x"]], on="sop_iuid"
+    )
+    totals = joints.groupby(["patient_id", "date_x"])[["true_percent", "true_jsn"]].sum().reset_index()
+    span = totals.sort_values("date_x").groupby("patient_id").agg(
+        visits=("date_x", "size"), erosion=("true_percent", lambda s: s.iloc[-1] - s.iloc[0]),
+        jsn=("true_jsn", lambda s: s.iloc[-1] - s.iloc[0]),
+    )  # fmt: skip
+    followed = span[span["visits"] > 1]
+    still = (followed["erosion"] == 0) & (followed["jsn"] == 0)
+    assert 0.3 < still.mean() < 0.6, "non-progressors (35 %), and progressors too slow to change yet"
+    assert followed.loc[~still, "jsn"].std() > 1 and followed.loc[~still, "erosion"].std() > 10
+
+
 def test_das28_follows_the_formulas_and_weakly_tracks_erosion(population) -> None:
     visits = [v for v in population.visits if v["measures"] is not None]
     assert 0.6 < len(visits) / len(population.visits) < 0.9, "the secondary data covers some visits"
@@ -96,6 +128,9 @@ def test_same_seed_same_files_other_seed_other_files(tmp_path: Path) -> None:
     assert [c for c in main.columns if c.startswith("hand_left_")] == [f"hand_left_mcp{i}" for i in range(1, 6)] + [
         f"hand_left_pip{i}" for i in range(1, 6)
     ]
+    assert [c for c in main.columns if c.startswith("jsn_hand_left_")] == [
+        f"jsn_hand_left_{j}{i}" for j in ("mcp", "pip") for i in range(1, 6)
+    ]
     assert main.columns[-1] == "rau_score"
     images = sorted((tmp_path / "a" / "images").iterdir())
     assert len(images) == len(main) * 10 == a["summary"]["crops"]
@@ -116,6 +151,8 @@ def test_phantom_dataset_loads_through_scqm_and_is_cached(tmp_path: Path) -> Non
         "date",
         "percent",
         "true_percent",
+        "svdh_jsn",
+        "true_svdh_jsn",
         "das28bsr_score",
     } <= set(table.columns)
     assert table["image"].map(lambda p: Path(p).is_file()).all()

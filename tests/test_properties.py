@@ -144,7 +144,7 @@ def test_any_manifest_gives_samples_or_a_zoo_error(text: str, scale: str) -> Non
         if not isinstance(table, ZooError):
             from zoo.data.prepare import label_scale
 
-            bounded(lambda: label_scale(table, "manifest"))
+            bounded(lambda: label_scale(table, "manifest", scale))
 
 
 SCQM_COLUMNS = ["id_x", "patient_id", "date_x", "sop_iuid", "hand_left_mcp2", "hand_left_pip3", "rau_score"]

@@ -106,7 +106,7 @@ def test_all_problems_reported_at_once_in_line_order() -> None:
 
 def test_target_and_head_must_agree() -> None:
     found = problems_of(GOOD.replace("target: stage", "target: percent"))
-    assert any("head 'softmax' does not support target 'percent' (it supports: binary, stage)" in p for p in found)
+    assert any("head 'softmax' does not support target 'percent' (it supports: binary, stage, svdh_erosion, svdh_jsn)" in p for p in found)
 
 
 def test_loss_needs_what_the_head_provides() -> None:

@@ -48,7 +48,7 @@ if TYPE_CHECKING:
 # A JSON value of whatever shape: what the zoo writes or hands on without reading it field by field.
 JsonValue = str | int | float | bool | None | list["JsonValue"] | dict[str, "JsonValue"]
 
-DATASET_COLUMNS = ("sample_id", "image", "patient_id")  # plus one label column: percent, stage, binary or landmarks
+DATASET_COLUMNS = ("sample_id", "image", "patient_id")  # plus label columns named after scales (zoo.targets)
 
 
 @runtime_checkable

@@ -1,11 +1,14 @@
 """The target table: the label scales a dataset gives and the targets a model learns.
 
 A dataset labels its samples on one scale: `percent` (eroded joint surface, 0-100), `stage`
-(Ratingen, 0-5), `binary` (eroded or not, 0/1) or `landmarks` (the pixel positions of named
-points on a radiograph: joint localisation). A recipe's target must be reachable from it:
-percent -> percent, stage, binary; stage -> stage, binary; binary -> binary; landmarks ->
-landmarks. The classes used for stratified splits and imbalance strategies are the Ratingen
-stages for `percent` and `stage`, 0/1 for `binary`, one class for `landmarks`.
+(Ratingen, 0-5), `binary` (eroded or not, 0/1), `svdh_erosion` (Sharp/van der Heijde erosion
+score, 0-5), `svdh_jsn` (Sharp/van der Heijde joint-space narrowing, 0-4) or `landmarks` (the
+pixel positions of named points on a radiograph: joint localisation). A recipe's target must be
+reachable from it: percent -> percent, stage, binary, svdh_erosion (zoo.clinical's rule);
+stage -> stage, binary; binary -> binary; svdh_erosion -> svdh_erosion; svdh_jsn -> svdh_jsn;
+landmarks -> landmarks. The classes used for stratified splits and imbalance strategies are the
+Ratingen stages for `percent` and `stage`, the grades for the SvdH scales, 0/1 for `binary`, one
+class for `landmarks`.
 
 Every per-target decision of the core reads this table (`TARGETS`): how many classes, how
 labels look, how a model's predictions are named in files. Which metric ranks a target by
@@ -65,7 +68,7 @@ TARGETS: dict[str, Target] = {
             None,
             None,
             STAGES,
-            ("percent", "stage", "binary"),
+            ("percent", "stage", "binary", "svdh_erosion"),
             "percent",
             tuple(f"p_stage_{k}" for k in range(STAGES)),
         ),
@@ -92,6 +95,30 @@ TARGETS: dict[str, Target] = {
             ("binary",),
             "eroded",
             ("p_healthy", "p_eroded"),
+        ),
+        Target(
+            "svdh_erosion",
+            "Sharp/van der Heijde erosion score 0-5 of a hand joint",
+            0.0,
+            5.0,
+            6,
+            tuple(str(k) for k in range(6)),
+            6,
+            ("svdh_erosion",),
+            "svdh_erosion",
+            tuple(f"p_svdh_erosion_{k}" for k in range(6)),
+        ),
+        Target(
+            "svdh_jsn",
+            "Sharp/van der Heijde joint-space narrowing 0-4 of a hand joint",
+            0.0,
+            4.0,
+            5,
+            tuple(str(k) for k in range(5)),
+            5,
+            ("svdh_jsn",),
+            "jsn",
+            tuple(f"p_jsn_{k}" for k in range(5)),
         ),
         Target(
             "landmarks",

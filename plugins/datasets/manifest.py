@@ -34,7 +34,10 @@ def build(params: ManifestParams) -> pd.DataFrame:
         samples["patient_id"] = table[params.patient_column]
     if params.label_column in table.columns:
         samples[params.label_scale] = table[params.label_column]
-    used = {params.path_column, params.label_column, params.patient_column, params.id_column}
+    if params.jsn_column is not None:
+        require_columns(table, [params.jsn_column], "manifest", csv)
+        samples["svdh_jsn"] = table[params.jsn_column]
+    used = {params.path_column, params.label_column, params.patient_column, params.id_column, params.jsn_column}
     for column in table.columns:
         if column not in used and column not in samples.columns:
             samples[column] = table[column]

@@ -26,6 +26,9 @@ class ScqmParams(Params):
     )
     joints: list[str] = Field(list(THESIS_JOINTS), min_length=1, description="joint names")
     column_prefix: str = Field("hand_left_", description="score column = prefix + joint")
+    jsn_prefix: str | None = Field(
+        None, description="joint-space narrowing (SvdH 0-4) column = prefix + joint (the phantom's: jsn_hand_left_)"
+    )
     image_pattern: str = Field("{sop_iuid}_{joint}.jpg", description="crop file name, from {sop_iuid} and {joint}")
 
     @field_validator("image_pattern")
@@ -49,11 +52,14 @@ class ManifestParams(Params):
     """A generic CSV: path, label, patient_id (+ joint, date, split, id)."""
 
     csv: RecipePath = Field(description="the manifest CSV; relative paths in it resolve against its folder")
-    label_scale: Literal["percent", "stage", "binary"] = Field(
-        "percent", description="what the labels are: percent (0-100), stage (0-5) or binary (0/1)"
+    label_scale: Literal["percent", "stage", "binary", "svdh_erosion", "svdh_jsn"] = Field(
+        "percent",
+        description="what the labels are: percent (0-100), stage (0-5), binary (0/1), svdh_erosion (0-5) or "
+        "svdh_jsn (0-4)",
     )
     path_column: str = "path"
     label_column: str = "label"
+    jsn_column: str | None = Field(None, description="a second label column: joint-space narrowing, SvdH 0-4")
     patient_column: str = "patient_id"
     id_column: str = Field("id", description="unique sample ids (default: the path)")
 

@@ -69,14 +69,21 @@ def load(
     joints: list[str],
     column_prefix: str,
     image_pattern: str,
+    jsn_prefix: str | None = None,
 ) -> pd.DataFrame:
-    """The sample table of an SCQM export (one row per scored joint)."""
+    """The sample table of an SCQM export (one row per joint with an erosion score; with
+    `jsn_prefix`, its joint-space narrowing grade beside, empty where not read)."""
     csv = Path(csv)
     folder = Path(images) if images else default_images(csv)
     main = read_csv(csv, "main CSV")
     score_columns = [column_prefix + joint for joint in joints]
-    require_columns(main, [*MAIN_COLUMNS, *score_columns], "main CSV", csv)
+    jsn_columns = [jsn_prefix + joint for joint in joints] if jsn_prefix else []
+    require_columns(main, [*MAIN_COLUMNS, *score_columns, *jsn_columns], "main CSV", csv)
     main["_row"] = range(len(main))
+    if jsn_columns:
+        jsn = main.melt(id_vars=["_row"], value_vars=jsn_columns, var_name="joint", value_name="svdh_jsn")
+        jsn["joint"] = jsn["joint"].str.removeprefix(str(jsn_prefix))
+        main = main.drop(columns=jsn_columns)
     long = main.melt(
         id_vars=[c for c in main.columns if c not in score_columns],
         value_vars=score_columns,
@@ -86,6 +93,8 @@ def load(
     long["joint"] = long["joint"].str.removeprefix(column_prefix)
     scored = long["percent"].notna() & (long["percent"].str.strip() != "")
     long = long[scored].copy()
+    if jsn_columns:
+        long = long.merge(jsn, on=["_row", "joint"], how="left", validate="one_to_one")
     long["_joint"] = long["joint"].map({joint: i for i, joint in enumerate(joints)})
     long = long.sort_values(["_row", "_joint"], kind="stable").drop(columns=["_row", "_joint"])
     long["sample_id"] = long["id_x"].astype(str) + ":" + long["joint"]
@@ -112,7 +121,7 @@ def load(
             right_on=list(SECONDARY_KEYS),
             suffixes=("", "_secondary"),
         ).drop(columns=["date_secondary"], errors="ignore")
-    order = ["sample_id", "image", "patient_id", "joint", "date", "percent"]
+    order = ["sample_id", "image", "patient_id", "joint", "date", "percent", *(["svdh_jsn"] if jsn_columns else [])]
     rest = [c for c in long.columns if c not in order]
     table = long[order + rest].reset_index(drop=True)
     unscored = int((~scored).sum())
@@ -130,4 +139,5 @@ def build(params: ScqmParams) -> pd.DataFrame:
         params.joints,
         params.column_prefix,
         params.image_pattern,
+        params.jsn_prefix,
     )

@@ -14,8 +14,8 @@ def zoo_register_heads(register: RegisterComponent) -> None:
         "softmax",
         "zoo_plugins.heads.softmax:build",
         params="zoo_plugins.heads.params:DenseHeadParams",
-        description="dense layers then softmax over classes (6 Ratingen stages or 2)",
-        targets=["stage", "binary"],
+        description="dense layers then softmax over classes (6 Ratingen stages, 2, or an SvdH score's grades)",
+        targets=["stage", "binary", "svdh_erosion", "svdh_jsn"],
         provides=["logits", "probs"],
     )
     register(
@@ -30,8 +30,8 @@ def zoo_register_heads(register: RegisterComponent) -> None:
         "coral",
         "zoo_plugins.heads.coral:build",
         params="zoo_plugins.heads.params:DenseHeadParams",
-        description="ordinal head for stages: shared weights, 5 ordered thresholds (CORAL)",
-        targets=["stage"],
+        description="ordinal head for graded targets: shared weights, ordered thresholds (CORAL)",
+        targets=["stage", "svdh_erosion", "svdh_jsn"],
         provides=["coral", "probs"],
     )
     register(

@@ -5,7 +5,8 @@ from __future__ import annotations
 from zoo import hookimpl
 from zoo.protocols import RegisterComponent
 
-CLASSES = ["percent", "stage", "binary"]  # the targets with classes to balance (a landmarks target has none)
+# The targets with classes to balance (a landmarks target has none).
+CLASSES = ["percent", "stage", "binary", "svdh_erosion", "svdh_jsn"]
 
 
 @hookimpl

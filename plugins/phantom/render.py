@@ -45,6 +45,7 @@ class JointCrop:
     percent: float  # true eroded percentage of the joint surface
     activity: float  # disease activity in [0, 1]; drives periarticular osteopenia
     bone_scale: float  # the patient's bone size
+    jsn: int = 0  # Sharp/van der Heijde joint-space narrowing grade 0-4
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,7 @@ class RenderParams:
     thumb_tilt_sd: float = 14.0  # degrees
     curvature_sd: float = 0.07  # bend of the finger axis (1/crop half-widths)
     deviation_sd: float = 6.0  # degrees between the two bones at the joint (flexion, ulnar drift)
-    joint_space_sd: float = 0.6  # log-sd of a healthy joint space's width (people, flexion, projection)
+    joint_space_sd: float = 0.25  # log-sd of a healthy joint space's width (people, flexion, projection)
     shift_sd: float = 0.08  # the joint's offset from the crop centre (crop half-widths)
     scale_jitter: float = 0.1  # detector and crop-size spread around the patient's bone size
     mirror_share: float = 0.5  # right hands (mirrored)
@@ -77,6 +78,13 @@ class RenderParams:
     blur_px: tuple[float, float] = (0.3, 0.9)  # detector blur sigma, pixels at 64 px
     noise: tuple[float, float] = (0.003, 0.012)  # detector noise sd
     border_share: float = 0.12  # the crop runs past the radiograph's edge (black band)
+    # The joint space left at each JSN grade (share of the healthy width): 0 normal, 1 focal
+    # (one side of the joint narrowed), 2 generalised with less than half lost, 3 more than half
+    # lost, 4 ankylosis (none left: the bones fused).
+    jsn_width: tuple[tuple[float, float], ...] = ((1.0, 1.0), (0.7, 0.85), (0.4, 0.6), (0.1, 0.3), (0.0, 0.0))
+    focal_tilt: float = 8.0  # degrees the bones close on one side at grade 1 (focal narrowing)
+    subluxation_share: float = 0.3  # grade 3 by subluxation: the distal bone shifted sideways
+    subluxation: float = 0.3  # its shift (head half-widths)
 
 
 DEFAULTS = RenderParams()
@@ -236,7 +244,6 @@ def render(
     p = params
     mcp = crop.joint.startswith("mcp")
     thumb = crop.joint in THUMB
-    share = crop.percent / 100.0
     pixel = 2.0 / size
 
     # Pose: tilt (the thumb leans outwards), scale, shift, mirroring (right hands), bend.
@@ -264,12 +271,21 @@ def render(
     else:  # PIP 2-5: a flat proximal phalanx head with two condyles
         rx, ry, shaft, base_rx, base_shaft, base_ry, space = 0.38, 0.17, 0.25, 0.4, 0.24, 0.38, 0.065
     rx, ry = rx * float(rng.uniform(0.92, 1.08)), ry * float(rng.uniform(0.92, 1.08))
-    gap = space * float(np.exp(rng.normal(0.0, p.joint_space_sd))) * (1.0 - 0.6 * share) + 0.012
+    # Joint-space narrowing draws from its own stream: the rest of the crop does not depend on it.
+    narrowing = np.random.default_rng(int(rng.integers(2**62)))
+    healthy = space * float(np.exp(rng.normal(0.0, p.joint_space_sd)))
+    low, high = p.jsn_width[crop.jsn]
+    left = float(narrowing.uniform(low, high))
+    gap = healthy * left + 0.012 * (crop.jsn < 4)  # an ankylosed joint has no space at all
 
-    # The distal bone may sit at an angle to the proximal one (flexion, ulnar drift).
-    deviation = math.radians(rng.normal(0.0, p.deviation_sd))
+    # The distal bone may sit at an angle to the proximal one (flexion, ulnar drift); focal
+    # narrowing closes one side more, subluxation shifts the distal bone sideways.
+    focal = _sign(narrowing) * p.focal_tilt if crop.jsn == 1 else 0.0
+    shifted = crop.jsn == 3 and narrowing.random() < p.subluxation_share
+    sideways = _sign(narrowing) * p.subluxation * rx if shifted else 0.0
+    deviation = math.radians(rng.normal(0.0, p.deviation_sd) + focal)
     dc, ds = math.cos(deviation), math.sin(deviation)
-    ud = dc * u - ds * (v - gap / 2)
+    ud = dc * u - ds * (v - gap / 2) - sideways
     vd = ds * u + dc * (v - gap / 2) + gap / 2
 
     # Bone outlines (signed distances, negative inside).
@@ -398,14 +414,14 @@ def _textures(seed: int) -> np.ndarray:
 
 
 def render_chunk(
-    job: tuple[int, int, list[tuple[int, str, str, float, float, float]], str],
+    job: tuple[int, int, list[tuple[int, str, str, float, float, float, int]], str],
 ) -> None:
     """Render and save one chunk of crops (runs in a worker process, which imports only this module)."""
     seed, size, crops, folder = job
     textures = _textures(seed)
-    for index, sop_iuid, joint, percent, activity, bone_scale in crops:
+    for index, sop_iuid, joint, percent, activity, bone_scale, jsn in crops:
         rng = np.random.default_rng([seed, 3, index])
-        pixels = render(JointCrop(joint, percent, activity, bone_scale), size, rng, textures)
+        pixels = render(JointCrop(joint, percent, activity, bone_scale, jsn), size, rng, textures)
         quality = int(rng.integers(70, 96))
         path = Path(folder) / IMAGE_PATTERN.format(sop_iuid=sop_iuid, joint=joint)
         Image.fromarray(pixels).save(path, format="JPEG", quality=quality)

@@ -71,8 +71,8 @@ def print_results(output: OutputFormat, folder: Path, results: Results, labels: 
     if ceilings:
         notes.insert(
             0,
-            "reader ceiling: the score of a model that knew each joint's true erosion, against the same noisy "
-            "reader labels (the data's own truth column); no model can expect to beat it",
+            "reader ceiling: the score of a model that knew each joint's truth (its true erosion or narrowing), "
+            "against the same noisy reader labels (the data's own truth column); no model can expect to beat it",
         )
     splits = list(results["splits"].items())
     for place, (split, result) in enumerate(splits, start=1):

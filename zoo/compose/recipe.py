@@ -41,7 +41,7 @@ CompileMode = Literal["default", "reduce-overhead", "max-autotune"]  # torch.com
 COMPILE_MODES: tuple[str, ...] = get_args(CompileMode)
 PROBABILITIES = "probs"  # the capability tag of a head that gives class probabilities
 # The names of the target table (zoo.targets; a test keeps them equal).
-Target = Literal["percent", "stage", "binary", "landmarks"]
+Target = Literal["percent", "stage", "binary", "svdh_erosion", "svdh_jsn", "landmarks"]
 
 
 class Strict(BaseModel):

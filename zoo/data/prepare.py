@@ -77,16 +77,27 @@ class Prepared:
         return hashlib.sha256(text.encode()).hexdigest()
 
 
-def label_scale(table: pd.DataFrame, dataset: str) -> str:
-    """Which label column the dataset gave; it must give exactly one."""
+def label_scale(table: pd.DataFrame, dataset: str, target: str) -> str:
+    """Which of the dataset's label columns the target is learned from: the column of the target's
+    own scale where the dataset gives it, else the one column whose scale reaches the target (a
+    dataset may give several: erosion and joint-space narrowing)."""
     present = [scale for scale in SCALES if scale in table.columns]
-    if len(present) != 1:
+    if not present:
         raise UsageError(
-            f"dataset '{dataset}' must give exactly one label column of {', '.join(SCALES)}; "
-            f"it gave {', '.join(present) or 'none'}",
+            f"dataset '{dataset}' gave no label column of {', '.join(SCALES)}",
             hint="training needs labels: check the dataset's label column param (docs/data.md)",
         )
-    return present[0]
+    if target in present:
+        return target
+    reaching = [scale for scale in present if target in TARGETS[scale].reachable]
+    if len(reaching) != 1:
+        which = "none of which" if not reaching else f"of which {' and '.join(reaching)} both"
+        raise UsageError(
+            f"dataset '{dataset}' gives {', '.join(present)} labels, {which} can become target '{target}'",
+            hint=f"targets reachable: {', '.join(sorted({t for s in present for t in TARGETS[s].reachable}))}"
+            + ("; give the dataset one of those label columns" if reaching else ""),
+        )
+    return reaching[0]
 
 
 def _problem_rows(
@@ -160,13 +171,8 @@ def prepare(recipe: Any, registry: Any, skip_bad: bool | None = None) -> Prepare
             f"dataset '{dataset.name}' gave no column(s) {', '.join(missing)}",
             hint="training needs an image and a patient id per sample: check the dataset's params (docs/data.md)",
         )
-    scale = label_scale(table, dataset.name)
     target = recipe.data.target
-    if target not in TARGETS[scale].reachable:
-        raise UsageError(
-            f"dataset '{dataset.name}' gives {scale} labels, which cannot become target '{target}'",
-            hint=f"targets reachable from {scale} labels: {', '.join(TARGETS[scale].reachable)}",
-        )
+    scale = label_scale(table, dataset.name, target)
     table = table.reset_index(drop=True)
     table["sample_id"] = table["sample_id"].astype(str)
     decoded = decode(table["image"].astype(str).tolist(), recipe.data.image_size, recipe.data.equalize)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from zoo.clinical import ratingen_stages
+from zoo.clinical import ratingen_stages, svdh_erosion_scores
 from zoo.targets import TARGETS
 
 
@@ -36,11 +36,13 @@ def to_target(labels: np.ndarray, scale: str, target: str) -> np.ndarray:
         return labels
     if TARGETS[target].decision:  # eroded or not, from a percent or a stage
         return (labels > 0).astype(np.float64)
+    if target == "svdh_erosion":  # SvdH erosion scores from a percent
+        return svdh_erosion_scores(labels).astype(np.float64)
     return ratingen_stages(labels).astype(np.float64)  # stages from a percent
 
 
 def classes(labels: np.ndarray, scale: str) -> np.ndarray:
-    """The class of each label: Ratingen stage for percent and stage, 0/1 for binary."""
+    """The class of each label: Ratingen stage for percent, the label itself on a scale of classes."""
     labels = np.asarray(labels, dtype=np.float64)
     if not TARGETS[scale].whole:
         return ratingen_stages(labels)
