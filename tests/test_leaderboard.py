@@ -327,3 +327,13 @@ def default_sorts() -> dict[str, str]:
     from zoo.targets import TARGETS
 
     return {target: default_metric(get_registry(), target) or "" for target in TARGETS}
+
+
+def test_the_target_option_shows_one_targets_runs(zoo, tmp_path: Path) -> None:
+    leaderboard.append(tmp_path / "leaderboard.jsonl", [row("a"), row("b", target="percent")])
+    only = json.loads(zoo("leaderboard", "--runs-dir", str(tmp_path), "--target", "percent", "--format", "json").out)
+    assert [(group["target"], [r["run_id"] for r in group["rows"]]) for group in only] == [("percent", ["b"])]
+    none = zoo("leaderboard", "--runs-dir", str(tmp_path), "--target", "svdh_jsn")
+    assert none.code == 0 and "and target svdh_jsn" in none.err
+    bad = zoo("leaderboard", "--runs-dir", str(tmp_path), "--target", "jsn")
+    assert bad.code == 2 and "--target" in bad.err and "svdh_jsn" in bad.err

@@ -58,6 +58,9 @@ class Split(StrEnum):
     test = "test"
 
 
+TargetName = StrEnum("TargetName", {name: name for name in TARGETS})  # type: ignore[misc]
+
+
 def metric_labels(registry: Registry) -> dict[str, str]:
     """Each metric's short label for tables (its plugin's `display`), by name."""
     return {spec.name: spec.display or spec.name for spec in registry.components("metrics")}
@@ -202,6 +205,9 @@ def leaderboard(
         typer.Option("--dataset", help="Only runs on this dataset: its name, or a prefix of its data or params hash."),
     ] = None,
     split: Annotated[Split, typer.Option("--split", help="Which split's scores (val or test).")] = Split.test,
+    only_target: Annotated[
+        TargetName | None, typer.Option("--target", help="Only runs of this target (a run of several has a row each).")
+    ] = None,
     sort: Annotated[str | None, typer.Option("--sort", help="Metric to rank by (default per target).")] = None,
     output: FormatOption = None,
     columns: ColumnsOption = None,
@@ -228,12 +234,17 @@ def leaderboard(
     every, skipped = board.read_counting(store)
     if skipped:
         warn(f"{skipped} line(s) of {store} are not rows the zoo writes (torn, foreign or edited); they are skipped")
-    rows = [r for r in every if r["split"] == split_name and (dataset is None or board.on_dataset(r, dataset))]
+    rows = [
+        r for r in every
+        if r["split"] == split_name and (dataset is None or board.on_dataset(r, dataset))
+        and (only_target is None or r["target"] == only_target.value)
+    ]  # fmt: skip
     if not rows:
         where = f"{store}" + ("" if store.is_file() else " (it does not exist yet)")
         sys.stderr.write(
             f"No runs to show in {where} for split '{split_name}'"
-            f"{f' and dataset {dataset!r}' if dataset else ''}.\n"
+            f"{f' and dataset {dataset!r}' if dataset else ''}"
+            f"{f' and target {only_target.value}' if only_target else ''}.\n"
             "Hint: 'zoo run recipes/quickstart.yaml' makes one; --runs-dir picks another folder\n"
         )
         return
