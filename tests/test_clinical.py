@@ -115,10 +115,12 @@ def test_the_icc_is_one_for_agreement_and_drops_with_a_constant_offset() -> None
     assert icc_absolute_agreement(x, -x) < 0
     with pytest.raises(ValueError, match="at least two subjects"):
         icc_absolute_agreement(np.array([1.0]), np.array([np.nan]))
+    with pytest.raises(ValueError, match="two arrays of one length"):
+        icc_absolute_agreement(x, x[:3])
 
 
 def test_svdh_erosion_scores_follow_the_surface_involved() -> None:
-    percent = np.array([0.0, 0.5, 10.0, 10.1, 25.0, 30.0, 50.0, 51.0, 99.0, 100.0])
-    assert svdh_erosion_scores(percent).tolist() == [0, 1, 1, 2, 2, 3, 3, 4, 4, 5]
+    percent = np.array([0.0, 0.5, 10.0, 10.1, 25.0, 30.0, 50.0, 51.0, 99.0, 99.9999, 100.0])
+    assert svdh_erosion_scores(percent).tolist() == [0, 1, 1, 2, 2, 3, 3, 4, 4, 4, 5]
     with pytest.raises(ValueError, match="0 to 100"):
         svdh_erosion_scores(np.array([101.0]))

@@ -185,7 +185,7 @@ def test_a_target_is_learned_from_the_label_column_that_reaches_it() -> None:
     both = pd.DataFrame({"percent": [10], "svdh_jsn": [2]})
     assert label_scale(both, "d", "stage") == "percent" and label_scale(both, "d", "svdh_jsn") == "svdh_jsn"
     assert label_scale(both, "d", "svdh_erosion") == "percent"
-    with pytest.raises(UsageError, match="of which percent and stage both can become target 'binary'"):
+    with pytest.raises(UsageError, match="gives percent, stage labels, each of which can become target 'binary'"):
         label_scale(pd.DataFrame({"percent": [10], "stage": [1]}), "d", "binary")
     with pytest.raises(UsageError, match="gives svdh_jsn labels, none of which can become target 'stage'"):
         label_scale(pd.DataFrame({"svdh_jsn": [1]}), "d", "stage")

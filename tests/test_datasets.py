@@ -53,7 +53,7 @@ def test_scqm_reads_joints_skips_unscored_and_merges_activity(tmp_path: Path) ->
         image_pattern="{sop_iuid}-{joint}.png",
     )
     assert list(table["sample_id"]) == ["1:a", "1:b", "2:b", "3:a", "3:b"], "the unscored joint is skipped, not 0"
-    assert table.attrs["notes"] == ["1 joint(s) without a score were skipped (not scored)"]
+    assert table.attrs["notes"] == ["1 joint(s) without any score were skipped (not scored)"]
     assert list(table["percent"]) == ["0", "15", "40", "100", "0"]
     assert table["image"].map(lambda p: Path(p).is_file()).all()
     assert list(table["das28bsr_score"].fillna("-")) == ["3.1", "3.1", "-", "5.5", "5.5"], "merged on patient and date"
@@ -78,8 +78,10 @@ def test_scqm_reads_joint_space_narrowing_beside_erosion(tmp_path: Path) -> None
     table.to_csv(main, index=False)
     loaded = build("scqm", csv=str(main), images=str(tmp_path / "crops"), joints=["a", "b"],
                    image_pattern="{sop_iuid}-{joint}.png", jsn_prefix="jsn_")  # fmt: skip
-    assert list(loaded["sample_id"]) == ["1:a", "1:b", "2:b", "3:a", "3:b"]
-    assert list(loaded["svdh_jsn"].fillna("-")) == ["0", "1", "-", "4", "3"], "a grade not read stays missing"
+    assert list(loaded["sample_id"]) == ["1:a", "1:b", "2:a", "2:b", "3:a", "3:b"], "a joint with either score"
+    assert list(loaded["svdh_jsn"].fillna("-")) == ["0", "1", "2", "-", "4", "3"], "a grade not read stays missing"
+    assert list(loaded["percent"].fillna("-")) == ["0", "15", "-", "40", "100", "0"]
+    assert not loaded.attrs.get("notes"), "every joint has a score of one kind"
     assert not [c for c in loaded.columns if c.startswith("jsn_")]
     with pytest.raises(UsageError, match=r"lacks column\(s\): knee_a, knee_b"):
         build("scqm", csv=str(main), joints=["a", "b"], jsn_prefix="knee_")
@@ -92,6 +94,11 @@ def test_manifest_reads_a_jsn_column_beside_its_labels(tmp_path: Path) -> None:
     assert table[["percent", "svdh_jsn"]].values.tolist() == [["20", "2"]]
     with pytest.raises(UsageError, match=r"lacks column\(s\): jsn"):
         build("manifest", csv=str(tmp_path / "m.csv"), jsn_column="jsn")
+    with pytest.raises(UsageError, match="label_scale svdh_jsn and a jsn_column name two columns"):
+        build("manifest", csv=str(tmp_path / "m.csv"), jsn_column="narrowing", label_scale="svdh_jsn")
+    write(tmp_path / "s.csv", "path,label,patient_id,stage\nx.png,20,p1,1\n")
+    with pytest.raises(UsageError, match="column 'stage' has the name of a label scale but is not its label"):
+        build("manifest", csv=str(tmp_path / "s.csv"))
 
 
 def test_manifest_resolves_relative_paths_and_maps_columns(tmp_path: Path) -> None:

@@ -45,7 +45,7 @@ def ratingen_stages(percent: np.ndarray) -> np.ndarray:
     return np.where(values == 0, 0, np.minimum(5, np.ceil(values / 20))).astype(np.int64)
 
 
-SVDH_EROSION_LIMITS = (0.0, 10.0, 25.0, 50.0, 99.999)  # the highest percent of grades 0-4 (5: 100 %)
+SVDH_EROSION_LIMITS = (0.0, 10.0, 25.0, 50.0)  # the highest percent of scores 0-3 (4: below 100 %, 5: 100 %)
 
 
 def svdh_erosion_scores(percent: np.ndarray) -> np.ndarray:
@@ -53,14 +53,15 @@ def svdh_erosion_scores(percent: np.ndarray) -> np.ndarray:
     values = np.asarray(percent, dtype=float)
     if not np.all(np.isfinite(values)) or values.min(initial=0) < 0 or values.max(initial=0) > 100:
         raise ValueError("eroded percentages must be numbers from 0 to 100")
-    scores: np.ndarray = np.searchsorted(np.array(SVDH_EROSION_LIMITS), values, side="left").astype(np.int64)
+    below: np.ndarray = np.searchsorted(np.array(SVDH_EROSION_LIMITS), values, side="left")
+    scores: np.ndarray = np.where(values >= 100.0, 5, below).astype(np.int64)
     return scores
 
 
 def smallest_detectable_change(first: np.ndarray, second: np.ndarray) -> float:
     """The smallest detectable change (SDC) of a score's change between visits, from two readings
-    of the same images: the Bland-Altman limits of agreement of the two readings' changes,
-    `1.96 x SD(first - second) / sqrt(2)` (as trials compute it)."""
+    of the same images: the half-width of the Bland-Altman limits of agreement of the two readings'
+    changes, divided by sqrt 2, `1.96 x SD(first - second) / sqrt(2)` (as trials compute it)."""
     a, b = np.asarray(first, dtype=float), np.asarray(second, dtype=float)
     if a.shape != b.shape or a.ndim != 1 or a.size < 2 or not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
         raise ValueError("the SDC needs two readings' changes of at least two patients, as finite numbers")
@@ -69,8 +70,12 @@ def smallest_detectable_change(first: np.ndarray, second: np.ndarray) -> float:
 
 def icc_absolute_agreement(first: np.ndarray, second: np.ndarray) -> float:
     """The intraclass correlation of two measurements of the same subjects: two-way model,
-    absolute agreement, single measures (McGraw and Wong's ICC(A,1); Shrout and Fleiss's ICC(2,1))."""
-    ratings = np.column_stack([np.asarray(first, dtype=float), np.asarray(second, dtype=float)])
+    absolute agreement, single measures (McGraw and Wong's ICC(A,1); Shrout and Fleiss's ICC(2,1)).
+    NaN when every measurement is the same (no variance to explain)."""
+    a, b = np.asarray(first, dtype=float), np.asarray(second, dtype=float)
+    if a.shape != b.shape or a.ndim != 1:
+        raise ValueError("the ICC needs two measurements of each subject: two arrays of one length")
+    ratings = np.column_stack([a, b])
     if ratings.shape[0] < 2 or not np.all(np.isfinite(ratings)):
         raise ValueError("the ICC needs two measurements of at least two subjects, as finite numbers")
     n, k = ratings.shape

@@ -1,14 +1,14 @@
 """The target table: the label scales a dataset gives and the targets a model learns.
 
-A dataset labels its samples on one scale: `percent` (eroded joint surface, 0-100), `stage`
-(Ratingen, 0-5), `binary` (eroded or not, 0/1), `svdh_erosion` (Sharp/van der Heijde erosion
-score, 0-5), `svdh_jsn` (Sharp/van der Heijde joint-space narrowing, 0-4) or `landmarks` (the
-pixel positions of named points on a radiograph: joint localisation). A recipe's target must be
-reachable from it: percent -> percent, stage, binary, svdh_erosion (zoo.clinical's rule);
-stage -> stage, binary; binary -> binary; svdh_erosion -> svdh_erosion; svdh_jsn -> svdh_jsn;
-landmarks -> landmarks. The classes used for stratified splits and imbalance strategies are the
-Ratingen stages for `percent` and `stage`, the grades for the SvdH scales, 0/1 for `binary`, one
-class for `landmarks`.
+A dataset labels its samples on one scale or more (erosion and joint-space narrowing): `percent`
+(eroded joint surface, 0-100), `stage` (Ratingen, 0-5), `binary` (eroded or not, 0/1),
+`svdh_erosion` (Sharp/van der Heijde erosion score, 0-5), `svdh_jsn` (Sharp/van der Heijde
+joint-space narrowing, 0-4) or `landmarks` (the pixel positions of named points on a
+radiograph: joint localisation). A recipe's target must be reachable from it: percent ->
+percent, stage, binary, svdh_erosion (zoo.clinical's rule); stage -> stage, binary; binary ->
+binary; svdh_erosion -> svdh_erosion; svdh_jsn -> svdh_jsn; landmarks -> landmarks. The classes
+used for stratified splits and imbalance strategies are the Ratingen stages for `percent` and
+`stage`, the grades for the SvdH scales, 0/1 for `binary`, one class for `landmarks`.
 
 Every per-target decision of the core reads this table (`TARGETS`): how many classes, how
 labels look, how a model's predictions are named in files. Which metric ranks a target by

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from zoo.errors import UsageError
@@ -71,8 +72,8 @@ def load(
     image_pattern: str,
     jsn_prefix: str | None = None,
 ) -> pd.DataFrame:
-    """The sample table of an SCQM export (one row per joint with an erosion score; with
-    `jsn_prefix`, its joint-space narrowing grade beside, empty where not read)."""
+    """The sample table of an SCQM export: one row per joint with an erosion score, or with
+    `jsn_prefix` with either score (the other empty where not read)."""
     csv = Path(csv)
     folder = Path(images) if images else default_images(csv)
     main = read_csv(csv, "main CSV")
@@ -91,10 +92,13 @@ def load(
         value_name="percent",
     )
     long["joint"] = long["joint"].str.removeprefix(column_prefix)
-    scored = long["percent"].notna() & (long["percent"].str.strip() != "")
-    long = long[scored].copy()
     if jsn_columns:
         long = long.merge(jsn, on=["_row", "joint"], how="left", validate="one_to_one")
+    scores = ["percent", *(["svdh_jsn"] if jsn_columns else [])]
+    scored = np.zeros(len(long), dtype=bool)
+    for column in scores:  # a joint with any score is a sample; its missing one is listed by data check
+        scored |= (long[column].notna() & (long[column].str.strip() != "")).to_numpy()
+    long = long[scored].copy()
     long["_joint"] = long["joint"].map({joint: i for i, joint in enumerate(joints)})
     long = long.sort_values(["_row", "_joint"], kind="stable").drop(columns=["_row", "_joint"])
     long["sample_id"] = long["id_x"].astype(str) + ":" + long["joint"]
@@ -126,7 +130,7 @@ def load(
     table = long[order + rest].reset_index(drop=True)
     unscored = int((~scored).sum())
     if unscored:
-        table.attrs["notes"] = [f"{unscored} joint(s) without a score were skipped (not scored)"]
+        table.attrs["notes"] = [f"{unscored} joint(s) without any score were skipped (not scored)"]
     return table
 
 

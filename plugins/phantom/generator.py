@@ -42,7 +42,7 @@ from .params import PhantomParams
 from .population import JOINTS, JSN_PREFIX, sample_population
 from .render import IMAGE_PATTERN, render_chunk
 
-GENERATOR_VERSION = 6  # bump whenever the rendered crops change: it keys the cache
+GENERATOR_VERSION = 7  # bump whenever the rendered crops change: it keys the cache
 CHUNK = 400
 
 

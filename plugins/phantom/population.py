@@ -16,11 +16,11 @@ The model (all numbers documented in docs/data.md):
   population matches the thesis (Fig. 4; THESIS-FACTS) exactly: 67.5 % of joints at 0, most of
   the rest in 5-20 %, a thin tail, and a bump at 100 %. Erosion never decreases between visits.
 - A reader scores in steps of 5 % with noise (sd 1.5 + 0.06 * true percent); 2 % of healthy
-  joints get a false 5 %; 1 % of joints are left unscored. JSN is read one grade off for
-  `JSN_MISREAD` of the joints (two grades for `JSN_MISREAD_TWO`). The true values are kept in a
-  separate file, so the error of a perfect model against the reader is known, with a second,
-  independent reading of every joint (`reader2_*`): the repeated readings trials compute the
-  smallest detectable change from.
+  joints get a false 5 %; 1 % of joints are left unscored. A JSN grade is misread by one for
+  `JSN_MISREAD` of the joints (by two for `JSN_MISREAD_TWO`), in a random direction within 0-4.
+  The true values are kept in a separate file, so the error of a perfect model against the
+  reader is known, with a second, independent reading of every joint (`reader2_*`): the repeated
+  readings trials compute the smallest detectable change from.
 - Disease activity per visit is mostly patient-specific and only weakly tied to severity; the
   DAS28 components are drawn from it and DAS28 is computed with the thesis's formulas.
 """
@@ -152,7 +152,7 @@ def _activity_measures(rng: np.random.Generator, activity: float) -> dict[str, f
 
 
 def sample_population(seed: int, patients: int, max_visits: int) -> Population:
-    """Draw patients, visits, true and read percentages, and disease activity."""
+    """Draw patients, visits, true and read percentages and JSN grades (two readers), and disease activity."""
     rng = np.random.default_rng([seed, 1])
     narrowing = np.random.default_rng([seed, 4])  # JSN and who progresses: a stream of their own
     second = np.random.default_rng([seed, 5])  # the second reader

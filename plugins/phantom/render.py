@@ -78,10 +78,10 @@ class RenderParams:
     blur_px: tuple[float, float] = (0.3, 0.9)  # detector blur sigma, pixels at 64 px
     noise: tuple[float, float] = (0.003, 0.012)  # detector noise sd
     border_share: float = 0.12  # the crop runs past the radiograph's edge (black band)
-    # The joint space left at each JSN grade (share of the healthy width): 0 normal, 1 focal
-    # (one side of the joint narrowed), 2 generalised with less than half lost, 3 more than half
-    # lost, 4 ankylosis (none left: the bones fused).
-    jsn_width: tuple[tuple[float, float], ...] = ((1.0, 1.0), (0.7, 0.85), (0.4, 0.6), (0.1, 0.3), (0.0, 0.0))
+    # The joint space left at each JSN grade (share of the healthy width, before the floor every
+    # open joint has): 0 normal, 1 focal (one side of the joint narrowed), 2 generalised with less
+    # than half lost, 3 more than half lost, 4 ankylosis (none left: the bones fused).
+    jsn_width: tuple[tuple[float, float], ...] = ((1.0, 1.0), (0.7, 0.85), (0.5, 0.65), (0.1, 0.3), (0.0, 0.0))
     focal_tilt: float = 8.0  # degrees the bones close on one side at grade 1 (focal narrowing)
     subluxation_share: float = 0.3  # grade 3 by subluxation: the distal bone shifted sideways
     subluxation: float = 0.3  # its shift (head half-widths)

@@ -206,7 +206,7 @@ def leaderboard(
     ] = None,
     split: Annotated[Split, typer.Option("--split", help="Which split's scores (val or test).")] = Split.test,
     only_target: Annotated[
-        TargetName | None, typer.Option("--target", help="Only runs of this target (a run of several has a row each).")
+        TargetName | None, typer.Option("--target", help="Only runs of this target.")
     ] = None,
     sort: Annotated[str | None, typer.Option("--sort", help="Metric to rank by (default per target).")] = None,
     output: FormatOption = None,

@@ -90,12 +90,15 @@ def label_scale(table: pd.DataFrame, dataset: str, target: str) -> str:
     if target in present:
         return target
     reaching = [scale for scale in present if target in TARGETS[scale].reachable]
-    if len(reaching) != 1:
-        which = "none of which" if not reaching else f"of which {' and '.join(reaching)} both"
+    if not reaching:
         raise UsageError(
-            f"dataset '{dataset}' gives {', '.join(present)} labels, {which} can become target '{target}'",
-            hint=f"targets reachable: {', '.join(sorted({t for s in present for t in TARGETS[s].reachable}))}"
-            + ("; give the dataset one of those label columns" if reaching else ""),
+            f"dataset '{dataset}' gives {', '.join(present)} labels, none of which can become target '{target}'",
+            hint=f"targets reachable: {', '.join(sorted({t for s in present for t in TARGETS[s].reachable}))}",
+        )
+    if len(reaching) > 1:
+        raise UsageError(
+            f"dataset '{dataset}' gives {', '.join(reaching)} labels, each of which can become target '{target}'",
+            hint=f"let the dataset give one of them, or give the {target} labels themselves",
         )
     return reaching[0]
 
