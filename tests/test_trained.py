@@ -196,3 +196,13 @@ def test_a_leaderboard_that_cannot_be_opened_is_a_clear_error(tmp_path: Path, mo
     monkeypatch.setattr(builtins, "open", immutable)
     with pytest.raises(ZooError, match=r"cannot open the leaderboard .*\(Operation not permitted\)"):
         leaderboard.append(tmp_path / "leaderboard.jsonl", [{"run_id": "a", "split": "test"}])
+
+
+def test_the_report_reads_each_targets_prediction_as_a_ratingen_stage_or_not_at_all() -> None:
+    from zoo.using.analyze import predicted_stages
+
+    predictions = pd.DataFrame({"sample_id": ["a", "b"], "y_pred": [3.0, 45.0]})
+    assert predicted_stages(predictions.iloc[:1], "stage").tolist() == [3.0]  # a stage is a stage, not a percent
+    assert predicted_stages(predictions, "percent").tolist() == [1, 3]
+    assert predicted_stages(predictions.assign(stage=[2, 4]), "percent").tolist() == [2, 4]  # a CDF model's own
+    assert predicted_stages(predictions, "svdh_erosion") is None and predicted_stages(predictions, "binary") is None

@@ -330,6 +330,19 @@ def _embeddings(report: Report, model: ZooModel, prepared: Prepared, target: str
     )
 
 
+def predicted_stages(predictions: pd.DataFrame, target: str) -> pd.Series | None:
+    """Each sample's predicted Ratingen stage, by sample id: a CDF model's `stage` column, a stage
+    model's prediction, a percent model's prediction staged; None for other targets."""
+    by_sample = predictions.set_index("sample_id")
+    if "stage" in by_sample.columns:
+        return by_sample["stage"]
+    if target == "stage":
+        return by_sample["y_pred"]
+    if target == "percent":
+        return pd.Series(ratingen_stages(np.clip(by_sample["y_pred"].to_numpy(float), 0, 100)), index=by_sample.index)
+    return None
+
+
 def _activity(report: Report, prepared: Prepared, predictions: pd.DataFrame) -> None:
     table = prepared.table
     columns = [c for c in ("das28bsr_score", "das28crp_score") if c in table.columns]
@@ -342,13 +355,14 @@ def _activity(report: Report, prepared: Prepared, predictions: pd.DataFrame) -> 
         .agg(rau_true=("stage", lambda s: rau_score(s.tolist())), **{c: (c, "first") for c in columns})
         .reset_index()
     )
-    predicted_stage = predictions.set_index("sample_id")["stage" if "stage" in predictions.columns else "y_pred"]
-    tested = table[table["sample_id"].isin(predicted_stage.index)].copy()
-    tested["predicted"] = predicted_stage.reindex(tested["sample_id"]).to_numpy()
-    if "stage" not in predictions.columns:
-        tested["predicted"] = ratingen_stages(np.clip(tested["predicted"].to_numpy(), 0, 100))
-    rau_pred = tested.groupby(keys)["predicted"].agg(lambda s: rau_score(s.tolist())).rename("rau_predicted")
-    visits = visits.merge(rau_pred.reset_index(), on=keys, how="left")
+    predicted_stage = predicted_stages(predictions, prepared.target)
+    if predicted_stage is None:  # a binary or SvdH model gives no Ratingen stage: the true Rau alone
+        visits["rau_predicted"] = np.nan
+    else:
+        tested = table[table["sample_id"].isin(predicted_stage.index)].copy()
+        tested["predicted"] = predicted_stage.reindex(tested["sample_id"]).to_numpy()
+        rau_pred = tested.groupby(keys)["predicted"].agg(lambda s: rau_score(s.tolist())).rename("rau_predicted")
+        visits = visits.merge(rau_pred.reset_index(), on=keys, how="left")
     report.heading("Erosion and disease activity")
     fig, axes = plt.subplots(1, len(columns), figsize=(5 * len(columns), 4), squeeze=False)
     rows = []
