@@ -37,11 +37,17 @@ def ratingen_stage(percent: float) -> int:
     return 0 if percent == 0 else min(5, math.ceil(percent / 20))
 
 
-def ratingen_stages(percent: np.ndarray) -> np.ndarray:
-    """Vectorised `ratingen_stage` for an array of percentages (validated)."""
+def _percentages(percent: np.ndarray) -> np.ndarray:
+    """An array of eroded percentages as floats, or a `ValueError` unless every one is in 0..100."""
     values = np.asarray(percent, dtype=float)
     if not np.all(np.isfinite(values)) or values.min(initial=0) < 0 or values.max(initial=0) > 100:
         raise ValueError("eroded percentages must be numbers from 0 to 100")
+    return values
+
+
+def ratingen_stages(percent: np.ndarray) -> np.ndarray:
+    """Vectorised `ratingen_stage` for an array of percentages (validated)."""
+    values = _percentages(percent)
     return np.where(values == 0, 0, np.minimum(5, np.ceil(values / 20))).astype(np.int64)
 
 
@@ -50,9 +56,7 @@ SVDH_EROSION_LIMITS = (0.0, 10.0, 25.0, 50.0)  # the highest percent of scores 0
 
 def svdh_erosion_scores(percent: np.ndarray) -> np.ndarray:
     """SvdH erosion scores 0-5 of an array of eroded percentages (validated)."""
-    values = np.asarray(percent, dtype=float)
-    if not np.all(np.isfinite(values)) or values.min(initial=0) < 0 or values.max(initial=0) > 100:
-        raise ValueError("eroded percentages must be numbers from 0 to 100")
+    values = _percentages(percent)
     below: np.ndarray = np.searchsorted(np.array(SVDH_EROSION_LIMITS), values, side="left")
     scores: np.ndarray = np.where(values >= 100.0, 5, below).astype(np.int64)
     return scores

@@ -94,9 +94,16 @@ class Population:
     joints: list[Joint]
 
 
+def _quantiles(latent: np.ndarray) -> np.ndarray:
+    """Each latent's rank among all crops as a share in (0, 1); equal latents (a patient who does not
+    progress) tie."""
+    quantiles: np.ndarray = (rankdata(latent) - 0.5) / latent.size
+    return quantiles
+
+
 def true_percent(latent: np.ndarray) -> np.ndarray:
     """Map latent damage to the true eroded percentage by its rank (the thesis's distribution)."""
-    quantile = (rankdata(latent) - 0.5) / latent.size  # equal latents (a patient who does not progress) tie
+    quantile = _quantiles(latent)
     share = np.clip((quantile - HEALTHY_SHARE) / (1.0 - HEALTHY_SHARE), 0.0, 1.0)
     xs, ys = zip(*NONZERO_KNOTS, strict=True)
     percent = np.interp(share, xs, ys)
@@ -105,7 +112,7 @@ def true_percent(latent: np.ndarray) -> np.ndarray:
 
 def jsn_grades(latent: np.ndarray) -> np.ndarray:
     """Map latent narrowing to SvdH JSN grades 0-4 by its rank (the shares of `JSN_SHARES`)."""
-    quantile = (rankdata(latent) - 0.5) / latent.size  # equal latents (a patient who does not progress) tie
+    quantile = _quantiles(latent)
     grades: np.ndarray = np.searchsorted(np.cumsum(JSN_SHARES)[:-1], quantile, side="right")
     return grades
 

@@ -73,8 +73,8 @@ def show(name: Annotated[str, typer.Argument(help="A trained model's name, or a 
     """Show a trained model's card, provenance and metrics."""
     from zoo.compose.bundles import CARD_FILE, find, read_bundle
 
-    folder = find(name, loaded_plugins().registry)
-    info = read_bundle(folder)
+    folder = find(name, loaded_plugins().registry)  # a bundle's weights are checked here
+    info = read_bundle(folder, check_weights=False)
     facts = [
         ("name", info.name),
         ("folder", str(folder)),
@@ -93,6 +93,14 @@ def show(name: Annotated[str, typer.Argument(help="A trained model's name, or a 
     sys.stdout.write("\n" + (folder / CARD_FILE).read_text(encoding="utf-8"))
 
 
+def _check_name(name: str) -> None:
+    """A model name given with --name, or one `UsageError`."""
+    from zoo.compose.bundles import NAME_PATTERN
+
+    if not re.match(NAME_PATTERN, name):
+        raise UsageError(f"--name '{name}' is not a model name", hint="lower-case letters, digits, '_', '.', '-'")
+
+
 @models_app.command("install")
 def install(
     source: Annotated[Path, typer.Argument(help="A bundle folder (written by 'zoo models export').")],
@@ -100,14 +108,14 @@ def install(
     replace: Annotated[bool, typer.Option("--replace", help="Replace an installed bundle of that name.")] = False,
 ) -> None:
     """Check a bundle and install it into the models store, to use it by name."""
-    from zoo.compose.bundles import NAME_PATTERN, read_bundle
+    from zoo.compose.bundles import read_bundle
     from zoo.using.bundles import install as install_bundle
 
     if not source.is_dir():
         raise UsageError(f"'{source}' is not a folder", hint="give a bundle folder written by 'zoo models export'")
-    if name is not None and not re.match(NAME_PATTERN, name):
-        raise UsageError(f"--name '{name}' is not a model name", hint="lower-case letters, digits, '_', '.', '-'")
-    chosen = name or read_bundle(source).name
+    if name is not None:
+        _check_name(name)
+    chosen = name or read_bundle(source, check_weights=False).name  # install_bundle checks the weights
     if chosen in {spec.name for spec in loaded_plugins().registry.components("models")}:
         raise UsageError(  # the plugin's model would hide the installed one
             f"'{chosen}' is the name of a model a plugin ships", hint="install it under another --name"
@@ -142,12 +150,10 @@ def export(
     device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda (to measure --half).")] = "auto",
 ) -> None:
     """Turn a finished run into a model bundle: weights, recipe, metrics, data fingerprint, card."""
-    from zoo.compose.bundles import NAME_PATTERN
     from zoo.training.device import pick_device
     from zoo.using.bundles import export_bundle
 
-    if not re.match(NAME_PATTERN, name):
-        raise UsageError(f"--name '{name}' is not a model name", hint="lower-case letters, digits, '_', '.', '-'")
+    _check_name(name)
     writable_folder(out, "--out")
     exported = export_bundle(
         run_dir,
