@@ -43,8 +43,9 @@ from zoo.data.point_augment import PointsAugment
 from zoo.images import load_gray, prepare
 from zoo.landmarks import FOUND_CONFIDENCE
 from zoo.training.model import load
-from zoo.using.predict import rau_by_visit, score
+from zoo.using.predict import score
 from zoo.using.radiograph import MAX_SHAPE_DISTANCE, SCORING_JOINTS, LocatedHand, Locator, joint_crops
+from zoo.using.visits import by_visit
 
 ROOT = Path(__file__).resolve().parent.parent
 REAL_DATA = ROOT.parent / "shared" / "data" / "real"
@@ -217,7 +218,7 @@ def main() -> None:
         table = pd.DataFrame({"image": [""] * len(crops), "patient_id": "p", "joint": list(crops), "sample_id": "s"})
         pixels = np.stack([prepare(c, size, scorer_config["equalize"]) for c in crops.values()])
         scored = score(scorer, scorer_config, table, device, pixels).assign(status="ok")
-        rau_by_visit(scored)
+        by_visit(scored)
 
     x = torch.from_numpy(prepare(image, locator.config["image_size"]).copy())[None, None].float() / 255
 

@@ -99,7 +99,7 @@ def test_validate_ok_and_bad(zoo, tmp_path: Path) -> None:
         f"{bad}:1: data: required field is missing",
         f"{bad}:1: loss: required field is missing",
         f"{bad}:1: model: required field is missing",
-        f"{bad}:2: sed: unknown field; did you mean 'seed'? (fields: name, description, seed, data, model, loss, imbalance, train, eval, track)",
+        f"{bad}:2: sed: unknown field; did you mean 'seed'? (fields: name, description, seed, data, model, loss, imbalance, train, eval, track, extra_targets)",
     ]
     assert lines[-2] == f"Error: {bad}: 4 problems in the recipe"
     assert lines[-1].startswith("Hint: ")

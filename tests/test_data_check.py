@@ -14,7 +14,7 @@ from PIL import Image
 from zoo.compose.plugins import get_registry
 from zoo.compose.recipe import load_recipe
 from zoo.data.prepare import DataProblems, prepare
-from zoo.errors import UsageError
+from zoo.errors import ProblemsError, UsageError
 
 RECIPE = """\
 name: check_me
@@ -125,9 +125,11 @@ def test_labels_become_the_target(tmp_path: Path) -> None:
         recipe = load_recipe(recipe_file(tmp_path, csv, target=target), registry)
         table = prepare(recipe, registry).table.sort_values("sample_id")
         assert table["target"].tolist() == expected
-    binary = load_recipe(recipe_file(tmp_path, csv, target="stage", scale="binary"), registry)
-    with pytest.raises(UsageError, match="gives binary labels, none of which can become target 'stage'"):
-        prepare(binary, registry)
+    with pytest.raises(ProblemsError) as refused:  # at validation, before any data is read
+        load_recipe(recipe_file(tmp_path, csv, target="stage", scale="binary"), registry)
+    [problem] = refused.value.problems
+    assert problem.path == "data.target"
+    assert "gives binary labels, none of which can become target 'stage'" in problem.message
 
 
 def test_a_run_refuses_bad_samples_or_lists_the_skipped_ones(zoo, tmp_path: Path) -> None:

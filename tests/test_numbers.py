@@ -14,7 +14,7 @@ from zoo.compose.plugins import get_registry
 from zoo.errors import UsageError
 from zoo.judging.evaluate import evaluate
 from zoo.predictions import Predictions, read_predictions, to_frame
-from zoo.using.predict import rau_by_visit
+from zoo.using.visits import by_visit
 
 
 def _binary(patients: list[str], y_true: list[int], p1: list[float]) -> Predictions:
@@ -54,7 +54,7 @@ def test_rau_score_lies_inside_its_interval() -> None:
         "patient_id": ["a"] * 3, "joint": ["mcp1", "mcp2", "mcp3"], "status": ["ok"] * 3, "stage": [5] * 3,
         **{f"p_stage_{k}": [0.6 if k == 0 else 0.4 if k == 5 else 0.0] * 3 for k in range(6)},
     })  # fmt: skip
-    visit = rau_by_visit(joints).iloc[0]
+    visit = by_visit(joints).iloc[0]
     assert visit["rau_low80"] <= visit["rau_score"] <= visit["rau_high80"]
     assert visit["rau_score"] < 190
     rng = np.random.default_rng(1)
@@ -63,7 +63,7 @@ def test_rau_score_lies_inside_its_interval() -> None:
         table = pd.DataFrame({"patient_id": "b", "joint": [f"j{i}" for i in range(10)], "status": "ok", "stage": probs.argmax(1)})
         for k in range(6):
             table[f"p_stage_{k}"] = probs[:, k]
-        row = rau_by_visit(table).iloc[0]
+        row = by_visit(table).iloc[0]
         assert row["rau_low80"] <= row["rau_score"] <= row["rau_high80"]
 
 

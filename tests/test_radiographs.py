@@ -246,7 +246,7 @@ def test_located_crops_score_as_the_radiograph_does(tmp_path: Path, zoo) -> None
 
 
 def test_a_visit_counts_a_left_and_a_right_hand_apart() -> None:
-    from zoo.using.predict import visit_joints
+    from zoo.using.visits import visit_joints
 
     joints = pd.DataFrame({
         "patient_id": "p", "joint": sorted(FINGERS) * 2, "side": ["L"] * 10 + ["R"] * 10, "status": "ok",

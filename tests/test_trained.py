@@ -11,7 +11,7 @@ import pytest
 from conftest import TrainedRun, needs_real_data, phantom_crops, write
 
 from zoo.paths import cache_root
-from zoo.using.predict import rau_by_visit
+from zoo.using.visits import by_visit
 
 
 @pytest.fixture
@@ -31,7 +31,7 @@ def test_rau_score_worked_example() -> None:
             **{f"p_stage_{k}": one_hot[:, k] for k in range(6)},
         }
     )
-    visits = rau_by_visit(joints)
+    visits = by_visit(joints)
     assert visits.to_dict("records") == [
         {"patient_id": "P1", "joints_scored": 10, "rau_score": 22.8, "rau_low80": 22.8, "rau_high80": 22.8}
     ]  # (1 + 2 + 3) * 38 / 10

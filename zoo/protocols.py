@@ -1,8 +1,9 @@
 """The contracts between the core and its components: what the core calls, typed.
 
 Every component a plugin registers is built by its factory (`build(params, **context)`) and
-must then satisfy the protocol of its kind. The core calls nothing else on it: no probing
-forward passes, no optional methods found by name. Third-party plugins type against these
+must then satisfy the protocol of its kind. The core calls nothing else on it: no optional
+methods found by name, and one probing forward pass only (a multi-target model runs each head
+once on zero features when it is built, to learn its output width). Third-party plugins type against these
 protocols; `docs/hooks.md` documents them and the test suite checks every built-in component.
 
 - `Backbone`: (B, C, H, W) images in [0, 1] to (B, num_features) features; declares the
@@ -155,7 +156,10 @@ class Metric(Protocol):
 
 @runtime_checkable
 class Model(Protocol):
-    """A trained model (an `nn.Module`): images to raw outputs, raw outputs to predictions."""
+    """A trained model (an `nn.Module`): images to raw outputs, raw outputs to predictions. A
+    multi-target model gives every target's outputs in one call; `predict` reads the main one's."""
+
+    targets: tuple[str, ...]  # the main target first, then a multi-target model's extra ones
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 1, H, W) images in [0, 1] to raw outputs."""
@@ -163,6 +167,10 @@ class Model(Protocol):
 
     def predict(self, outputs: torch.Tensor) -> dict[str, torch.Tensor]:
         """Raw outputs to predictions (`pred`, and `probs`, `cdf`, ... as its head declares)."""
+        ...
+
+    def predict_target(self, outputs: torch.Tensor, target: str) -> dict[str, torch.Tensor]:
+        """Raw outputs to the predictions of one of `targets`."""
         ...
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
@@ -221,6 +229,11 @@ class CheckedRecipe(Protocol):
 
     @property
     def model(self) -> ModelChoice: ...
+
+    @property
+    def targets(self) -> list[str]:
+        """Every target the model learns: `data.target` first, then the extra targets."""
+        ...
 
 
 class RegisterComponent(Protocol):

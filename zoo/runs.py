@@ -79,6 +79,14 @@ class SavedModelConfig(TypedDict):
     mean_shape: NotRequired[list[list[float]]]  # a landmarks run's mean training shape, unit coordinates
     joints: NotRequired[list[str]]  # the joints the training data named (lower case), where it named them
     caveat: NotRequired[str]  # one line every score of the model carries (a model trained on synthetic data)
+    extra_targets: NotRequired[dict[str, ExtraHead]]  # a multi-target model's other targets, in output order
+
+
+class ExtraHead(TypedDict):
+    """An extra target's head in config.json."""
+
+    head: SavedComponent
+    labels: list[str] | str
 
 
 class MetricResult(TypedDict):
@@ -160,7 +168,19 @@ class Results(TypedDict):
     threshold: NotRequired[OperatingPoint]
     empty_splits: NotRequired[list[str]]
     ceilings: NotRequired[dict[str, Ceiling]]
+    extra_targets: NotRequired[dict[str, TargetResults]]  # a multi-target run's other targets, judged alike
+    progression: NotRequired[dict[str, dict[str, JsonValue]]]  # by split: change between visits (judging.progression)
     training: NotRequired[Training]  # always there once judged; added last, as metrics.json orders it
+
+
+class TargetResults(TypedDict):
+    """An extra target of a multi-target run in metrics.json: judged on its labelled samples."""
+
+    scale: str  # the dataset's label scale it was learned from
+    fingerprint: str  # its labelled samples' sha256, as a single-target run of it would have
+    splits: dict[str, SplitResult]
+    baselines: dict[str, Baseline]
+    ceilings: NotRequired[dict[str, Ceiling]]
 
 
 class RunFolder:
@@ -250,9 +270,10 @@ class RunFolder:
         """Where `zoo analyze` writes report.html by default."""
         return self.path / "report"
 
-    def predictions_file(self, split: str) -> Path:
-        """The predictions of one evaluated split."""
-        return self.path / f"predictions-{split}.csv"
+    def predictions_file(self, split: str, target: str | None = None) -> Path:
+        """The predictions of one evaluated split: of the main target, or of a multi-target run's
+        extra target `target` (`predictions-<split>-<target>.csv`)."""
+        return self.path / (f"predictions-{split}.csv" if target is None else f"predictions-{split}-{target}.csv")
 
     # -- writers -----------------------------------------------------------------------------
 
@@ -277,9 +298,13 @@ class RunFolder:
 
         atomic_write(self.history_file, lambda p: pd.DataFrame(history).to_csv(p, index=False))
 
-    def write_predictions(self, split: str, frame: pd.DataFrame) -> None:
-        """predictions-<split>.csv."""
-        frame.to_csv(self.predictions_file(split), index=False)
+    def progression_file(self, split: str) -> Path:
+        """Each patient's change between visits in one evaluated split."""
+        return self.path / f"progression-{split}.csv"
+
+    def write_predictions(self, split: str, frame: pd.DataFrame, target: str | None = None) -> None:
+        """predictions-<split>.csv (an extra target's: predictions-<split>-<target>.csv)."""
+        frame.to_csv(self.predictions_file(split, target), index=False)
 
     def add_to_config(self, values: dict[str, JsonValue]) -> None:
         """Add entries to config.json (judging adds a binary run's operating threshold)."""

@@ -7,7 +7,7 @@ imports training and a run can be judged from anything that fills it in.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -26,7 +26,18 @@ class SplitOutputs:
 
     samples: pd.DataFrame  # the sample table's rows: sample_id, patient_id, and what else the dataset gave
     targets: np.ndarray  # float (N,)
-    outputs: torch.Tensor  # (N, ...) float32, on the CPU
+    outputs: torch.Tensor  # (N, ...) float32, on the CPU (a multi-target model's: every head's, side by side)
+    extra_targets: dict[str, np.ndarray] = field(default_factory=dict)  # each extra target's labels, NaN: none
+
+
+@dataclass(frozen=True)
+class ExtraTarget:
+    """An extra target of a multi-target run: its label scale, the fingerprint of its labelled
+    samples (as a single-target run of it would have), the training split's labels (NaN: none)."""
+
+    scale: str
+    fingerprint: str
+    train_targets: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -44,3 +55,4 @@ class TrainedRun:
     history: list[dict[str, float]]  # one row per epoch, as history.csv
     training: Training  # metrics.json's "training": epochs, seconds, params, image size, device, weights
     env: Env  # env.json: versions, git sha, device
+    extra_targets: dict[str, ExtraTarget] = field(default_factory=dict)  # a multi-target run's other targets

@@ -4,7 +4,7 @@ plugin of its own)."""
 from __future__ import annotations
 
 from zoo import hookimpl
-from zoo.protocols import RegisterComponent
+from zoo.protocols import RegisterCheck, RegisterComponent
 
 
 @hookimpl
@@ -28,4 +28,14 @@ def zoo_register_datasets(register: RegisterComponent) -> None:
         params="zoo_plugins.datasets.params:LandmarkTableParams",
         description="named points on images (joint localisation) from a CSV of image, landmark, x, y",
         targets=["landmarks"],
+    )
+
+
+@hookimpl
+def zoo_register_checks(register: RegisterCheck) -> None:
+    """Register the datasets' recipe check."""
+    register(
+        "dataset_labels",
+        "zoo_plugins.datasets.checks:labels_reach_targets",
+        description="scqm and manifest give the labels every target of the recipe is learned from",
     )

@@ -7,7 +7,7 @@ thesis's SCQM format and reads it back through the `scqm` dataset) and `zoo data
 from __future__ import annotations
 
 from zoo import hookimpl
-from zoo.protocols import Commands, RegisterComponent
+from zoo.protocols import Commands, RegisterCheck, RegisterComponent
 
 
 @hookimpl
@@ -18,6 +18,16 @@ def zoo_register_datasets(register: RegisterComponent) -> None:
         "zoo_plugins.phantom.generator:build",
         params="zoo_plugins.phantom.params:PhantomParams",
         description="synthetic joint crops with known erosion (the default data)",
+    )
+
+
+@hookimpl
+def zoo_register_checks(register: RegisterCheck) -> None:
+    """Register the phantom's recipe check."""
+    register(
+        "phantom_labels",
+        "zoo_plugins.phantom.checks:phantom_labels",
+        description="the phantom labels erosion (percent, stage, binary, SvdH erosion) and SvdH JSN",
     )
 
 

@@ -200,7 +200,8 @@ def cached_phantom(params: PhantomParams) -> Path:
 
 def load_phantom(folder: Path) -> pd.DataFrame:
     """Load a written phantom through the `scqm` loader (erosion percent and JSN grade), with the
-    true percentage and JSN grade beside."""
+    true percentage and JSN grade beside, and a second reader's reading of the same images
+    (`reader2_<scale>`: what the smallest detectable change is measured from)."""
     table = scqm.load(
         folder / "scores.csv",
         folder / "images",
@@ -212,9 +213,9 @@ def load_phantom(folder: Path) -> pd.DataFrame:
     )
     truth = pd.read_csv(
         folder / "ground_truth.csv",
-        usecols=["sop_iuid", "joint", "true_percent", "true_jsn"],
+        usecols=["sop_iuid", "joint", "true_percent", "true_jsn", "reader2_percent", "reader2_jsn"],
         dtype={"sop_iuid": str},
-    ).rename(columns={"true_jsn": "true_svdh_jsn"})  # the truth of each label scale: true_<scale>
+    ).rename(columns={"true_jsn": "true_svdh_jsn", "reader2_jsn": "reader2_svdh_jsn"})  # named <who>_<scale>
     merged = table.merge(truth, on=["sop_iuid", "joint"], how="left", validate="one_to_one")
     merged.attrs = table.attrs
     return merged

@@ -69,17 +69,20 @@ def metric_labels(registry: Registry) -> dict[str, str]:
 def print_results(output: OutputFormat, folder: Path, results: Results, labels: Mapping[str, str]) -> None:
     """The metrics of a finished run per split, with intervals, the trivial baseline and the reader
     ceiling (table or markdown; `labels` shortens the metric names)."""
-    ceilings = results.get("ceilings", {})
+    sections = [(results["target"], results["splits"], results["baselines"], results.get("ceilings", {}))]
+    for target, extra in results.get("extra_targets", {}).items():  # a multi-target run's other targets
+        sections.append((target, extra["splits"], extra["baselines"], extra.get("ceilings", {})))
     notes = [f"run folder: {folder}"]
-    if ceilings:
+    if any(ceilings for *_, ceilings in sections):
         notes.insert(
             0,
             "reader ceiling: the score of a model that knew each joint's truth (its true erosion or narrowing), "
             "against the same noisy reader labels (the data's own truth column); no model can expect to beat it",
         )
-    splits = list(results["splits"].items())
-    for place, (split, result) in enumerate(splits, start=1):
-        baseline = results["baselines"].get(split)
+    tables = [(target, split, result, baselines, ceilings) for target, splits, baselines, ceilings in sections
+              for split, result in splits.items()]  # fmt: skip
+    for place, (target, split, result, baselines, ceilings) in enumerate(tables, start=1):
+        baseline = baselines.get(split)
         predictor = "baseline" if baseline is None else baseline.get("predictor", "baseline")
         trivial = {} if baseline is None else baseline.get("metrics", {})
         best = ceilings.get(split)
@@ -102,8 +105,9 @@ def print_results(output: OutputFormat, folder: Path, results: Results, labels: 
             for name, entry in result["metrics"].items()
         ]
         samples = "images" if result["target"] in TARGETS and TARGETS[result["target"]].points else "crops"
-        title = f"{results['recipe']}: {split} ({result['n']} {samples}, {result['patients']} patients)"
-        print_rows(output, columns, rows, title=title, notes=notes if place == len(splits) else ())
+        named = f"{target}, " if len(sections) > 1 else ""  # a multi-target run's tables say their target
+        title = f"{results['recipe']}: {named}{split} ({result['n']} {samples}, {result['patients']} patients)"
+        print_rows(output, columns, rows, title=title, notes=notes if place == len(tables) else ())
 
 
 def _value(entry: MetricResult | None) -> str:

@@ -41,17 +41,18 @@ JOINT_COLUMNS = (
     Column("percent", priority=80, numeric=True),
     Column("percent_low80", "low80", "lower end of the 80 % interval of percent", priority=20, numeric=True),
     Column("percent_high80", "high80", "upper end of the 80 % interval of percent", priority=20, numeric=True),
+    Column("svdh_erosion", "erosion", "Sharp/van der Heijde erosion score", priority=80, numeric=True),
+    Column("jsn", priority=80, numeric=True),
     Column("eroded", priority=80, numeric=True),
     Column("p_eroded", priority=70, numeric=True),
     Column("unsure", priority=50),
 )
 
 
-def _as_json(joints: pd.DataFrame, visits: pd.DataFrame, caveat: str | None) -> str:
-    """Joints and visits as one JSON document (NaN becomes null), with the scorer's caveat."""
-    records: dict[str, object] = {
-        name: json.loads(frame.to_json(orient="records")) for name, frame in (("joints", joints), ("visits", visits))
-    }
+def _as_json(joints: pd.DataFrame, visits: pd.DataFrame, changes: pd.DataFrame, caveat: str | None) -> str:
+    """Joints, visits and changes as one JSON document (NaN becomes null), with the scorer's caveat."""
+    frames = (("joints", joints), ("visits", visits), ("changes", changes))
+    records: dict[str, object] = {name: json.loads(frame.to_json(orient="records")) for name, frame in frames}
     if caveat:
         records = {"caveat": caveat, **records}
     return json.dumps(records, indent=2) + "\n"
@@ -131,23 +132,27 @@ def predict(
         overlays=None if no_overlays else overlays,
         kind=str(kind),
     )
-    joints, visits, caveat = scored.joints, scored.visits, scored.caveat
+    joints, visits, changes, caveat = scored.joints, scored.visits, scored.changes, scored.caveat
     if caveat:
         joints = joints.assign(caveat=caveat)
     for note in scored.notes:
         warn(note)
     if out is not None:
         if shown is OutputFormat.json:
-            out.write_text(_as_json(joints, visits, caveat))
+            out.write_text(_as_json(joints, visits, changes, caveat))
         else:
             spreadsheet_safe_frame(joints).to_csv(out, index=False)
-            if len(visits):
-                spreadsheet_safe_frame(visits).to_csv(out.with_name(out.stem + "-visits.csv"), index=False)
+            for frame, suffix in ((visits, "-visits.csv"), (changes, "-changes.csv")):
+                if len(frame):
+                    spreadsheet_safe_frame(frame).to_csv(out.with_name(out.stem + suffix), index=False)
         sys.stdout.write(
-            f"wrote {len(joints)} joint rows to {out}" + (f" and {len(visits)} visits" if len(visits) else "") + "\n"
+            f"wrote {len(joints)} joint rows to {out}"
+            + (f", {len(visits)} visits" if len(visits) else "")
+            + (f", {len(changes)} patients' changes" if len(changes) else "")
+            + "\n"
         )
     elif shown is OutputFormat.json:
-        sys.stdout.write(_as_json(joints, visits, caveat))
+        sys.stdout.write(_as_json(joints, visits, changes, caveat))
     else:
         columns = [column for column in JOINT_COLUMNS if column.key in joints.columns]
         keys = [column.key for column in columns]
@@ -159,7 +164,14 @@ def predict(
                 shown,
                 [Column(str(name)) for name in visits.columns],
                 visits.astype(object).where(visits.notna(), None).itertuples(index=False),
-                title="patients and visits (Rau score, 80 % interval)",
+                title="patients and visits (Rau score, SvdH sums; 80 % intervals)",
+            )
+        if len(changes) and shown is not OutputFormat.csv:
+            print_rows(
+                shown,
+                [Column(str(name)) for name in changes.columns],
+                changes.astype(object).where(changes.notna(), None).itertuples(index=False),
+                title=f"patients between visits (change of {changes.attrs.get('score', 'the score')}, 80 % interval)",
             )
     if scored.overlays:  # on stderr, so that a CSV or JSON on stdout stays whole
         sys.stderr.write(f"overlays: {len(scored.overlays)} picture(s) in {overlays}\n")

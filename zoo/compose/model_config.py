@@ -37,6 +37,14 @@ class SavedComponent(BaseModel):
     params: dict[str, object]
 
 
+class SavedExtraHead(BaseModel):
+    """An extra target's head as config.json records it."""
+
+    model_config = ConfigDict(extra="allow")
+
+    head: SavedComponent
+
+
 class SavedConfig(BaseModel):
     """The fields of config.json the zoo rebuilds and runs a model from (others are informative)."""
 
@@ -55,6 +63,7 @@ class SavedConfig(BaseModel):
     caveat: Annotated[str, Field(max_length=300)] | None = None
     mean_shape: list[tuple[FiniteFloat, FiniteFloat]] | None = None
     joints: list[Annotated[str, Field(max_length=100)]] | None = Field(None, max_length=1000)
+    extra_targets: dict[Target, SavedExtraHead] | None = Field(None, max_length=len(TARGETS) - 1)
 
 
 def read_model_config(path: Path, registry: Registry) -> SavedModelConfig:
@@ -74,7 +83,19 @@ def read_model_config(path: Path, registry: Registry) -> SavedModelConfig:
         error = exc.errors(include_url=False, include_input=False)[0]
         field = ".".join(str(part) for part in error["loc"]) or "the file"
         raise UsageError(f"'{where}' is not a readable model config: {field}: {error['msg']}", hint=HINT) from None
-    for kind, part, component in (("backbones", "backbone", config.backbone), ("heads", "head", config.head)):
+    components = [
+        ("backbones", "backbone", config.backbone, config.target),
+        ("heads", "head", config.head, config.target),
+    ]
+    for name, extra in (config.extra_targets or {}).items():
+        if name == config.target or TARGETS[name].points or TARGETS[config.target].points:
+            raise UsageError(
+                f"'{where}' is not a readable model config: extra_targets.{name}: not a target a multi-target model "
+                "can have beside its main one",
+                hint=HINT,
+            )
+        components.append(("heads", f"extra_targets.{name}.head", extra.head, name))
+    for kind, part, component, target in components:
         try:
             spec = registry.get(kind, component.name)
         except UnknownComponentError as exc:
@@ -87,10 +108,10 @@ def read_model_config(path: Path, registry: Registry) -> SavedModelConfig:
             error = exc.errors(include_url=False, include_input=False)[0]
             field = ".".join(str(p) for p in (part, "params", *error["loc"]))
             raise UsageError(f"'{where}' is not a readable model config: {field}: {error['msg']}", hint=HINT) from None
-        if kind == "heads" and spec.targets is not None and config.target not in spec.targets:
+        if kind == "heads" and spec.targets is not None and target not in spec.targets:
             raise UsageError(
-                f"'{where}' is not a readable model config: head.name: {spec.label} does not serve "
-                f"target '{config.target}'",
+                f"'{where}' is not a readable model config: {part}.name: {spec.label} does not serve "
+                f"target '{target}'",
                 hint=HINT,
             )
     if config.threshold is not None and not TARGETS[config.target].decision:

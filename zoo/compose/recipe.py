@@ -157,6 +157,15 @@ class ModelConfig(Strict):
     )
 
 
+class ExtraTarget(Strict):
+    """One more target the model learns beside `data.target`, from the same backbone: its own
+    head and loss; the loss is weighted against the main target's (weight 1)."""
+
+    head: ComponentRef
+    loss: ComponentRef
+    weight: float = Field(1.0, gt=0, le=1000, allow_inf_nan=False, description="its loss's weight (the main's: 1)")
+
+
 class OptimizerConfig(Strict):
     """The optimiser (the thesis: Adam, lr 0.001)."""
 
@@ -290,6 +299,29 @@ class Recipe(Strict):
     track: ComponentRef | None = Field(
         None, description="an experiment tracker that follows the run ('zoo list trackers'); off when absent"
     )
+    extra_targets: dict[Target, ExtraTarget] = Field(
+        default_factory=dict,
+        max_length=len(TARGETS) - 1,
+        description="more targets learned from the same backbone, each with its own head and loss "
+        "(multi-target models: e.g. svdh_jsn beside stage); data.target stays the run's main target",
+    )
+
+    @model_validator(mode="after")
+    def _extra_targets(self) -> Recipe:
+        main = self.data.target
+        if main in self.extra_targets:
+            raise ValueError(f"extra_targets names '{main}', the main target (data.target)")
+        if self.extra_targets and TARGETS[main].points:
+            raise ValueError("a landmarks model has no extra targets")
+        points = [name for name in self.extra_targets if TARGETS[name].points]
+        if points:
+            raise ValueError(f"extra_targets: '{points[0]}' needs a model of its own (a locator)")
+        return self
+
+    @property
+    def targets(self) -> list[str]:
+        """Every target the model learns: the main one first, then the extra ones in recipe order."""
+        return [self.data.target, *self.extra_targets]
 
     def to_dict(self) -> dict[str, JsonValue]:
         """A plain, JSON-ready dict. A recipe that tracks nothing leaves `track` out, and a crop
@@ -298,6 +330,8 @@ class Recipe(Strict):
         data = self.model_dump(mode="json")
         if data["track"] is None:
             del data["track"]
+        if not data["extra_targets"]:
+            del data["extra_targets"]
         if data["data"]["landmarks"] is None:
             del data["data"]["landmarks"]
         if data["model"]["pretrained"] is None:
@@ -328,11 +362,34 @@ COMPONENT_FIELDS: dict[tuple[str, ...], str] = {
 }
 
 
+EXTRA_COMPONENTS: dict[str, str] = {"head": "heads", "loss": "losses"}  # an extra target's components
+SHARED_COMPONENTS = {("data", "dataset"), ("model", "backbone"), ("track",)}  # what every target's components share
+WEIGHTED_LOSS = "weighted_loss"  # the capability tag of a loss that takes per-sample weights
+
+
+def component_fields(data: object) -> dict[tuple[str, ...], str]:
+    """The path and kind of every component a recipe (as parsed) may name: the fixed ones and each
+    extra target's head and loss."""
+    fields = dict(COMPONENT_FIELDS)
+    extra = _get_path(data, ("extra_targets",))
+    for name in extra if isinstance(extra, dict) else {}:
+        fields.update({("extra_targets", str(name), part): kind for part, kind in EXTRA_COMPONENTS.items()})
+    return fields
+
+
 def components_of(recipe: Recipe) -> list[tuple[str, ComponentRef]]:
     """(kind, reference) of every component the recipe names."""
     data = recipe.to_dict()
-    found = [(kind, _get_path(data, path)) for path, kind in COMPONENT_FIELDS.items()]
+    found = [(kind, _get_path(data, path)) for path, kind in component_fields(data).items()]
     return [(kind, ComponentRef.model_validate(ref)) for kind, ref in found if ref is not None]
+
+
+def target_of(recipe: Recipe, path: tuple[str, ...]) -> str | None:
+    """The target the component at `path` serves: an extra target's own, the dataset none (it
+    serves them all), the others the main target."""
+    if path[0] == "extra_targets":
+        return path[1]
+    return None if path == ("data", "dataset") else recipe.data.target
 
 
 def _get_path(data: object, path: tuple[str, ...]) -> object:
@@ -464,7 +521,7 @@ def _component_problems(
     """Pass 2: every component named exists and its params validate."""
     problems: list[Problem] = []
     specs: dict[tuple[str, ...], ComponentSpec] = {}
-    for path, kind in COMPONENT_FIELDS.items():
+    for path, kind in component_fields(raw).items():
         value = _get_path(raw, path)
         if value is None:
             continue
@@ -503,18 +560,35 @@ def _capability_problems(
 ) -> list[Problem]:
     """Pass 3a: the chosen components support the target and provide what the others require."""
     problems = []
-    target = recipe.data.target
-    provided = {tag for spec in specs.values() for tag in spec.provides}
     for path, spec in specs.items():
         where = (*path, "name")
-        if spec.targets is not None and target not in spec.targets:
+        served = target_of(recipe, path)
+        group = path[:2] if path[0] == "extra_targets" else None  # an extra target's head and loss go together
+        provided = {
+            tag
+            for other, other_spec in specs.items()
+            for tag in other_spec.provides
+            if other in SHARED_COMPONENTS or (other[:2] if other[0] == "extra_targets" else None) == group
+        }
+        if group is not None and path[-1] == "loss" and WEIGHTED_LOSS not in spec.provides:
             problems.append(
                 Problem(
                     locate(where),
                     dotted(where),
-                    f"{spec.label} does not support target '{target}' (it supports: {', '.join(sorted(spec.targets))})",
+                    f"{spec.label} takes no per-sample weights, which an extra target's loss needs to leave "
+                    "out samples without its label",
                 )
             )
+        for target in recipe.targets if served is None else [served]:
+            if spec.targets is not None and target not in spec.targets:
+                problems.append(
+                    Problem(
+                        locate(where),
+                        dotted(where),
+                        f"{spec.label} does not support target '{target}' "
+                        f"(it supports: {', '.join(sorted(spec.targets))})",
+                    )
+                )
         for tag in sorted(spec.requires - provided):
             offer = [f"{KIND_NOUN[s.kind]} '{s.name}'" for s in registry.components() if tag in s.provides]
             problems.append(

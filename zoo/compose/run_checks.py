@@ -40,12 +40,16 @@ def check_splits(recipe: Recipe, prepared: Prepared) -> list[str]:
     return empty
 
 
-def early_stopping_monitor(recipe: Recipe, metrics: dict[str, Metric]) -> tuple[str | None, str]:
+def early_stopping_monitor(
+    recipe: Recipe, metrics: dict[str, Metric], extra_metrics: dict[str, dict[str, Metric]] | None = None
+) -> tuple[str | None, str]:
     """The validation value early stopping watches and whether lower (`min`) or higher (`max`) is
-    better; (None, "min") without early stopping. A value that is not measured is an error."""
+    better; (None, "min") without early stopping. A value that is not measured is an error. An
+    extra target's metrics are `val_<target>_<metric>`."""
     stopping = recipe.train.early_stopping
     if stopping is None:
         return None, "min"
+    metrics = {**metrics, **{f"{t}_{n}": m for t, named in (extra_metrics or {}).items() for n, m in named.items()}}
     available = ["val_loss", *[f"val_{name}" for name in metrics]]
     if stopping.monitor not in available:
         raise UsageError(

@@ -17,7 +17,7 @@ from urllib.parse import quote
 from pydantic import BaseModel
 
 from zoo.compose.kinds import KIND_NOUN
-from zoo.compose.recipe import COMPONENT_FIELDS, Recipe
+from zoo.compose.recipe import COMPONENT_FIELDS, EXTRA_COMPONENTS, Recipe
 from zoo.compose.registry import ComponentSpec, Registry
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
@@ -156,6 +156,9 @@ def recipe_schema(registry: Registry) -> Schema:
         key = f"component.{kind}"
         defs.defs[key] = _kind_schema(kind, registry, defs)
         _update_field(schema, defs.defs, path, component_ref, {"$ref": _ref(key)})
+    extra = defs.defs["ExtraTarget"]["properties"]  # each extra target's head and loss
+    for part, kind in EXTRA_COMPONENTS.items():
+        extra[part] = _replace(extra[part], component_ref, {"$ref": _ref(f"component.{kind}")})
     del defs.defs["ComponentRef"]  # every use of it is a component field, replaced above
     metrics = [{"const": s.name, "description": _describe(s)} for s in registry.components("metrics")]
     defs.defs["component.metrics"] = _choices(metrics, "a registered metric ('zoo list metrics')")

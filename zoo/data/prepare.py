@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from zoo.data.loader import CropBatches
 
 REQUIRED = ("sample_id", "image", "patient_id")
+MISSING = "label missing"  # label_problem's reason for a sample without a label
 SHOWN_PROBLEMS = 20
 
 
@@ -49,6 +50,19 @@ class Prepared:
     problems: pd.DataFrame
     notes: list[str] = field(default_factory=list)
     points: np.ndarray | None = None  # landmarks: (N, K, 2) unit coordinates of the padded square (zoo.landmarks)
+    extra_scales: dict[str, str] = field(default_factory=dict)  # each extra target's label scale, by target
+
+    def extra_targets(self, rows: np.ndarray) -> dict[str, np.ndarray]:
+        """Each extra target's labels of table rows `rows`, NaN where a sample has none."""
+        return {target: self.table[f"target_{target}"].to_numpy(float)[rows] for target in self.extra_scales}
+
+    def training_targets(self, rows: np.ndarray) -> np.ndarray:
+        """What the loss reads: `targets`, or for a multi-target run a (n, T) matrix of every
+        target's labels (the main target's first, NaN where an extra one is missing)."""
+        main = self.targets(rows)
+        if not self.extra_scales:
+            return main
+        return np.column_stack([main, *self.extra_targets(rows).values()])
 
     def rows(self, split: str) -> np.ndarray:
         """Row positions of one split."""
@@ -63,17 +77,23 @@ class Prepared:
         """The decoded crops of table rows `rows` with their targets, as a dataset of batches."""
         from zoo.data.loader import CropBatches  # torch: `zoo data check` does without
 
-        return CropBatches(self.pixels, self.table["pixel_row"].to_numpy()[rows], self.targets(rows))
+        return CropBatches(self.pixels, self.table["pixel_row"].to_numpy()[rows], self.training_targets(rows))
 
-    def fingerprint(self) -> str:
-        """sha256 of the samples' ids, patients and labels, in a fixed order.
+    def fingerprint(self, target: str | None = None) -> str:
+        """sha256 of the samples' ids, patients and labels, in a fixed order: the labels the main
+        target is learned from, or those of extra target `target`.
 
         Two runs share it exactly when they saw the same labelled samples, whatever the dataset's
-        name or params: the leaderboard compares runs only within one fingerprint.
+        name or params: the leaderboard compares runs only within one fingerprint (a multi-target
+        run's extra target with the single-target runs of that target on the same data).
         """
+        scale, label = (self.scale, "label") if target is None else (self.extra_scales[target], f"label_{target}")
+        table = self.table[["sample_id", "patient_id", label]].rename(columns={label: "label"})
+        if target is not None:  # as a run of that target would see them: its labelled samples
+            table = table[np.isfinite(table["label"].to_numpy(float))]
         columns = ["sample_id", "patient_id", "label"]
-        table = self.table[columns].astype(str).sort_values(columns)
-        text = f"{self.scale}\n" + table.to_csv(index=False)
+        table = table.astype(str).sort_values(columns)
+        text = f"{scale}\n" + table.to_csv(index=False)
         return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -104,7 +124,11 @@ def label_scale(table: pd.DataFrame, dataset: str, target: str) -> str:
 
 
 def _problem_rows(
-    table: pd.DataFrame, scale: str, decoded: DecodedImages, landmarks: list[str] | None
+    table: pd.DataFrame,
+    scale: str,
+    decoded: DecodedImages,
+    landmarks: list[str] | None,
+    extra_scales: dict[str, str],
 ) -> list[dict[str, str]]:
     problems: list[dict[str, str]] = []
 
@@ -130,6 +154,11 @@ def _problem_rows(
             detail = f"label {value!r}; {TARGETS[scale].rule()}"
         if reason:
             add(index, reason, detail)
+    for target, extra in extra_scales.items():  # a missing extra label is no problem: it is left out of the loss
+        for index, value in enumerate(table[extra].to_numpy()):
+            reason = label_problem(value, extra)
+            if reason and reason != MISSING:
+                add(index, f"{target}: {reason}", f"label {value!r}; {TARGETS[extra].rule()}")
     patients = table["patient_id"]
     for position in np.flatnonzero(patients.map(blank).to_numpy(dtype=bool)):
         add(int(position), "patient id missing", "every sample needs its patient's id (splits go by patient)")
@@ -176,11 +205,12 @@ def prepare(recipe: Any, registry: Any, skip_bad: bool | None = None) -> Prepare
         )
     target = recipe.data.target
     scale = label_scale(table, dataset.name, target)
+    extra_scales = {extra: label_scale(table, dataset.name, extra) for extra in getattr(recipe, "extra_targets", {})}
     table = table.reset_index(drop=True)
     table["sample_id"] = table["sample_id"].astype(str)
     decoded = decode(table["image"].astype(str).tolist(), recipe.data.image_size, recipe.data.equalize)
     problems = pd.DataFrame(
-        _problem_rows(table, scale, decoded, recipe.data.landmarks if TARGETS[scale].points else None),
+        _problem_rows(table, scale, decoded, recipe.data.landmarks if TARGETS[scale].points else None, extra_scales),
         columns=["sample_id", "patient_id", "problem", "detail", "image"],
     )
     skip = recipe.data.on_bad_sample == "skip" if skip_bad is None else skip_bad
@@ -205,6 +235,18 @@ def prepare(recipe: Any, registry: Any, skip_bad: bool | None = None) -> Prepare
         table["label"] = table[scale].astype(str).str.strip().astype(float)
         table["target"] = to_target(table["label"].to_numpy(), scale, target)
         table["cls"] = classes(table["label"].to_numpy(), scale)
+    for extra, extra_scale in extra_scales.items():
+        labels = pd.to_numeric(table[extra_scale].astype(str).str.strip(), errors="coerce").to_numpy(float)
+        known = np.isfinite(labels)
+        table[f"label_{extra}"] = labels
+        table[f"target_{extra}"] = np.nan
+        table.loc[known, f"target_{extra}"] = to_target(labels[known], extra_scale, extra)
+        if not known.all():
+            first = ", ".join(table["sample_id"][~known].head(3))
+            notes.append(
+                f"{int((~known).sum())} of {len(table)} samples have no {extra} label (first: {first}): "
+                f"they are left out of the {extra} loss and metrics"
+            )
     if "split" in table.columns:
         table["split"] = table["split"].astype(str).str.strip().str.lower()
     else:
@@ -226,6 +268,7 @@ def prepare(recipe: Any, registry: Any, skip_bad: bool | None = None) -> Prepare
         problems=problems,
         notes=notes,
         points=points,
+        extra_scales=extra_scales,
     )
 
 

@@ -21,14 +21,14 @@ import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TypedDict
+from typing import NamedTuple, TypedDict
 
 from filelock import FileLock
 
 from zoo.compose.recipe import Recipe
 from zoo.compose.registry import Registry
 from zoo.errors import UsageError, ZooError
-from zoo.runs import Env, MetricResult, Results
+from zoo.runs import Env, MetricResult, Results, SplitResult
 
 STORE = "leaderboard.jsonl"
 
@@ -84,40 +84,71 @@ def params_hash(params: Mapping[str, object]) -> str:
 
 
 def rows_for_run(recipe: Recipe, results: Results, env: Env) -> list[LeaderboardRow]:
-    """One leaderboard row per evaluated split of a finished run."""
-    training = results["training"]
+    """One leaderboard row per evaluated split of a finished run, and of each extra target of a
+    multi-target run (with that target's head, loss and labelled samples' fingerprint, so that it
+    ranks beside the single-target runs of that target on the same data)."""
     imbalance = recipe.imbalance.name if recipe.imbalance else None
-    rows: list[LeaderboardRow] = []
-    for split, result in results["splits"].items():
-        rows.append({
-            "run_id": results["run"],
-            "recipe": recipe.name,
-            "recipe_sha256": results["recipe_sha256"],
-            "target": recipe.data.target,
-            "backbone": recipe.model.backbone.name,
-            "head": recipe.model.head.name,
-            "loss": recipe.loss.name,
-            "imbalance": imbalance,
-            "dataset": recipe.data.dataset.name,
-            "dataset_params_sha256": params_hash(recipe.data.dataset.params),
-            "dataset_fingerprint": results["dataset"]["fingerprint"],
-            "split": split,
-            "n": result["n"],
-            "patients": result["patients"],
-            "metrics": {k: v for k, v in result["metrics"].items() if v.get("value") is not None},
-            "params": training["params"],
-            "image_size": training["image_size"],
-            "epochs": training["epochs"],
-            "train_seconds": training["seconds"],
-            "device": training["device"],
-            "device_name": training["device_name"],
-            "weights_sha256": training["weights_sha256"],
-            "git_sha": env.get("git_sha"),
-            "zoo_version": env.get("zoo_version"),
-            "plugin_versions": env.get("plugins", {}),
-            "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        })  # fmt: skip
-    return rows
+    fingerprint = results["dataset"]["fingerprint"]
+    main = _Scored(recipe.data.target, recipe.model.head.name, recipe.loss.name, imbalance, fingerprint)
+    groups = [(main, results["splits"])]
+    for target, extra in results.get("extra_targets", {}).items():
+        chosen = recipe.extra_targets[target]  # type: ignore[index]  # a target name: a key of the recipe's
+        scored = _Scored(target, chosen.head.name, chosen.loss.name, None, extra["fingerprint"])  # balanced: the main
+        groups.append((scored, extra["splits"]))
+    return [
+        _run_row(recipe, results, env, scored, split, result)
+        for scored, splits in groups
+        for split, result in splits.items()
+    ]
+
+
+class _Scored(NamedTuple):
+    """What a row says of the target it scores."""
+
+    target: str
+    head: str
+    loss: str
+    imbalance: str | None
+    fingerprint: str
+
+
+def _run_row(
+    recipe: Recipe,
+    results: Results,
+    env: Env,
+    scored: _Scored,
+    split: str,
+    result: SplitResult,
+) -> LeaderboardRow:
+    training = results["training"]
+    return {
+        "run_id": results["run"],
+        "recipe": recipe.name,
+        "recipe_sha256": results["recipe_sha256"],
+        "target": scored.target,
+        "backbone": recipe.model.backbone.name,
+        "head": scored.head,
+        "loss": scored.loss,
+        "imbalance": scored.imbalance,
+        "dataset": recipe.data.dataset.name,
+        "dataset_params_sha256": params_hash(recipe.data.dataset.params),
+        "dataset_fingerprint": scored.fingerprint,
+        "split": split,
+        "n": result["n"],
+        "patients": result["patients"],
+        "metrics": {k: v for k, v in result["metrics"].items() if v.get("value") is not None},
+        "params": training["params"],
+        "image_size": training["image_size"],
+        "epochs": training["epochs"],
+        "train_seconds": training["seconds"],
+        "device": training["device"],
+        "device_name": training["device_name"],
+        "weights_sha256": training["weights_sha256"],
+        "git_sha": env.get("git_sha"),
+        "zoo_version": env.get("zoo_version"),
+        "plugin_versions": env.get("plugins", {}),
+        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
 
 
 def append(store: Path, rows: list[LeaderboardRow]) -> int:

@@ -10,11 +10,15 @@ judging never imports training.
   landmarks, its mean shape).
 - The reader ceiling: what a model scores that knew the true values behind the noisy labels
   (datasets with a `true_<scale>` column, as the phantom gives).
+- A multi-target run's extra targets are judged alike, each on its labelled samples
+  (`judge_extra`), with a leaderboard row per split and target.
+- Where the data has dated visits: the change between visits (zoo.judging.progression).
 """
 
 from __future__ import annotations
 
-from typing import cast
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import pandas as pd
@@ -25,58 +29,87 @@ from zoo.compose.registry import Registry
 from zoo.data.targets import to_target
 from zoo.judging import leaderboard, thresholds
 from zoo.judging.evaluate import evaluate, json_number
+from zoo.judging.progression import GRADED, JointScores, patient_changes, progression
 from zoo.landmarks import to_pixels
 from zoo.predictions import Predictions, to_frame, to_predictions
-from zoo.runs import Baseline, Ceiling, OperatingPoint, Results
+from zoo.runs import Baseline, Ceiling, OperatingPoint, Results, TargetResults
 from zoo.targets import TARGETS
 from zoo.trained import SplitOutputs, TrainedRun
+
+if TYPE_CHECKING:
+    from zoo.protocols import JsonValue
 
 EXTRA_COLUMNS = ("median", "lower", "upper", "stage")  # head outputs written beside y_pred
 
 
+@dataclass(frozen=True)
+class Judged:
+    """One target of a run as judging reads it: its name, label scale and training labels."""
+
+    target: str
+    scale: str
+    train_targets: np.ndarray
+
+    @classmethod
+    def of(cls, trained: TrainedRun, target: str | None = None) -> Judged:
+        """The run's main target, or its extra target `target`."""
+        if target is None or target == trained.target:
+            return cls(trained.target, trained.scale, trained.train_targets)
+        extra = trained.extra_targets[target]
+        return cls(target, extra.scale, extra.train_targets[np.isfinite(extra.train_targets)])
+
+
 def split_predictions(
-    trained: TrainedRun, split: SplitOutputs, threshold: float | None, landmarks: list[str] | None = None
-) -> tuple[Predictions, pd.DataFrame]:
-    """Predictions of a split and their CSV table (a landmarks run's points are named `landmarks`)."""
-    samples = split.samples
-    predicted = trained.model.predict(split.outputs)
+    trained: TrainedRun,
+    split: SplitOutputs,
+    threshold: float | None,
+    landmarks: list[str] | None = None,
+    target: str | None = None,
+) -> tuple[Predictions, pd.DataFrame, pd.DataFrame]:
+    """Predictions of a split on the main target or an extra one (its labelled samples only),
+    their CSV table (a landmarks run's points are named `landmarks`) and the samples they are of."""
+    samples, labels = split.samples, split.targets
+    if target is None or target == trained.target:
+        target, predicted = trained.target, trained.model.predict(split.outputs)
+    else:
+        known = np.isfinite(split.extra_targets[target])
+        samples, labels = samples[known].reset_index(drop=True), split.extra_targets[target][known]
+        predicted = {k: v[known] for k, v in trained.model.predict_target(split.outputs, target).items()}
     patients = samples["patient_id"].astype(str).to_numpy()
     points = None if landmarks is None else (samples[["width", "height"]].to_numpy(), landmarks)
-    predictions = to_predictions(trained.target, split.targets, predicted, patients, threshold, points)
+    predictions = to_predictions(target, labels, predicted, patients, threshold, points)
     ids = samples[[c for c in ("sample_id", "joint") if c in samples.columns]]
     frame = to_frame(predictions, ids)
     for extra in EXTRA_COLUMNS:
         if extra in predicted:
             position = cast(int, frame.columns.get_loc("y_pred"))  # an int: the column names are unique
             frame.insert(position + 1, extra, predicted[extra].numpy())
-    return predictions, frame
+    return predictions, frame, samples
 
 
 def baselines(
-    trained: TrainedRun, predictions: Predictions, registry: Registry, samples: pd.DataFrame | None = None
+    judged: Judged, predictions: Predictions, registry: Registry, samples: pd.DataFrame | None = None
 ) -> Baseline:
     """The trivial predictors: the training set's majority class, its median value, or (landmarks)
     its mean shape, placed on each image's square as the training images' points were."""
-    train = trained.train_targets
-    if TARGETS[trained.target].points:
+    train, target = judged.train_targets, judged.target
+    if TARGETS[target].points:
         assert samples is not None  # a landmarks split's images give the sizes
         mean_shape = np.broadcast_to(train.mean(axis=0), predictions.y_true.shape)
         pixels = to_pixels(mean_shape, samples[["width", "height"]].to_numpy())
-        trivial = Predictions(
-            trained.target, predictions.y_true, pixels, predictions.patient, names=predictions.names
-        )
-        specs = applicable_metrics(registry, trained.target, trivial.tags())
+        trivial = Predictions(target, predictions.y_true, pixels, predictions.patient, names=predictions.names)
+        specs = applicable_metrics(registry, target, trivial.tags())
         return {
             "predictor": "mean_shape",
             "value": None,
             "metrics": {s.name: json_number(build_metric(s)(trivial)) for s in specs},
         }
-    if TARGETS[trained.target].whole:
+    if TARGETS[target].whole:
         name, constant = "majority_class", float(np.bincount(train.astype(int)).argmax())
     else:
         name, constant = "constant_median", float(np.median(train))
-    trivial = Predictions(trained.target, predictions.y_true, np.full(len(predictions), constant), predictions.patient)
-    specs = applicable_metrics(registry, trained.target, set())
+    trivial = Predictions(target, predictions.y_true, np.full(len(predictions), constant), predictions.patient)
+    specs = applicable_metrics(registry, target, set())
     return {
         "predictor": name,
         "value": constant,
@@ -98,26 +131,24 @@ def choose_threshold(recipe: Recipe, trained: TrainedRun) -> OperatingPoint | No
     return {"rule": thresholds.describe(rule), "value": value, "chosen_on": "val"}
 
 
-def ceiling(
-    trained: TrainedRun, split: SplitOutputs, predictions: Predictions, registry: Registry
-) -> Ceiling | None:
+def ceiling(judged: Judged, samples: pd.DataFrame, predictions: Predictions, registry: Registry) -> Ceiling | None:
     """The best a model can score against noisy labels: predicting their true values.
 
     Only for datasets that know the truth behind their labels (a `true_<scale>` column, as the
     phantom gives); None otherwise.
     """
-    column = f"true_{trained.scale}"
-    if column not in split.samples.columns:
+    column = f"true_{judged.scale}"
+    if column not in samples.columns:
         return None
-    truth = split.samples[column].to_numpy(float)
+    truth = samples[column].to_numpy(float)
     known = np.isfinite(truth)
     oracle = Predictions(
-        trained.target,
+        judged.target,
         predictions.y_true[known],
-        to_target(truth[known], trained.scale, trained.target),
+        to_target(truth[known], judged.scale, judged.target),
         predictions.patient[known],
     )
-    specs = applicable_metrics(registry, trained.target, set())
+    specs = applicable_metrics(registry, judged.target, set())
     return {
         "predictor": "true_label",
         "n": int(known.sum()),
@@ -153,16 +184,84 @@ def judge(recipe: Recipe, trained: TrainedRun, registry: Registry) -> Results:
         split = trained.splits.get(name)
         if split is None:
             continue
-        predictions, frame = split_predictions(trained, split, threshold, recipe.data.landmarks)
+        predictions, frame, samples = split_predictions(trained, split, threshold, recipe.data.landmarks)
         run.write_predictions(name, frame)
         results["splits"][name] = evaluate(
             predictions, registry, recipe.eval.metrics, recipe.eval.bootstrap, recipe.seed
         )
-        results["baselines"][name] = baselines(trained, predictions, registry, split.samples)
-        best = ceiling(trained, split, predictions, registry)
+        results["baselines"][name] = baselines(Judged.of(trained), predictions, registry, samples)
+        best = ceiling(Judged.of(trained), samples, predictions, registry)
         if best is not None:
             results.setdefault("ceilings", {})[name] = best
+    for name in recipe.eval.splits:
+        found = split_progression(trained, trained.splits[name], recipe.seed) if name in trained.splits else None
+        if found is not None:
+            results.setdefault("progression", {})[name] = found[0]
+            if len(found[1]):  # no patient with two visits: metrics.json says so, no empty file
+                found[1].to_csv(run.progression_file(name), index=False)
+    if trained.extra_targets:
+        results["extra_targets"] = {t: judge_extra(recipe, trained, t, registry) for t in trained.extra_targets}
     results["training"] = trained.training
     run.write_metrics(results)
     leaderboard.append(leaderboard.store_path(run.path.parent), leaderboard.rows_for_run(recipe, results, trained.env))
     return results
+
+
+def judge_extra(recipe: Recipe, trained: TrainedRun, target: str, registry: Registry) -> TargetResults:
+    """An extra target of a multi-target run, judged like a main one on its labelled samples
+    (the metrics the recipe names where they apply to it, else all that do; decisions at 0.5)."""
+    judged = Judged.of(trained, target)
+    extra = trained.extra_targets[target]
+    result: TargetResults = {"scale": extra.scale, "fingerprint": extra.fingerprint, "splits": {}, "baselines": {}}
+    for name in recipe.eval.splits:
+        split = trained.splits.get(name)
+        if split is None:
+            continue
+        predictions, frame, samples = split_predictions(trained, split, None, target=target)
+        trained.folder.write_predictions(name, frame, target)
+        named = [m for m in recipe.eval.metrics or [] if m in applicable_names(registry, predictions)] or None
+        result["splits"][name] = evaluate(predictions, registry, named, recipe.eval.bootstrap, recipe.seed)
+        result["baselines"][name] = baselines(judged, predictions, registry, samples)
+        best = ceiling(judged, samples, predictions, registry)
+        if best is not None:
+            result.setdefault("ceilings", {})[name] = best
+    return result
+
+
+def applicable_names(registry: Registry, predictions: Predictions) -> set[str]:
+    """The metrics that can score these predictions."""
+    return {spec.name for spec in applicable_metrics(registry, predictions.target, predictions.tags())}
+
+
+def split_progression(
+    trained: TrainedRun, split: SplitOutputs, seed: int
+) -> tuple[dict[str, JsonValue], pd.DataFrame] | None:
+    """The change between visits of a split's patients (zoo.judging.progression), summed over the
+    run's graded targets with class probabilities; None without dated visits or such a target."""
+    samples = split.samples
+    if not {"patient_id", "date"} <= set(samples.columns):
+        return None
+    scores: dict[str, JointScores] = {}
+    for target in trained.model.targets:
+        predicted = trained.model.predict_target(split.outputs, target)
+        if target not in GRADED or "probs" not in predicted:
+            continue
+        scale = Judged.of(trained, target).scale
+        reader = split.targets if target == trained.target else split.extra_targets[target]
+        second, truth = (_readings(samples, f"{who}_{scale}", scale, target) for who in ("reader2", "true"))
+        scores[target] = JointScores(predicted["probs"].float().numpy(), reader, second, truth)
+    if not scores:
+        return None
+    changes, one_visit = patient_changes(samples, scores, seed)
+    return progression(changes, one_visit, list(scores), seed), changes
+
+
+def _readings(samples: pd.DataFrame, column: str, scale: str, target: str) -> np.ndarray | None:
+    """A column of readings on `scale` as values of `target` (NaN where missing), or None without it."""
+    if column not in samples.columns:
+        return None
+    values = samples[column].to_numpy(float)
+    known = np.isfinite(values)
+    converted = np.full(len(values), np.nan)
+    converted[known] = to_target(values[known], scale, target)
+    return converted

@@ -31,7 +31,7 @@ from zoo.errors import UsageError, ZooError, disk_full, resume_after_disk_full
 from zoo.output import note, warn
 from zoo.paths import sha256_file
 from zoo.runs import RunFolder, RunInfo
-from zoo.trained import SplitOutputs, TrainedRun
+from zoo.trained import ExtraTarget, SplitOutputs, TrainedRun
 from zoo.training import model as model_io
 from zoo.training.checkpoint import State
 from zoo.training.device import distributed, environment, pick_device, set_up, weights_digest
@@ -76,7 +76,12 @@ def train_recipe(
     torch.manual_seed(recipe.seed)
     # The model first: missing pretrained weights fail in seconds, before any data is prepared.
     model = model_io.build_model(
-        registry, recipe.model.backbone, recipe.model.head, recipe.data.target, landmarks=recipe.data.landmarks
+        registry,
+        recipe.model.backbone,
+        recipe.model.head,
+        recipe.data.target,
+        landmarks=recipe.data.landmarks,
+        extra_heads={name: extra.head for name, extra in recipe.extra_targets.items()},
     )
     if recipe.model.pretrained is not None and resume is None:  # a resumed run's checkpoint holds its weights
         loaded, total = model_io.initialise_from(model, find(recipe.model.pretrained, registry))
@@ -87,7 +92,7 @@ def train_recipe(
     if empty and dist.main:  # recorded in metrics.json as well
         warn(f"the {' and '.join(empty)} split has no patients and is not evaluated")
     parts = model_io.build_parts(registry, recipe, model, prepared)
-    monitor = early_stopping_monitor(recipe, parts.metrics)
+    monitor = early_stopping_monitor(recipe, parts.metrics, parts.extra_metrics)
     setup = set_up(device, dist, recipe.train)
     if resume is not None:
         run = RunFolder(resume)
@@ -156,6 +161,10 @@ def train_recipe(
         empty_splits=empty,
         train_targets=prepared.targets(prepared.rows("train")),
         fingerprint=prepared.fingerprint(),
+        extra_targets={
+            name: ExtraTarget(scale, prepared.fingerprint(name), prepared.extra_targets(prepared.rows("train"))[name])
+            for name, scale in prepared.extra_scales.items()
+        },
         history=trainer.history,
         training={
             "epochs": len(trainer.history),
@@ -181,7 +190,12 @@ def _split_outputs(trainer: Trainer, prepared: Prepared, split: str) -> SplitOut
     outputs, _ = trainer.outputs(split)
     rows = prepared.rows(split)
     samples = prepared.table.iloc[rows].reset_index(drop=True)
-    return SplitOutputs(samples=samples, targets=prepared.targets(rows).astype(float), outputs=outputs)
+    return SplitOutputs(
+        samples=samples,
+        targets=prepared.targets(rows).astype(float),
+        outputs=outputs,
+        extra_targets=prepared.extra_targets(rows),
+    )
 
 
 def _check_split(run: RunFolder, prepared: Prepared) -> None:

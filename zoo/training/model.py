@@ -9,10 +9,11 @@ components and params, target, input size and preprocessing. Input is grayscale 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import torch
@@ -32,6 +33,7 @@ from zoo.errors import UsageError
 from zoo.protocols import Backbone, ComponentChoice, EpochSampler, Head, Loss, Metric
 from zoo.runs import RunFolder, SavedModelConfig
 from zoo.targets import TARGETS
+from zoo.training.multi_target import MultiTargetLoss
 
 if TYPE_CHECKING:
     from zoo.compose.recipe import OptimizerConfig, Recipe
@@ -39,23 +41,68 @@ if TYPE_CHECKING:
 
 
 class ZooModel(nn.Module):
-    """Backbone then head; `predict` and `embed` come from the head."""
+    """Backbone then head; `predict` and `embed` come from the head.
 
-    def __init__(self, backbone: Backbone, head: Head) -> None:
+    A multi-target model has one more head per extra target on the same backbone: one forward
+    pass gives every head's raw outputs side by side (the main head's first, then the extra ones
+    in `targets` order); `split` cuts them apart, `predict` reads the main head's, and
+    `predict_target` any target's."""
+
+    def __init__(self, backbone: Backbone, head: Head, extra_heads: dict[str, Head] | None = None) -> None:
         super().__init__()
         self.backbone: Backbone = backbone
         self.head: Head = head
+        self.extra_heads = nn.ModuleDict(cast(dict[str, nn.Module], extra_heads or {}))
+        self.targets: tuple[str, ...] = (head.target, *self.extra_heads)
+        self.widths: tuple[int, ...] = ()  # each head's number of outputs (a multi-target model's)
+        if self.extra_heads:
+            with torch.no_grad():
+                features = torch.zeros(2, int(backbone.num_features))
+                heads = [head, *(self._extra(t) for t in self.targets[1:])]
+                training = [cast(nn.Module, h).training for h in heads]
+                for h in heads:
+                    cast(nn.Module, h).eval()
+                shapes = [h(features).shape for h in heads]
+                for h, mode in zip(heads, training, strict=True):
+                    cast(nn.Module, h).train(mode)
+            if any(len(shape) != 2 for shape in shapes):
+                raise UsageError(
+                    "a multi-target model's heads must each give one row of outputs per image",
+                    hint="use heads of class or value targets for extra_targets",
+                )
+            self.widths = tuple(int(shape[1]) for shape in shapes)
+
+    def _extra(self, target: str) -> Head:
+        return cast(Head, self.extra_heads[target])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.backbone(x))
+        features = self.backbone(x)
+        if not self.extra_heads:
+            return self.head(features)
+        return torch.cat([self.head(features), *(self._extra(t)(features) for t in self.targets[1:])], dim=1)
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
-        """The last hidden layer: the head's."""
+        """The last hidden layer: the main head's."""
         return self.head.embed(self.backbone(x))
 
+    def split(self, outputs: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Each target's raw outputs (a single-target model's are all the main target's)."""
+        if not self.extra_heads:
+            return {self.targets[0]: outputs}
+        return dict(zip(self.targets, torch.split(outputs, list(self.widths), dim=1), strict=True))
+
     def predict(self, outputs: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Turn raw outputs into predictions (`pred`, and `probs`/`cdf` where the head has them)."""
-        return self.head.predict(outputs)
+        """Turn raw outputs into the main target's predictions (`pred`, and `probs`/`cdf` where the head has them)."""
+        return self.head.predict(self.split(outputs)[self.targets[0]])
+
+    def predict_target(self, outputs: torch.Tensor, target: str) -> dict[str, torch.Tensor]:
+        """Turn raw outputs into the predictions of one of the model's targets."""
+        head = self.head if target == self.targets[0] else self._extra(target)
+        return head.predict(self.split(outputs)[target])
+
+    def head_of(self, target: str) -> Head:
+        """The head that serves `target`."""
+        return self.head if target == self.targets[0] else self._extra(target)
 
 
 def build_model(
@@ -65,20 +112,27 @@ def build_model(
     target: str,
     saved: bool = False,
     landmarks: list[str] | None = None,
+    extra_heads: Mapping[str, ComponentChoice] | None = None,
 ) -> ZooModel:
-    """Build backbone and head from recipe component references.
+    """Build backbone and head (and the heads of `extra_heads`, by target) from recipe component
+    references.
 
     `saved`: the weights will come from a saved run, so components build with their
     `restore_params` (e.g. no pretrained weights to fetch). A landmarks target's head is told the
     names of the points it locates (`landmarks`, in order)."""
-    backbone_spec, head_spec = registry.get("backbones", backbone.name), registry.get("heads", head.name)
+    backbone_spec = registry.get("backbones", backbone.name)
     backbone_params = backbone_spec.params_for_saved(backbone.params) if saved else backbone.params
     net = backbone_spec.build(backbone_params, in_chans=IN_CHANS)
-    context: dict[str, object] = {"in_features": int(net.num_features), "target": target}
-    if TARGETS[target].points:
-        context["landmarks"] = list(landmarks or [])
-    top = head_spec.build(head.params, **context)
-    return ZooModel(net, top)
+
+    def build_head(choice: ComponentChoice, served: str) -> Head:
+        context: dict[str, object] = {"in_features": int(net.num_features), "target": served}
+        if TARGETS[served].points:
+            context["landmarks"] = list(landmarks or [])
+        built: Head = registry.get("heads", choice.name).build(choice.params, **context)
+        return built
+
+    extra = {name: build_head(choice, name) for name, choice in (extra_heads or {}).items()}
+    return ZooModel(net, build_head(head, target), extra)
 
 
 @dataclass(frozen=True)
@@ -88,6 +142,7 @@ class TrainingParts:
     model: ZooModel
     loss: Loss
     metrics: dict[str, Metric]  # the validation values of every epoch
+    extra_metrics: dict[str, dict[str, Metric]]  # an extra target's validation values, by target
     sample_weights: np.ndarray | None  # the imbalance strategy's loss weight of each training sample
     sampler: EpochSampler | None  # the imbalance strategy's epoch sampler (None: a plain shuffle)
     augment: BatchAugment | PointsAugment | None  # every training batch's (None: none)
@@ -97,9 +152,16 @@ class TrainingParts:
 def build_parts(registry: Registry, recipe: Recipe, model: ZooModel, prepared: Prepared) -> TrainingParts:
     """The loss, the validation metrics, the imbalance strategy's weights and sampler, the augmentations."""
     target = recipe.data.target
-    loss = registry.get("losses", recipe.loss.name).build(recipe.loss.params, target=target)
+    loss: Loss = registry.get("losses", recipe.loss.name).build(recipe.loss.params, target=target)
+    if recipe.extra_targets:
+        extra = recipe.extra_targets
+        losses = [loss, *(registry.get("losses", e.loss.name).build(e.loss.params, target=t) for t, e in extra.items())]
+        loss = MultiTargetLoss(losses, [1.0, *(e.weight for e in extra.values())], model.widths)
     tags = set(model.head.outputs) | ({"points"} if TARGETS[target].points else set())  # as Predictions.tags
     metrics = build_metrics(registry, target, tags)
+    extra_metrics: dict[str, dict[str, Metric]] = {
+        name: build_metrics(registry, name, set(model.head_of(name).outputs)) for name in recipe.extra_targets
+    }
     weights, sampler = None, None
     if recipe.imbalance is not None:
         strategy = registry.get("imbalance", recipe.imbalance.name).build(recipe.imbalance.params)
@@ -109,7 +171,7 @@ def build_parts(registry: Registry, recipe: Recipe, model: ZooModel, prepared: P
         sampler = strategy.sampler(train_classes, recipe.seed)
     augment = make_augment(recipe.data.augment, recipe.data.landmarks if TARGETS[target].points else None)
     copy_augment = crop_augment(recipe.data.augment or AugmentConfig()) if sampler is not None else None
-    return TrainingParts(model, loss, metrics, weights, sampler, augment, copy_augment)
+    return TrainingParts(model, loss, metrics, extra_metrics, weights, sampler, augment, copy_augment)
 
 
 def make_augment(
@@ -158,6 +220,11 @@ def model_config(recipe: Recipe, prepared: Prepared) -> SavedModelConfig:
         "input": "grayscale, 8-bit scaled to [0, 1]; backbones normalise it themselves",
         "labels": _labels(recipe.data.target),
     }
+    if recipe.extra_targets:
+        config["extra_targets"] = {
+            name: {"head": {"name": extra.head.name, "params": extra.head.params}, "labels": _labels(name)}
+            for name, extra in recipe.extra_targets.items()
+        }
     if recipe.data.landmarks is not None:
         config["landmarks"] = list(recipe.data.landmarks)
         mean_shape = prepared.targets(prepared.rows("train")).mean(axis=0)
@@ -217,7 +284,13 @@ def load(folder: Path, registry: Registry) -> tuple[ZooModel, SavedModelConfig]:
     config = read_model_config(config_path, registry)
     backbone = SimpleNamespace(name=config["backbone"]["name"], params=dict(config["backbone"]["params"]))
     head = SimpleNamespace(name=config["head"]["name"], params=config["head"]["params"])
-    model = build_model(registry, backbone, head, config["target"], saved=True, landmarks=config.get("landmarks"))
+    extra = {
+        name: SimpleNamespace(name=saved["head"]["name"], params=saved["head"]["params"])
+        for name, saved in config.get("extra_targets", {}).items()
+    }
+    model = build_model(
+        registry, backbone, head, config["target"], saved=True, landmarks=config.get("landmarks"), extra_heads=extra
+    )
     try:
         load_model(model, str(weights))
     except (OSError, ValueError, RuntimeError, SafetensorError):

@@ -38,7 +38,6 @@ from zoo.data.loader import Batch, batches, to_model_input
 from zoo.data.prepare import Prepared
 from zoo.errors import ZooError
 from zoo.paths import atomic_write
-from zoo.predictions import to_predictions
 from zoo.progress import EpochProgress
 from zoo.runs import RunFolder
 from zoo.training.checkpoint import OptimizerState, State, read_training_state, restore_optimizer, write_training_state
@@ -46,6 +45,7 @@ from zoo.training.device import DeviceSetup
 from zoo.training.model import TrainingParts, build_optimizer
 from zoo.training.sampling import EpochSampler
 from zoo.training.schedule import schedule
+from zoo.training.validation import validation_metrics
 
 # Training losses are read back to the host every this many steps (device type; others: every
 # step). Each read waits for the GPU, so on CUDA the host reads in blocks and queues steps ahead.
@@ -84,7 +84,7 @@ class Trainer:
         self.model = self.model.to(memory_format=torch.channels_last)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
         self.loss_fn = parts.loss
-        self.metrics = parts.metrics
+        self.metrics, self.extra_metrics = parts.metrics, parts.extra_metrics
         self.sample_weights = (
             None
             if parts.sample_weights is None
@@ -222,9 +222,8 @@ class Trainer:
         values = {"val_loss": float(self.loss_fn(outputs, targets))}
         landmarks = self.recipe.data.landmarks  # positions are scored in pixels of each image
         points = None if landmarks is None else (self.data.table[["width", "height"]].to_numpy()[rows], landmarks)
-        predictions = to_predictions(self.target, targets, self.model.predict(outputs), patients, points=points)
-        values.update({f"val_{name}": metric(predictions) for name, metric in self.metrics.items()})
-        return values
+        scored = validation_metrics(self.model, self.metrics, self.extra_metrics, outputs, targets, patients, points)
+        return values | scored
 
     # -- the loop ---------------------------------------------------------------------------
 

@@ -47,7 +47,7 @@ from zoo.landmarks import to_unit
 from zoo.output import warn
 from zoo.paths import safe_name
 from zoo.progress import task
-from zoo.runs import RunFolder
+from zoo.runs import RunFolder, SplitResult
 from zoo.targets import TARGETS
 from zoo.training.model import ZooModel, load
 
@@ -85,7 +85,7 @@ def grad_cam(model: ZooModel, images: torch.Tensor) -> np.ndarray:
     try:
         with torch.enable_grad():
             x = images.clone().requires_grad_(True)
-            score = model.head.severity(model(x)).sum()
+            score = model.head.severity(model.split(model(x))[model.targets[0]]).sum()
             activation = saved.get("activation")
             if not isinstance(activation, torch.Tensor) or activation.dim() != 4:
                 raise ValueError("the backbone's feature_layer() must output a (B, C, h, w) feature map in forward")
@@ -161,19 +161,99 @@ def _metric_tables(report: Report, run: RunFolder) -> None:
     for evaluated, result in metrics["splits"].items():
         baseline = metrics["baselines"].get(evaluated)
         trivial = {} if baseline is None else baseline.get("metrics", {})
-        rows = [
-            [
-                name,
-                format_number(e["value"]),
-                format_interval(e.get("bootstrap_95")),
-                format_number(trivial.get(name)),
-            ]
-            for name, e in result["metrics"].items()
-        ]
+        rows = _metric_rows(result, trivial)
         samples = "images" if TARGETS[result["target"]].points else "crops"
         report.text(f"{evaluated}: {result['n']} {samples} of {result['patients']} patients")
         predictor = "" if baseline is None else baseline.get("predictor", "")
         report.table(["metric", "value", "95 % CI (patients)", predictor], rows)
+    for target, extra in metrics.get("extra_targets", {}).items():  # a multi-target run's other targets
+        for evaluated, result in extra["splits"].items():
+            extra_baseline = extra["baselines"].get(evaluated)
+            trivial = {} if extra_baseline is None else extra_baseline.get("metrics", {})
+            report.text(f"{target}, {evaluated}: {result['n']} crops of {result['patients']} patients")
+            report.table(["metric", "value", "95 % CI (patients)", "baseline"], _metric_rows(result, trivial))
+
+
+def _metric_rows(result: SplitResult, trivial: dict[str, float | None]) -> list[list[str]]:
+    """A split's metrics: value, interval and the trivial baseline's value."""
+    return [
+        [name, format_number(e["value"]), format_interval(e.get("bootstrap_95")), format_number(trivial.get(name))]
+        for name, e in result["metrics"].items()
+    ]
+
+
+PROGRESSION_ROWS = (  # metrics.json's progression entries the report shows: (label, model key, reader key)
+    ("ICC(A,1) of the change", "model_icc", "reader_icc"),
+    ("progressor kappa", "model_kappa", "reader_kappa"),
+    ("progressor sensitivity", "model_sensitivity", "reader_sensitivity"),
+    ("progressor specificity", "model_specificity", "reader_specificity"),
+)
+SHOWN_PATIENTS = 30  # patients drawn in the progression figure
+
+
+def progression_section(report: Report, run: RunFolder, split: str) -> None:
+    """Change between visits: the agreement of the model's changes and progressors with the
+    truth's (the first reader's beside them: the ceiling), and each patient's score over visits."""
+    summary = run.read_metrics().get("progression", {}).get(split)
+    if summary is None:
+        return
+    report.heading("Progression")
+    if "note" in summary:  # fewer than two patients with two visits
+        report.text(f"{split}: {summary['note']} ({summary.get('one_visit_patients')} patients with one visit).")
+        return
+    reference = summary.get("reference", "reader")
+    report.text(
+        f"{split}: {summary.get('patients')} patients with two or more visits "
+        f"({summary.get('one_visit_patients')} with one visit: no change); score: the sum of "
+        f"{summary.get('score')} over each visit's joints; changes from the first to the last visit, judged "
+        f"against the {'true change (the truth behind the labels)' if reference == 'truth' else 'reader'}. "
+        + (f"Smallest detectable change {summary['sdc']} (two readings of the same images); "
+           f"{summary.get('progressors')} progressors." if "sdc" in summary else str(summary.get("sdc_note", "")))
+    )  # fmt: skip
+    rows = []
+    for label, model_key, reader_key in PROGRESSION_ROWS:
+        if model_key in summary:
+            rows.append([label, _entry(summary[model_key]), _entry(summary.get(reader_key))])
+    report.table(["", "model", "reader (ceiling)"], rows)
+    path = run.progression_file(split)
+    if not path.is_file():
+        return
+    changes = pd.read_csv(path, dtype={"patient_id": str})
+    fig, (over, against) = plt.subplots(1, 2, figsize=(10, 4))
+    shown = changes.sample(min(SHOWN_PATIENTS, len(changes)), random_state=0)
+    for k, row in enumerate(shown.itertuples(index=False)):
+        colour = f"C{k % 10}"
+        over.plot([0, 1], [row.model_first, row.model_last], color=colour, lw=1)
+        if hasattr(row, "reader_first"):
+            over.plot([0, 1], [row.reader_first, row.reader_last], color=colour, lw=1, ls="--")
+    over.set_xticks([0, 1], ["first visit", "last visit"])
+    over.set_ylabel(f"score ({summary.get('score')})")
+    over.set_title("model (solid) and reader (dashed)")
+    truth = changes[f"{reference}_change"].to_numpy(float)
+    against.scatter(truth, changes["model_change"], s=10, alpha=0.6, label="model")
+    if reference == "truth" and "reader_change" in changes.columns:
+        against.scatter(truth, changes["reader_change"], s=10, alpha=0.4, marker="x", label="reader")
+    low, high = float(np.nanmin(truth)), float(np.nanmax(truth))
+    against.plot([low, high], [low, high], color="black", lw=1)
+    sdc = summary.get("sdc")
+    if isinstance(sdc, int | float):
+        against.axhline(float(sdc), color="grey", ls=":", lw=1)
+        against.axvline(float(sdc), color="grey", ls=":", lw=1)
+    against.set_xlabel(f"{reference} change")
+    against.set_ylabel("change")
+    against.legend()
+    report.figure(
+        fig,
+        "progression",
+        f"Left: {len(shown)} {split} patients' scores at their first and last visit. Right: each patient's change "
+        f"against the {reference}'s; dotted: the smallest detectable change.",
+    )
+
+
+def _entry(entry: object) -> str:
+    if not isinstance(entry, dict):
+        return format_number(entry if isinstance(entry, int | float) else None)
+    return f"{format_number(entry.get('value'))} ({format_interval(entry.get('bootstrap_95'))})"
 
 
 def _results(
@@ -419,6 +499,7 @@ def analyze(run: Path, plugins: Plugins, out: Path | None = None) -> Path:
         ("attention maps", lambda: _attention(report, model, prepared, target, recipe.seed, split)),
         ("embeddings", lambda: _embeddings(report, model, prepared, target, recipe.seed, split)),
         ("disease activity", lambda: _activity(report, prepared, predictions)),
+        ("progression", lambda: progression_section(report, run_folder, split)),
     ]
     if TARGETS[target].points:  # a locator: its errors, per point, and where it put them
         sections = [

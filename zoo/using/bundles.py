@@ -89,7 +89,7 @@ def _measure(folder: Path, recipe: Recipe, results: Results, registry: Registry,
             empty_splits=[], train_targets=prepared.targets(prepared.rows("train")),
             fingerprint=prepared.fingerprint(), history=[], training=results["training"], env=cast(Env, {}),
         )  # fmt: skip
-        predictions, frame = split_predictions(trained, outputs, threshold, recipe.data.landmarks)
+        predictions, frame, _ = split_predictions(trained, outputs, threshold, recipe.data.landmarks)
         run.write_predictions(split, frame)
         measured["splits"][split] = evaluate(
             predictions, registry, recipe.eval.metrics, recipe.eval.bootstrap, recipe.seed

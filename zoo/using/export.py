@@ -3,9 +3,11 @@
 The exported graph takes `image` (B, 1, S, S), float in [0, 1] (8-bit crops divided by 255,
 prepared as in training: grayscale, padded square, resized to S), and returns `outputs` (the raw
 head outputs) followed by the prediction step's tensors (e.g. `probs` and `pred`; for the CDF
-head also `cdf`, `median`, `lower`, `upper`, `stage`). A head whose prediction step does not
-export is exported with `outputs` only, and the command says so. The export is checked against
-the PyTorch model with onnxruntime.
+head also `cdf`, `median`, `lower`, `upper`, `stage`). A multi-target model's `outputs` are
+every head's side by side (config.json's `extra_targets` order), and each extra target's
+prediction tensors follow the main target's, named `<target>_<tensor>` (`svdh_jsn_probs`). A
+head whose prediction step does not export is exported with `outputs` only, and the command says
+so. The export is checked against the PyTorch model with onnxruntime.
 """
 
 from __future__ import annotations
@@ -28,20 +30,26 @@ TOLERANCE = 1e-4
 class WithPrediction(nn.Module):
     """The model followed by its head's prediction step, as a tuple of tensors."""
 
-    def __init__(self, model: ZooModel, keys: list[str], threshold: float | None = None) -> None:
+    def __init__(self, model: ZooModel, keys: list[tuple[str, str]], threshold: float | None = None) -> None:
         super().__init__()
         self.model = model
-        self.keys = keys
-        self.threshold = threshold  # a binary run's operating point replaces the head's 0.5
+        self.keys = keys  # (target, tensor) of each prediction tensor, in output order
+        self.threshold = threshold  # a binary run's operating point replaces the main head's 0.5
 
     def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, ...]:
         outputs = self.model(image)
         if not self.keys:
             return (outputs,)
-        predicted = dict(self.model.predict(outputs))
-        if self.threshold is not None and "probs" in predicted:
-            predicted["pred"] = (predicted["probs"][:, 1] >= self.threshold).float()
-        return (outputs, *[predicted[key] for key in self.keys])
+        predicted = {target: dict(self.model.predict_target(outputs, target)) for target in self.model.targets}
+        main = predicted[self.model.targets[0]]
+        if self.threshold is not None and "probs" in main:
+            main["pred"] = (main["probs"][:, 1] >= self.threshold).float()
+        return (outputs, *[predicted[target][key] for target, key in self.keys])
+
+    def names(self) -> list[str]:
+        """The graph's output names: `outputs`, the main target's tensors, `<target>_<tensor>` of the others."""
+        main = self.model.targets[0]
+        return ["outputs", *(key if target == main else f"{target}_{key}" for target, key in self.keys)]
 
 
 @dataclass
@@ -97,12 +105,13 @@ def export_onnx(run: Path, registry: Registry, out: Path | None = None) -> Expor
     size = int(config["image_size"])
     example = torch.rand(2, 1, size, size)
     with torch.no_grad():
-        keys = sorted(model.predict(model(example)).keys())
+        outputs = model(example)
+        keys = [(target, key) for target in model.targets for key in sorted(model.predict_target(outputs, target))]
     path = out or run / "model.onnx"
     try:
         wrapper = WithPrediction(model, keys, config.get("threshold")).eval()
-        _export(wrapper, example, path, ["outputs", *keys])
-        names, with_prediction = ["outputs", *keys], True
+        names, with_prediction = wrapper.names(), True
+        _export(wrapper, example, path, names)
     except Exception:  # a prediction step that does not export: the raw outputs still do
         wrapper = WithPrediction(model, []).eval()
         _export(wrapper, example, path, ["outputs"])

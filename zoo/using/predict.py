@@ -1,5 +1,5 @@
-"""Score new crops and radiographs with a trained model: per joint, and per patient and visit
-(Rau score).
+"""Score new crops and radiographs with a trained model: per joint, per patient and visit (Rau
+score, SvdH sums) and per patient over time (zoo.using.visits).
 
 Inputs are image files, folders of images, or a dataset CSV that a dataset plugin reads (its
 `csv` param: e.g. an SCQM main CSV, or a manifest of `path` [+ `patient_id`, `joint`, `date`]).
@@ -10,18 +10,18 @@ joints are cut and scored like crops. A crop of a joint the scorer was not train
 is listed and not scored (`not_scored`). Every image goes through the preprocessing the model
 was trained with (`config.json`).
 
-Per joint: the Ratingen stage with its probabilities, plus for a CDF model the expected percent
-and an 80 % interval; `unsure` flags a wide interval (more than `UNSURE_WIDTH` points) or a most
-probable stage below `UNSURE_PROBABILITY`. Per patient and visit (when patient ids and joints are
-known): the Rau score (sum of stages * 38 / joints scored) as the median of scores drawn from the
-joints' stage distributions, with the 80 % interval of the same draws, so the score always lies
-inside its interval (the score of each joint's most probable stage need not: three joints each
-40 % likely stage 5 and otherwise stage 0 would score 190, above every likely outcome). Inputs
-that cannot be read are rows with an error; the others are still scored.
+Per joint: each target's prediction with its probabilities (a multi-target model's main target
+first: stage, then JSN), plus for a CDF model the expected percent and an 80 % interval; `unsure`
+flags a wide interval (more than `UNSURE_WIDTH` points) or a most probable class of any target
+below `UNSURE_PROBABILITY`. Per patient and visit (when patient ids and joints are known), and per
+patient between visits: zoo.using.visits. Inputs that cannot be read are rows with an error; the
+others are still scored.
 """
 
 from __future__ import annotations
 
+import json
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +32,6 @@ import pandas as pd
 import torch
 from PIL import Image
 
-from zoo.clinical import RAU_FACTOR
 from zoo.compose.registry import Registry
 from zoo.data.loader import to_model_input
 from zoo.errors import UsageError, ZooError
@@ -55,6 +54,7 @@ from zoo.using.radiograph import (
     load_locator,
     split_hands,
 )
+from zoo.using.visits import by_visit, patient_changes, visit_joints
 
 if TYPE_CHECKING:
     from zoo.protocols import ComponentChoice
@@ -64,7 +64,6 @@ if TYPE_CHECKING:
 UNSURE_WIDTH = 20.0
 INTERVAL_COLUMNS = {"median": "_median", "lower": "_low80", "upper": "_high80"}  # head outputs, by suffix
 UNSURE_PROBABILITY = 0.5
-RAU_DRAWS = 2000
 BATCH = 64
 KEPT = ("order", "sample_id", "image", "patient_id", "date")  # a radiograph's columns each of its joints repeats
 WRIST = re.compile(r"^(w\d*|wrist.*)$", re.IGNORECASE)  # `zoo data crop`'s wrist landmarks: W0, W1, ...
@@ -76,7 +75,8 @@ class Scored:
 
     joints: pd.DataFrame
     visits: pd.DataFrame
-    notes: list[str]  # joints left out of the visits, or counted once of several
+    changes: pd.DataFrame  # per patient with two or more visits: the change between the first and last
+    notes: list[str]  # joints left out of the visits, or counted once of several; patients with one visit
     caveat: str | None = None  # the scorer's one-line caveat, which every score carries
     overlays: list[Path] = field(default_factory=list)  # one picture per radiograph
 
@@ -175,11 +175,13 @@ def score(
         for start in range(0, len(rows), BATCH):
             chosen = rows[start : start + BATCH]
             x = to_model_input(torch.from_numpy(pixels[chosen]).unsqueeze(1), device, channels_last=True)
-            for key, value in model.predict(model(x)).items():
-                results.setdefault(key, []).append(value.float().cpu().numpy())
+            outputs = model(x)  # one call for every target of a multi-target model
+            for served in model.targets:
+                for key, value in model.predict_target(outputs, served).items():
+                    results.setdefault(f"{served}/{key}", []).append(value.float().cpu().numpy())
             step.advance(len(chosen))
-    merged = {k: np.concatenate(v) for k, v in results.items()}
-    if not all(np.isfinite(v).all() for v in merged.values()):
+    every = {k: np.concatenate(v) for k, v in results.items()}
+    if not all(np.isfinite(v).all() for v in every.values()):
         raise ZooError(
             "the model gives NaN or infinite outputs (damaged weights?); its scores would mean nothing",
             hint="train the recipe again, with a lower learning rate",
@@ -194,81 +196,32 @@ def score(
         full[ok] = values
         return full
 
-    probs = column(merged["probs"]) if "probs" in merged else None
-    spec = TARGETS[target]
-    if spec.decision and config.get("threshold") is not None and "probs" in merged:  # the run's operating point
-        out[spec.column] = column(decide(merged["probs"][:, 1], config["threshold"]))
-    else:
-        out[spec.column] = column(merged["pred"])
-    for key, suffix in INTERVAL_COLUMNS.items():
-        if key in merged:
-            out[spec.column + suffix] = column(merged[key])
-    if "stage" in merged and spec.column != "stage":  # a continuous head's most probable stage
-        out["stage"] = column(merged["stage"])
-    if probs is not None:
-        for k, name in enumerate(spec.probability_columns):
-            out[name] = probs[:, k]
-        top = probs.max(axis=1)
-        unsure = top < UNSURE_PROBABILITY
-        if "lower" in merged and "upper" in merged:
-            unsure |= column(merged["upper"] - merged["lower"]) > UNSURE_WIDTH
+    unsure = np.zeros(len(table), dtype=bool)
+    for served in model.targets:  # the main target's columns first, then each extra target's
+        merged = {k.partition("/")[2]: v for k, v in every.items() if k.partition("/")[0] == served}
+        spec = TARGETS[served]
+        threshold = config.get("threshold") if served == target else None  # the run's operating point
+        if spec.decision and threshold is not None and "probs" in merged:
+            out[spec.column] = column(decide(merged["probs"][:, 1], threshold))
+        else:
+            out[spec.column] = column(merged["pred"])
+        for key, suffix in INTERVAL_COLUMNS.items():
+            if key in merged:
+                out[spec.column + suffix] = column(merged[key])
+        if "stage" in merged and spec.column != "stage" and "stage" not in out:  # a continuous head's stage
+            out["stage"] = column(merged["stage"])
+        if "probs" in merged:
+            probs = column(merged["probs"])
+            for k, name in enumerate(spec.probability_columns):
+                out[name] = probs[:, k]
+            unsure |= probs.max(axis=1) < UNSURE_PROBABILITY
+            if "lower" in merged and "upper" in merged:
+                unsure |= column(merged["upper"] - merged["lower"]) > UNSURE_WIDTH
+    if any(k.endswith("/probs") for k in every):
         out["unsure"] = pd.array(
             [bool(u) if good else None for u, good in zip(unsure, ok, strict=True)], dtype="boolean"
         )
     return out
-
-
-def rau_by_visit(joints: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
-    """Rau score per patient (and date): the median and 80 % interval of scores drawn from the
-    joints' stage probabilities (`visit_joints`: each joint of a visit counted once)."""
-    stage_columns = [c for c in joints.columns if c.startswith("p_stage_")]
-    if "patient_id" not in joints.columns or "joint" not in joints.columns or not stage_columns:
-        return pd.DataFrame()
-    scored, _ = visit_joints(joints)
-    keys = ["patient_id", "date"] if "date" in joints.columns else ["patient_id"]
-    rng = np.random.default_rng(seed)
-    rows = []
-    for key, group in scored.groupby(keys, sort=True):
-        probs = group[stage_columns].to_numpy(float)
-        probs = probs / probs.sum(axis=1, keepdims=True)
-        cumulative = probs.cumsum(axis=1)
-        draws = (rng.random((RAU_DRAWS, len(group), 1)) > cumulative[None]).sum(axis=2)
-        rau = draws.sum(axis=1) * RAU_FACTOR / len(group)
-        values = dict(zip(keys, key if isinstance(key, tuple) else (key,), strict=True))
-        rows.append({
-            **values,
-            "joints_scored": len(group),
-            "rau_score": round(float(np.median(rau)), 2),
-            "rau_low80": round(float(np.percentile(rau, 10)), 2),
-            "rau_high80": round(float(np.percentile(rau, 90)), 2),
-        })  # fmt: skip
-    return pd.DataFrame(rows)
-
-
-def visit_joints(joints: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
-    """The scored joints that make up visits, and notes on those that do not: a joint without a
-    patient id (or, when the inputs have dates, without a date) is in no visit; a joint listed
-    more than once in a visit counts once (its first row)."""
-    scored = joints[joints["status"] == "ok"]
-    keys = ["patient_id", "date"] if "date" in joints.columns else ["patient_id"]
-    hands = ["side"] if "side" in joints.columns else []  # left and right hands: each hand's joints count
-    missing = np.zeros(len(scored), dtype=bool)
-    for key in keys:
-        missing |= scored[key].map(blank).to_numpy(dtype=bool)
-    notes = []
-    if missing.any():
-        notes.append(
-            f"{int(missing.sum())} scored joint(s) have no {' or no '.join(k.replace('_', ' ') for k in keys)}: "
-            "they are in no visit's Rau score"
-        )
-    scored = scored[~missing]
-    repeated = scored.duplicated(subset=[*keys, *hands, "joint"], keep="first").to_numpy()
-    if repeated.any():
-        notes.append(
-            f"{int(repeated.sum())} joint row(s) repeat a joint already listed for the same visit: "
-            "each joint counts once in its visit's Rau score (its first row)"
-        )
-    return scored[~repeated], notes
 
 
 def _trained_on(run_dir: Path, registry: Registry) -> ComponentChoice | None:
@@ -443,5 +396,24 @@ def predict(
     notes = visit_joints(joints)[1] if "patient_id" in joints.columns and "joint" in joints.columns else []
     if locator is not None and not len(radiographs):
         notes.append("the locator was not used: none of the inputs is a radiograph")
+    changes, change_notes = patient_changes(joints, _scorer_sdc(scorer_dir))
     caveat = config.get("caveat")
-    return Scored(joints=joints, visits=rau_by_visit(joints), notes=notes, caveat=caveat, overlays=written)
+    return Scored(
+        joints=joints,
+        visits=by_visit(joints),
+        changes=changes,
+        notes=notes + change_notes,
+        caveat=caveat,
+        overlays=written,
+    )
+
+
+def _scorer_sdc(folder: Path) -> float | None:
+    """The smallest detectable change the scorer's run measured on its test split (metrics.json's
+    `progression`), or None where it measured none."""
+    try:
+        results = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
+        value = results["progression"]["test"]["sdc"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return float(value) if isinstance(value, int | float) and math.isfinite(value) and value >= 0 else None
