@@ -160,6 +160,7 @@ class Model(Protocol):
     multi-target model gives every target's outputs in one call; `predict` reads the main one's."""
 
     targets: tuple[str, ...]  # the main target first, then a multi-target model's extra ones
+    temperature: float  # divides the main head's logits before its prediction step (1: none)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 1, H, W) images in [0, 1] to raw outputs."""

@@ -75,6 +75,7 @@ class SavedModelConfig(TypedDict):
     input: str
     labels: list[str] | str  # the class names, the range of a continuous target, or the points located
     threshold: NotRequired[float]  # a binary run's operating point, added by judging
+    temperature: NotRequired[float]  # divides the main head's logits (`eval.calibrate`), added by judging
     landmarks: NotRequired[list[str]]  # a landmarks run's points, in the order its head gives them
     mean_shape: NotRequired[list[list[float]]]  # a landmarks run's mean training shape, unit coordinates
     joints: NotRequired[list[str]]  # the joints the training data named (lower case), where it named them
@@ -166,11 +167,22 @@ class Results(TypedDict):
     splits: dict[str, SplitResult]
     baselines: dict[str, Baseline]
     threshold: NotRequired[OperatingPoint]
+    calibration: NotRequired[Calibration]
     empty_splits: NotRequired[list[str]]
     ceilings: NotRequired[dict[str, Ceiling]]
     extra_targets: NotRequired[dict[str, TargetResults]]  # a multi-target run's other targets, judged alike
     progression: NotRequired[dict[str, dict[str, JsonValue]]]  # by split: change between visits (judging.progression)
     training: NotRequired[Training]  # always there once judged; added last, as metrics.json orders it
+
+
+class Calibration(TypedDict):
+    """How a run's probabilities were calibrated (`eval.calibrate`), in metrics.json."""
+
+    method: str  # temperature
+    temperature: float  # divides the main head's logits; also in config.json
+    fitted_on: str  # the split it was chosen on: val
+    val_nll_before: float
+    val_nll_after: float
 
 
 class TargetResults(TypedDict):

@@ -16,7 +16,7 @@ def zoo_register_heads(register: RegisterComponent) -> None:
         params="zoo_plugins.heads.params:DenseHeadParams",
         description="dense layers then softmax over classes (6 Ratingen stages, 2, or an SvdH score's grades)",
         targets=["stage", "binary", "svdh_erosion", "svdh_jsn"],
-        provides=["logits", "probs"],
+        provides=["logits", "probs", "scalable"],
     )
     register(
         "cdf",
@@ -32,7 +32,7 @@ def zoo_register_heads(register: RegisterComponent) -> None:
         params="zoo_plugins.heads.params:DenseHeadParams",
         description="ordinal head for graded targets: shared weights, ordered thresholds (CORAL)",
         targets=["stage", "svdh_erosion", "svdh_jsn"],
-        provides=["coral", "probs"],
+        provides=["coral", "probs", "scalable"],
     )
     register(
         "heatmap",

@@ -73,6 +73,13 @@ def print_results(output: OutputFormat, folder: Path, results: Results, labels: 
     for target, extra in results.get("extra_targets", {}).items():  # a multi-target run's other targets
         sections.append((target, extra["splits"], extra["baselines"], extra.get("ceilings", {})))
     notes = [f"run folder: {folder}"]
+    calibration = results.get("calibration")
+    if calibration is not None:
+        notes.insert(
+            0,
+            f"calibrated: temperature {calibration['temperature']} fitted on the {calibration['fitted_on']} split "
+            f"(negative log-likelihood {calibration['val_nll_before']} -> {calibration['val_nll_after']})",
+        )
     if any(ceilings for *_, ceilings in sections):
         notes.insert(
             0,

@@ -57,6 +57,7 @@ class SavedConfig(BaseModel):
     equalize: Literal["none", "linear", "histogram"]
     in_chans: Literal[1] = IN_CHANS
     threshold: Annotated[float, Field(gt=0, lt=1, allow_inf_nan=False)] | None = None
+    temperature: Annotated[float, Field(ge=0.01, le=100, allow_inf_nan=False)] | None = None
     landmarks: list[Annotated[str, Field(min_length=1, max_length=100)]] | None = Field(
         None, min_length=1, max_length=200
     )

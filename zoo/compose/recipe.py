@@ -40,6 +40,7 @@ MAX_WORKERS = 64
 CompileMode = Literal["default", "reduce-overhead", "max-autotune"]  # torch.compile modes `train.compile` accepts
 COMPILE_MODES: tuple[str, ...] = get_args(CompileMode)
 PROBABILITIES = "probs"  # the capability tag of a head that gives class probabilities
+SCALABLE = "scalable"  # the capability tag of a head whose raw outputs are logits a temperature can divide
 # The names of the target table (zoo.targets; a test keeps them equal).
 Target = Literal["percent", "stage", "binary", "svdh_erosion", "svdh_jsn", "landmarks"]
 
@@ -267,6 +268,12 @@ class EvalConfig(Strict):
         "'youden', or {sensitivity: x} / {specificity: x}, chosen on the validation split; null: 0.5",
     )
 
+    calibrate: Literal["temperature"] | None = Field(
+        None,
+        description="temperature: one temperature dividing the main head's logits, fitted on the validation "
+        "split (never on test) and applied to every later prediction; null: none",
+    )
+
     @field_validator("threshold")
     @classmethod
     def _probability(cls, value: object) -> object:
@@ -324,9 +331,9 @@ class Recipe(Strict):
         return [self.data.target, *self.extra_targets]
 
     def to_dict(self) -> dict[str, JsonValue]:
-        """A plain, JSON-ready dict. A recipe that tracks nothing leaves `track` out, and a crop
-        recipe leaves out the landmarks fields, so that its resolved.yaml and hash are what they
-        were before trackers and locators existed."""
+        """A plain, JSON-ready dict. Fields a recipe leaves at their empty default since they were
+        added are left out (`track`, `extra_targets`, `eval.calibrate`, a crop recipe's landmarks
+        fields), so that its resolved.yaml and hash are what they were before those existed."""
         data = self.model_dump(mode="json")
         if data["track"] is None:
             del data["track"]
@@ -336,6 +343,8 @@ class Recipe(Strict):
             del data["data"]["landmarks"]
         if data["model"]["pretrained"] is None:
             del data["model"]["pretrained"]
+        if data["eval"]["calibrate"] is None:
+            del data["eval"]["calibrate"]
         augment = data["data"]["augment"]
         for name, unused in (("shift", 0.0), ("contrast", 0.0), ("swap_on_flip", [])):
             if augment is not None and augment[name] == unused:
@@ -650,6 +659,7 @@ def validate_document(
                     f"an operating threshold needs class probabilities, and {head.label} gives none",
                 )
             )
+        problems += _calibration_problems(recipe, head, registry, locate)
         for check in registry.checks() if checks else []:
             try:
                 found = check.load()(recipe, registry)
@@ -669,6 +679,35 @@ def validate_document(
         )
     assert recipe is not None
     return recipe
+
+
+def _calibration_problems(
+    recipe: Recipe, head: ComponentSpec | None, registry: Registry, locate: _Locator
+) -> list[Problem]:
+    """`eval.calibrate` needs a validation split to fit on and a head whose outputs are logits."""
+    if recipe.eval.calibrate is None:
+        return []
+    where = ("eval", "calibrate")
+    problems = []
+    if recipe.data.split.val == 0:
+        problems.append(
+            Problem(
+                locate(where),
+                dotted(where),
+                "temperature scaling is fitted on the validation split, and data.split.val is 0",
+            )
+        )
+    if head is not None and SCALABLE not in head.provides:
+        offer = [spec.name for spec in registry.components("heads") if SCALABLE in spec.provides]
+        problems.append(
+            Problem(
+                locate(where),
+                dotted(where),
+                f"temperature scaling divides a head's logits, and {head.label} gives none"
+                + (f" (heads that do: {', '.join(offer)})" if offer else ""),
+            )
+        )
+    return problems
 
 
 def _sort_key(problem: Problem, source: str) -> tuple[int, int, str]:

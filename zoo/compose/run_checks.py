@@ -26,6 +26,11 @@ def check_splits(recipe: Recipe, prepared: Prepared) -> list[str]:
             "train.early_stopping needs a validation split, but it has no patients",
             hint="use more patients, raise data.split.val, or remove train.early_stopping",
         )
+    if recipe.eval.calibrate is not None and len(rows["val"]) == 0:
+        raise UsageError(
+            "eval.calibrate fits its temperature on the validation split, but it has no patients",
+            hint="use more patients, raise data.split.val, or remove eval.calibrate",
+        )
     if recipe.eval.threshold_on_validation and len(np.unique(prepared.table["target"].to_numpy()[rows["val"]])) < 2:
         raise UsageError(
             "eval.threshold is chosen on the validation split, but it lacks patients of both classes",

@@ -4,7 +4,9 @@ the trivial baselines, the reader ceiling, metrics.json and the leaderboard rows
 `judge` takes the `TrainedRun` training hands over (zoo.trained) and nothing of the trainer:
 judging never imports training.
 
-- A binary run's operating threshold is chosen on the validation split first (`eval.threshold`),
+- With `eval.calibrate: temperature`, a temperature is fitted on the validation split first
+  (zoo.judging.calibration) and added to the run's config.json; every prediction after uses it.
+- A binary run's operating threshold is chosen on the validation split next (`eval.threshold`),
   every split's decisions use it, and it is added to the run's config.json.
 - Baselines: the training split's majority class (for a continuous target, its median; for
   landmarks, its mean shape).
@@ -28,6 +30,7 @@ from zoo.compose.recipe import Recipe
 from zoo.compose.registry import Registry
 from zoo.data.targets import to_target
 from zoo.judging import leaderboard, thresholds
+from zoo.judging.calibration import fit_temperature
 from zoo.judging.evaluate import evaluate, json_number
 from zoo.judging.progression import GRADED, JointScores, patient_changes, progression
 from zoo.landmarks import to_pixels
@@ -159,6 +162,9 @@ def ceiling(judged: Judged, samples: pd.DataFrame, predictions: Predictions, reg
 def judge(recipe: Recipe, trained: TrainedRun, registry: Registry) -> Results:
     """Write predictions and metrics.json, append the leaderboard rows; return metrics.json's content."""
     run = trained.folder
+    calibration = fit_temperature(trained.model, trained.splits["val"]) if recipe.eval.calibrate else None
+    if calibration is not None:  # before the threshold: it is chosen on the calibrated probabilities
+        run.add_to_config({"temperature": calibration["temperature"]})
     operating_point = choose_threshold(recipe, trained)
     threshold = None if operating_point is None else float(operating_point["value"])
     if threshold is not None:
@@ -178,6 +184,8 @@ def judge(recipe: Recipe, trained: TrainedRun, registry: Registry) -> Results:
     }
     if operating_point is not None:
         results["threshold"] = operating_point
+    if calibration is not None:
+        results["calibration"] = calibration
     if trained.empty_splits:
         results["empty_splits"] = trained.empty_splits
     for name in recipe.eval.splits:

@@ -180,8 +180,10 @@ def train_recipe(
 
 
 def _judged(recipe: Recipe) -> list[str]:
-    """The splits judging reads: the evaluated ones, and validation when it chooses the threshold."""
-    return sorted(set(recipe.eval.splits) | ({"val"} if recipe.eval.threshold_on_validation else set()))
+    """The splits judging reads: the evaluated ones, and validation when it chooses the threshold
+    or fits the temperature."""
+    on_validation = recipe.eval.threshold_on_validation or recipe.eval.calibrate is not None
+    return sorted(set(recipe.eval.splits) | ({"val"} if on_validation else set()))
 
 
 def _split_outputs(trainer: Trainer, prepared: Prepared, split: str) -> SplitOutputs:

@@ -55,6 +55,7 @@ class ZooModel(nn.Module):
         self.extra_heads = nn.ModuleDict(cast(dict[str, nn.Module], extra_heads or {}))
         self.targets: tuple[str, ...] = (head.target, *self.extra_heads)
         self.widths: tuple[int, ...] = ()  # each head's number of outputs (a multi-target model's)
+        self.temperature = 1.0  # divides the main head's logits (a calibrated run's: config.json)
         if self.extra_heads:
             with torch.no_grad():
                 features = torch.zeros(2, int(backbone.num_features))
@@ -93,12 +94,14 @@ class ZooModel(nn.Module):
 
     def predict(self, outputs: torch.Tensor) -> dict[str, torch.Tensor]:
         """Turn raw outputs into the main target's predictions (`pred`, and `probs`/`cdf` where the head has them)."""
-        return self.head.predict(self.split(outputs)[self.targets[0]])
+        return self.predict_target(outputs, self.targets[0])
 
     def predict_target(self, outputs: torch.Tensor, target: str) -> dict[str, torch.Tensor]:
         """Turn raw outputs into the predictions of one of the model's targets."""
-        head = self.head if target == self.targets[0] else self._extra(target)
-        return head.predict(self.split(outputs)[target])
+        raw = self.split(outputs)[target]
+        if target != self.targets[0]:
+            return self._extra(target).predict(raw)
+        return self.head.predict(raw if self.temperature == 1.0 else raw / self.temperature)
 
     def head_of(self, target: str) -> Head:
         """The head that serves `target`."""
@@ -298,6 +301,7 @@ def load(folder: Path, registry: Registry) -> tuple[ZooModel, SavedModelConfig]:
             f"'{weights.resolve()}' is damaged or does not fit its config.json (truncated?)",
             hint="restore the file, or run the recipe again",
         ) from None
+    model.temperature = float(config.get("temperature", 1.0))
     bad = next((name for name, value in model.state_dict().items() if not bool(torch.isfinite(value).all())), None)
     if bad is not None:
         raise UsageError(

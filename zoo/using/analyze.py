@@ -301,6 +301,52 @@ def _results(
     ax.legend()
     report.figure(fig, "labels", "Labels by split.")
     curves(report, run)
+    calibration_section(report, run, target, predictions, split)
+
+
+RELIABILITY_BINS = 15  # as the expected calibration error's
+
+
+def calibration_section(report: Report, run: RunFolder, target: str, predictions: pd.DataFrame, split: str) -> None:
+    """Whether the probabilities mean what they say: a reliability diagram of the most probable
+    class's probability (class targets), or the 80 % interval's coverage per stage (CDF models)."""
+    calibration = run.read_metrics().get("calibration")
+    report.heading("Calibration")
+    if calibration is not None:
+        report.text(
+            f"Temperature scaling: T = {calibration['temperature']} fitted on the {calibration['fitted_on']} split "
+            f"(negative log-likelihood {calibration['val_nll_before']} before, {calibration['val_nll_after']} "
+            "after); every probability below and every later prediction is divided by it."
+        )
+    probabilities = [c for c in predictions.columns if c.startswith("p_") and c[2:].isdigit()]
+    if TARGETS[target].whole and probabilities:
+        probs = predictions[probabilities].to_numpy(float)
+        confidence = probs.max(axis=1)
+        right = probs.argmax(axis=1) == predictions["y_true"].to_numpy(int)
+        bins = np.minimum((confidence * RELIABILITY_BINS).astype(int), RELIABILITY_BINS - 1)
+        used = np.unique(bins)
+        means = np.array([confidence[bins == b].mean() for b in used])
+        shares = np.array([right[bins == b].mean() for b in used])
+        counts = np.array([(bins == b).sum() for b in used])
+        fig, ax = plt.subplots(figsize=(5, 4.5))
+        ax.plot([0, 1], [0, 1], color="black", lw=1)
+        ax.scatter(means, shares, s=10 + 200 * counts / counts.max())
+        ax.set_xlabel("probability of the most probable class (bin mean)")
+        ax.set_ylabel("share right")
+        report.figure(
+            fig,
+            "reliability",
+            f"Reliability diagram, {split} split: {RELIABILITY_BINS} bins of the most probable class's probability; "
+            "a calibrated model lies on the diagonal (dot size: crops in the bin).",
+        )
+    elif {"lower", "upper"} <= set(predictions.columns):
+        truth = predictions["y_true"].to_numpy(float)
+        inside = (truth >= predictions["lower"].to_numpy(float)) & (truth <= predictions["upper"].to_numpy(float))
+        stages = ratingen_stages(truth)
+        rows = [[str(s), str(int((stages == s).sum())), format_number(float(inside[stages == s].mean()))]
+                for s in np.unique(stages)]  # fmt: skip
+        report.text(f"Coverage of the 80 % interval on the {split} split, per true stage (a calibrated model: 0.8).")
+        report.table(["true stage", "crops", "coverage"], rows)
 
 
 def curves(report: Report, run: RunFolder) -> None:
