@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from conftest import write, zoo_in_process
 from zoo_plugins.metrics.calibration import (
@@ -17,6 +18,7 @@ from zoo_plugins.metrics.calibration import (
 )
 
 from zoo.compose.plugins import get_registry
+from zoo.judging.progression import rau_coverage
 from zoo.predictions import Predictions
 from zoo.training.model import load
 
@@ -78,7 +80,11 @@ def test_a_calibrated_run_keeps_its_temperature_and_every_prediction_uses_it(tmp
     assert "calibrated: temperature" in result.out
     model, _ = load(run, get_registry())
     assert model.temperature == calibration["temperature"]
-    assert "expected_calibration_error" in json.loads((run / "metrics.json").read_text())["splits"]["test"]["metrics"]
+    results = json.loads((run / "metrics.json").read_text())
+    assert "expected_calibration_error" in results["splits"]["test"]["metrics"]
+    rau = results["rau"]["test"]  # the phantom knows the truth: the Rau intervals are checked
+    assert rau["visits"] > 0 and 0 <= rau["inside_80"] <= 1
+    assert "Rau score 80 % intervals (test): the true Rau score lies inside for" in result.out
 
 
 @pytest.mark.parametrize(
@@ -96,3 +102,15 @@ def test_calibration_without_a_validation_split_or_logits_is_refused(
     assert result.code == 2
     lines = [line for line in result.err.splitlines() if "eval.calibrate" in line]
     assert len(lines) == 1 and message in lines[0], result.err
+
+
+def test_rau_interval_coverage_counts_visits_whose_true_score_is_inside() -> None:
+    samples = pd.DataFrame({"patient_id": ["A"] * 4 + ["B"] * 4, "date": ["d1", "d1", "d2", "d2"] * 2})
+    truth = np.array([0.0, 1, 2, 2, 5, 5, 0, 0])
+    sure = np.eye(6)[truth.astype(int)]  # certain of every true stage: every interval holds its visit
+    assert rau_coverage(samples, sure, truth) == {"visits": 4, "inside_80": 1.0}
+    wrong = np.eye(6)[(5 - truth).astype(int)]  # certain of the wrong stage: no interval holds its visit
+    assert rau_coverage(samples, wrong, truth)["inside_80"] == 0.0
+    unknown = truth.copy()
+    unknown[:2] = np.nan  # A's first visit has no known truth: it is not counted
+    assert rau_coverage(samples, sure, unknown)["visits"] == 3

@@ -65,7 +65,13 @@ def test_a_youden_run_stores_and_uses_its_threshold(zoo, tmp_path: Path) -> None
         "evaluate", str(folder / "predictions-test.csv"), "--target", "binary", "--json",
         "--bootstrap", "20", "--seed", "3", "--threshold", str(point["value"]),
     )
-    assert json.loads(again.out) == metrics["splits"]["test"], "evaluate --threshold reproduces the run"
+    scored = json.loads(again.out)
+    assert scored.pop("threshold") == {"rule": str(point["value"]), "value": point["value"], "chosen_on": "given"}
+    assert scored == metrics["splits"]["test"], "evaluate --threshold reproduces the run"
+    named = zoo("evaluate", str(folder / "predictions-test.csv"), "--bootstrap", "20")  # the run's file says its target
+    assert named.code == 0 and "balanced_accuracy" in named.out.replace("bal.acc", "balanced_accuracy"), named.err
+    youden = zoo("evaluate", str(folder / "predictions-test.csv"), "--threshold", "youden", "--bootstrap", "20")
+    assert youden.code == 0 and "(youden, chosen on these predictions: optimistic)" in youden.out
     crops = phantom_crops(8)
     joints = json.loads(zoo("predict", str(folder), *map(str, crops), "--format", "json").out)["joints"]
     assert all(j["eroded"] == float(j["p_eroded"] >= point["value"]) for j in joints), "predict uses it too"
@@ -77,3 +83,25 @@ def test_a_youden_run_stores_and_uses_its_threshold(zoo, tmp_path: Path) -> None
     image = np.random.default_rng(2).random((16, 1, 64, 64), dtype=np.float32)
     pred, probs = session.run(["pred", "probs"], {"image": image})
     assert (pred == (probs[:, 1] >= point["value"])).all(), "the exported model decides at the run's threshold"
+
+
+def test_a_binary_run_without_a_rule_stores_and_prints_its_default_cut_off(zoo, tmp_path: Path) -> None:
+    text = TINY.replace("EPOCHS", "1").replace("target: stage", "target: binary")
+    text = text.replace("early_stopping: {monitor: val_class_normalised_accuracy, patience: 5}", "")
+    result = zoo("run", str(write(tmp_path / "b.yaml", text)), "--runs-dir", str(tmp_path / "runs"))
+    assert result.code == 0, result.err[-1500:]
+    folder = only_run(tmp_path / "runs")
+    assert json.loads((folder / "metrics.json").read_text())["threshold"] == {
+        "rule": "default", "value": 0.5, "chosen_on": "none"
+    }
+    assert json.loads((folder / "config.json").read_text())["threshold"] == 0.5
+    assert "operating threshold: a joint counts as eroded from P(eroded) 0.5 (the default)" in result.out
+    assert (pd.read_csv(folder / "history.csv")["val_threshold"] == 0.5).all(), "the epochs' cut-off is said too"
+
+
+def test_evaluate_refuses_a_bad_threshold_and_a_file_that_does_not_say_its_target(zoo, tmp_path: Path) -> None:
+    csv = write(tmp_path / "p.csv", "y_true,y_pred,p_0,p_1\n0,0,0.9,0.1\n1,1,0.2,0.8\n")
+    unnamed = zoo("evaluate", str(csv))
+    assert unnamed.code == 2 and "does not say its target" in unnamed.err and "--target" in unnamed.err
+    bad = zoo("evaluate", str(csv), "--target", "binary", "--threshold", "best")
+    assert bad.code == 2 and "neither a probability between 0 and 1 nor 'youden'" in bad.err

@@ -110,6 +110,7 @@ class SplitResult(TypedDict):
     metrics: dict[str, MetricResult]
     confusion_matrix: NotRequired[list[list[float]]]  # targets with classes
     landmarks: NotRequired[dict[str, dict[str, float | None]]]  # landmarks: every metric of each point alone
+    threshold: NotRequired[OperatingPoint]  # `zoo evaluate --threshold`: the cut-off its decisions used
 
 
 class Baseline(TypedDict):
@@ -172,6 +173,7 @@ class Results(TypedDict):
     ceilings: NotRequired[dict[str, Ceiling]]
     extra_targets: NotRequired[dict[str, TargetResults]]  # a multi-target run's other targets, judged alike
     progression: NotRequired[dict[str, dict[str, JsonValue]]]  # by split: change between visits (judging.progression)
+    rau: NotRequired[dict[str, dict[str, JsonValue]]]  # by split: how often the true Rau score is in its interval
     training: NotRequired[Training]  # always there once judged; added last, as metrics.json orders it
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import difflib
+import json
+import math
 import sys
 from collections.abc import Mapping
 from enum import StrEnum
@@ -39,7 +41,7 @@ if TYPE_CHECKING:  # the registry imports pydantic, which `zoo --help` does with
 
 # The leaderboard's columns besides the metrics; tables short of width drop recipe (the run id
 # begins with it), then model, then the metrics after the ranking one, then n, then the interval.
-BOARD_COLUMNS = ("rank", "run", "ci", "n", "recipe", "model")
+BOARD_COLUMNS = ("rank", "run", "ci", "n", "image_size", "threshold", "recipe", "model")
 EVALUATE_COLUMNS = (
     Column("metric"),
     Column("value", numeric=True),
@@ -73,12 +75,29 @@ def print_results(output: OutputFormat, folder: Path, results: Results, labels: 
     for target, extra in results.get("extra_targets", {}).items():  # a multi-target run's other targets
         sections.append((target, extra["splits"], extra["baselines"], extra.get("ceilings", {})))
     notes = [f"run folder: {folder}"]
+    point = results.get("threshold")
+    if point is not None:
+        rule, split_used = point["rule"], point["chosen_on"]
+        chosen = "the default" if split_used == "none" else f"{rule}, chosen on the {split_used} split"
+        notes.insert(
+            0,
+            f"operating threshold: a joint counts as eroded from P(eroded) {format_number(point['value'])} "
+            f"({chosen}); every decision above uses it",
+        )
     calibration = results.get("calibration")
     if calibration is not None:
         notes.insert(
             0,
             f"calibrated: temperature {calibration['temperature']} fitted on the {calibration['fitted_on']} split "
             f"(negative log-likelihood {calibration['val_nll_before']} -> {calibration['val_nll_after']})",
+        )
+    for split, covered in results.get("rau", {}).items():
+        joints = covered.get("joint_inside_80")
+        notes.insert(
+            0,
+            f"Rau score 80 % intervals ({split}): the true Rau score lies inside for {covered.get('inside_80')} "
+            f"of {covered.get('visits')} visits"
+            + ("" if joints is None else f"; the true percent inside a joint's 80 % interval: {joints}"),
         )
     if any(ceilings for *_, ceilings in sections):
         notes.insert(
@@ -117,6 +136,44 @@ def print_results(output: OutputFormat, folder: Path, results: Results, labels: 
         print_rows(output, columns, rows, title=title, notes=notes if place == len(tables) else ())
 
 
+def _threshold_rule(text: str) -> float | Literal["youden"]:
+    """`--threshold`: a probability strictly between 0 and 1, or 'youden'."""
+    if text.strip().lower() == "youden":
+        return "youden"
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value < 1:
+        raise UsageError(f"--threshold {text!r} is neither a probability between 0 and 1 nor 'youden'",
+                         hint="e.g. --threshold 0.3 or --threshold youden")  # fmt: skip
+    return value
+
+
+def predictions_target(path: Path) -> str:
+    """The target of a zoo run's predictions file, from its run folder's config.json:
+    `predictions-<split>.csv` predicts the run's target, `predictions-<split>-<target>.csv` an
+    extra target of a multi-target run."""
+    parts = path.name.removesuffix(".csv").split("-")
+    config = path.parent / "config.json"
+    target: object = None
+    if parts[0] == "predictions" and len(parts) in (2, 3) and config.is_file():
+        try:
+            saved = json.loads(config.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            saved = None
+        if isinstance(saved, dict) and len(parts) == 2:
+            target = saved.get("target")
+        elif isinstance(saved, dict) and parts[2] in (saved.get("extra_targets") or {}):
+            target = parts[2]
+    if isinstance(target, str) and target in TARGETS:
+        return target
+    raise UsageError(
+        f"'{path}' does not say its target (it is not a predictions file of a zoo run folder)",
+        hint=f"give --target ({', '.join(TARGETS)})",
+    )
+
+
 def _value(entry: MetricResult | None) -> str:
     return format_number(None if entry is None else entry.get("value"))
 
@@ -127,39 +184,56 @@ def _ci(entry: MetricResult | None, key: Literal["bootstrap_95", "wilson_95"] = 
 
 def evaluate(
     predictions: Annotated[Path, typer.Argument(help="CSV of y_true, y_pred (+ patient_id, p_0.., cdf_0..).")],
-    target: Annotated[Target, typer.Option("--target", help="What the predictions predict.")],
+    target: Annotated[
+        Target | None,
+        typer.Option("--target", help="What the predictions predict (a zoo run's predictions file says it itself)."),
+    ] = None,
     output: FormatOption = None,
     as_json: JsonOption = False,
     columns: ColumnsOption = None,
     bootstrap: Annotated[int, typer.Option("--bootstrap", min=0, help="Patient-level resamples.")] = 1000,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the bootstrap.")] = 0,
     threshold: Annotated[
-        float | None,
-        typer.Option("--threshold", min=0, max=1, help="Binary: call a joint eroded where p_1 reaches this."),
+        str | None,
+        typer.Option(
+            "--threshold",
+            help="Binary: call a joint eroded where p_1 reaches this probability, or 'youden' (chosen on the "
+            "file's own predictions: optimistic).",
+        ),
     ] = None,
 ) -> None:
     """Score a predictions file (the zoo's or anyone's) with every metric that fits the target."""
     from zoo.judging.evaluate import evaluate as score
+    from zoo.judging.thresholds import choose
     from zoo.predictions import decide, read_predictions
 
     shown = output_format(output, as_json)
     chosen = pick_columns(columns, [column.key for column in EVALUATE_COLUMNS])
     registry = loaded_plugins().registry
-    scored = read_predictions(predictions, target.value)
-    if threshold is not None:
+    scored = read_predictions(predictions, target.value if target is not None else predictions_target(predictions))
+    cut_off = None
+    rule = None if threshold is None else _threshold_rule(threshold)
+    if rule is not None:
         if not TARGETS[scored.target].decision or scored.probs is None:
             raise UsageError(
                 "--threshold needs binary predictions with a p_1 column",
                 hint="drop --threshold, or use --target binary",
             )
-        scored.y_pred = decide(scored.probs[:, 1], threshold)
+        cut_off = rule if isinstance(rule, float) else choose(rule, scored.y_true, scored.probs[:, 1])
+        scored.y_pred = decide(scored.probs[:, 1], cut_off)
     result = score(scored, registry, None, bootstrap, seed)
+    if cut_off is not None:
+        chosen_on = "these predictions" if rule == "youden" else "given"
+        result["threshold"] = {"rule": str(rule), "value": cut_off, "chosen_on": chosen_on}
     if shown is OutputFormat.json:
         print_json(result)
         return
     labels = metric_labels(registry)
     rows = [(abbreviate(name, labels), _value(e), _ci(e), _ci(e, "wilson_95")) for name, e in result["metrics"].items()]
     title = f"{predictions}: {result['n']} predictions, {result['patients']} patients"
+    if cut_off is not None:
+        optimistic = " (youden, chosen on these predictions: optimistic)" if rule == "youden" else ""
+        title += f"; eroded from P(eroded) {format_number(cut_off)}{optimistic}"
     print_rows(shown, EVALUATE_COLUMNS, rows, title=title, chosen=chosen)
     if "confusion_matrix" in result and shown is not OutputFormat.csv:  # csv is the one table of metrics
         matrix = result["confusion_matrix"]
@@ -190,6 +264,7 @@ def _flat(row: LeaderboardRow, metrics: list[str]) -> dict[str, object]:
             "patients",
             "params",
             "image_size",
+            "threshold",
             "epochs",
             "train_seconds",
             "device_name",
@@ -280,12 +355,13 @@ def leaderboard(
         return
     for (target, label), (metric, members) in groups.items():
         names = metrics[(target, label)]
+        decision = target in TARGETS and TARGETS[target].decision  # a binary group shows its cut-offs
         marks = [
             "~" if rank > 1 and board.overlaps(members[0], row, metric) else "" for rank, row in enumerate(members, 1)
         ]
         print_rows(
             shown,
-            _board_columns(names, labels),
+            _board_columns(names, labels, decision),
             [
                 (
                     f"{rank} {mark}".strip(),
@@ -294,6 +370,8 @@ def leaderboard(
                     _ci(row["metrics"].get(metric)),
                     *[_value(row["metrics"].get(name)) for name in names[1:]],
                     row.get("n"),
+                    row.get("image_size"),
+                    *([row.get("threshold")] if decision else []),
                     row.get("recipe", ""),
                     _model(row),
                 )
@@ -321,8 +399,9 @@ def _metrics_shown(registry: Registry, target: str, metric: str, members: list[L
     return [metric, *[m for m in others if m != metric and any(m in row["metrics"] for row in members)]]
 
 
-def _board_columns(metrics: list[str], labels: dict[str, str]) -> list[Column]:
-    """A leaderboard's columns: rank, run, the ranking metric and its interval, the other metrics, n, recipe, model."""
+def _board_columns(metrics: list[str], labels: dict[str, str], decision: bool = False) -> list[Column]:
+    """A leaderboard's columns: rank, run, the ranking metric and its interval, the other metrics, n,
+    image size, a binary group's cut-off, recipe, model."""
 
     def metric(name: str, priority: int | None) -> Column:
         label = labels.get(name, name)
@@ -336,6 +415,9 @@ def _board_columns(metrics: list[str], labels: dict[str, str]) -> list[Column]:
         Column("ci", "95 % CI", "patient-bootstrap interval", priority=50),
         *[metric(name, 30 - place) for place, name in enumerate(others)],
         Column("n", priority=40, numeric=True),
+        Column("image_size", "px", "image size the model saw, in pixels", priority=3, numeric=True),
+        *([Column("threshold", "cut-off", "P(eroded) from which a joint counts as eroded", priority=2, numeric=True)]
+          if decision else []),
         Column("recipe", priority=0),
         Column("model", meaning="backbone / head / loss / imbalance", priority=5, cut=24),
     ]

@@ -108,6 +108,13 @@ class DataConfig(Strict):
     """Where samples come from and how they are prepared."""
 
     dataset: ComponentRef
+    name: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+        max_length=MAX_NAME,
+        description="a name for this data, shown on the leaderboard and matched by 'zoo leaderboard --dataset' "
+        "(letters, digits, '_', '.' and '-')",
+    )
     target: Target = "stage"
     split: SplitConfig = Field(default_factory=SplitConfig)
     image_size: int = Field(150, ge=16, le=1024)
@@ -332,8 +339,8 @@ class Recipe(Strict):
 
     def to_dict(self) -> dict[str, JsonValue]:
         """A plain, JSON-ready dict. Fields a recipe leaves at their empty default since they were
-        added are left out (`track`, `extra_targets`, `eval.calibrate`, a crop recipe's landmarks
-        fields), so that its resolved.yaml and hash are what they were before those existed."""
+        added are left out (`track`, `extra_targets`, `eval.calibrate`, `data.name`, a crop recipe's
+        landmarks fields), so that its resolved.yaml and hash are what they were before those existed."""
         data = self.model_dump(mode="json")
         if data["track"] is None:
             del data["track"]
@@ -345,6 +352,8 @@ class Recipe(Strict):
             del data["model"]["pretrained"]
         if data["eval"]["calibrate"] is None:
             del data["eval"]["calibrate"]
+        if data["data"]["name"] is None:
+            del data["data"]["name"]
         augment = data["data"]["augment"]
         for name, unused in (("shift", 0.0), ("contrast", 0.0), ("swap_on_flip", [])):
             if augment is not None and augment[name] == unused:

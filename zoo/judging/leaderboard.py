@@ -66,6 +66,8 @@ class LeaderboardRow(_RowKeys, total=False):
     zoo_version: str | None
     plugin_versions: dict[str, str | None]
     created_at: str
+    threshold: float  # a binary run's operating point (P(eroded) from which a joint counts as eroded)
+    dataset_name: str  # the name the recipe gave its data (`data.name`)
 
 
 def store_path(runs_dir: Path) -> Path:
@@ -121,12 +123,12 @@ def _run_row(
     result: SplitResult,
 ) -> LeaderboardRow:
     training = results["training"]
-    return {
+    row: LeaderboardRow = {
         "run_id": results["run"],
         "recipe": recipe.name,
         "recipe_sha256": results["recipe_sha256"],
         "target": scored.target,
-        "backbone": recipe.model.backbone.name,
+        "backbone": backbone_label(recipe.model.backbone.name, recipe.model.backbone.params),
         "head": scored.head,
         "loss": scored.loss,
         "imbalance": scored.imbalance,
@@ -149,6 +151,19 @@ def _run_row(
         "plugin_versions": env.get("plugins", {}),
         "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
+    if recipe.data.name is not None:
+        row["dataset_name"] = recipe.data.name
+    point = results.get("threshold")
+    if point is not None and scored.target == recipe.data.target:  # the main target's decisions
+        row["threshold"] = point["value"]
+    return row
+
+
+def backbone_label(name: str, params: Mapping[str, object]) -> str:
+    """A backbone as the leaderboard names it: the component, and the model it builds where its
+    params name one (`timm:convnext_tiny`), so that two models of one generic component differ."""
+    model = params.get("model")
+    return f"{name}:{model}" if isinstance(model, str) and model else name
 
 
 def append(store: Path, rows: list[LeaderboardRow]) -> int:
@@ -216,7 +231,7 @@ OPTIONAL_TYPES: dict[str, type | tuple[type, ...]] = {
     "dataset": str, "dataset_params_sha256": str, "dataset_fingerprint": str, "n": int, "patients": int,
     "params": int, "image_size": int, "epochs": int, "train_seconds": (int, float), "device": str,
     "device_name": str, "weights_sha256": str, "git_sha": (str, type(None)), "zoo_version": (str, type(None)),
-    "plugin_versions": dict, "created_at": str,
+    "plugin_versions": dict, "created_at": str, "threshold": (int, float), "dataset_name": str,
 }  # fmt: skip
 
 
@@ -317,12 +332,14 @@ def dataset_label(row: LeaderboardRow) -> str:
     data. The fingerprint says whether the labelled samples are the same.
     """
     data = (row.get("dataset_fingerprint") or "?")[:8]
-    return f"{row.get('dataset', '?')} (data {data})"
+    named = row.get("dataset_name")
+    return f"{named} ({row.get('dataset', '?')}, data {data})" if named else f"{row.get('dataset', '?')} (data {data})"
 
 
 def on_dataset(row: LeaderboardRow, wanted: str) -> bool:
-    """Whether a row's dataset is `wanted`: its name, or a prefix of its data fingerprint or params hash."""
-    return wanted == row.get("dataset") or any(
+    """Whether a row's dataset is `wanted`: the name the recipe gave its data, the dataset plugin's
+    name, or a prefix of its data fingerprint or params hash."""
+    return wanted in (row.get("dataset_name"), row.get("dataset")) or any(
         (value or "").startswith(wanted) for value in (row.get("dataset_fingerprint"), row.get("dataset_params_sha256"))
     )
 

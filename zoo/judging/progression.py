@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from zoo.clinical import icc_absolute_agreement, smallest_detectable_change
+from zoo.clinical import RAU_FACTOR, icc_absolute_agreement, smallest_detectable_change
 
 if TYPE_CHECKING:
     from zoo.protocols import JsonValue
@@ -180,3 +180,22 @@ def _kappa(called: np.ndarray, actual: np.ndarray) -> float:
 
 def _share(values: np.ndarray) -> float | None:
     return round(float(values.mean()), 4) if len(values) else None
+
+
+def rau_coverage(
+    samples: pd.DataFrame, probs: np.ndarray, true_stages: np.ndarray, seed: int = 0
+) -> dict[str, JsonValue]:
+    """How often a visit's true Rau score lies in the model's 80 % interval of it (the 10th to
+    90th percentiles of Rau scores drawn from its joints' stage probabilities, as `zoo predict`
+    gives it); only the joints whose truth is known count, the visit's Rau score over them."""
+    known = np.isfinite(true_stages)
+    keys = samples.loc[known, ["patient_id", "date"]].astype(str).reset_index(drop=True)
+    probs, truth = probs[known], true_stages[known]
+    rng = np.random.default_rng(seed)
+    inside = []
+    for rows in keys.groupby(["patient_id", "date"], sort=True).indices.values():
+        drawn = draw_sums(probs[rows], rng) * RAU_FACTOR / len(rows)
+        true_rau = truth[rows].sum() * RAU_FACTOR / len(rows)
+        inside.append(bool(np.percentile(drawn, 10) <= true_rau <= np.percentile(drawn, 90)))
+    share = float(np.mean(inside)) if inside else None
+    return {"visits": len(inside), "inside_80": None if share is None else round(share, 4)}

@@ -32,7 +32,7 @@ from zoo.data.targets import to_target
 from zoo.judging import leaderboard, thresholds
 from zoo.judging.calibration import fit_temperature
 from zoo.judging.evaluate import evaluate, json_number
-from zoo.judging.progression import GRADED, JointScores, patient_changes, progression
+from zoo.judging.progression import GRADED, JointScores, patient_changes, progression, rau_coverage
 from zoo.landmarks import to_pixels
 from zoo.predictions import Predictions, to_frame, to_predictions
 from zoo.runs import Baseline, Ceiling, OperatingPoint, Results, TargetResults
@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from zoo.protocols import JsonValue
 
 EXTRA_COLUMNS = ("median", "lower", "upper", "stage")  # head outputs written beside y_pred
+DEFAULT_THRESHOLD = 0.5  # P(eroded) from which a binary run calls a joint eroded, without eval.threshold
 
 
 @dataclass(frozen=True)
@@ -121,10 +122,13 @@ def baselines(
 
 
 def choose_threshold(recipe: Recipe, trained: TrainedRun) -> OperatingPoint | None:
-    """The operating point of a two-class run from the recipe's rule, on the validation split."""
+    """The operating point of a two-class run from the recipe's rule, on the validation split;
+    without a rule, P(eroded) 0.5, stored all the same so that every number says its cut-off."""
     rule = recipe.eval.threshold
-    if rule is None or not TARGETS[trained.target].decision:
+    if not TARGETS[trained.target].decision:
         return None
+    if rule is None:
+        return {"rule": "default", "value": DEFAULT_THRESHOLD, "chosen_on": "none"}
     if isinstance(rule, float):
         value = rule
     else:
@@ -207,6 +211,10 @@ def judge(recipe: Recipe, trained: TrainedRun, registry: Registry) -> Results:
             results.setdefault("progression", {})[name] = found[0]
             if len(found[1]):  # no patient with two visits: metrics.json says so, no empty file
                 found[1].to_csv(run.progression_file(name), index=False)
+    for name in recipe.eval.splits:
+        covered = split_rau_coverage(trained, trained.splits[name], recipe.seed) if name in trained.splits else None
+        if covered is not None:
+            results.setdefault("rau", {})[name] = covered
     if trained.extra_targets:
         results["extra_targets"] = {t: judge_extra(recipe, trained, t, registry) for t in trained.extra_targets}
     results["training"] = trained.training
@@ -262,6 +270,30 @@ def split_progression(
         return None
     changes, one_visit = patient_changes(samples, scores, seed)
     return progression(changes, one_visit, list(scores), seed), changes
+
+
+def split_rau_coverage(trained: TrainedRun, split: SplitOutputs, seed: int) -> dict[str, JsonValue] | None:
+    """The coverage of the visits' Rau score intervals (zoo.judging.progression.rau_coverage), for
+    a model with stage probabilities on data that knows the truth and the visits, and for a CDF
+    model the share of joints whose true value lies in their 80 % interval; else None."""
+    samples = split.samples
+    predicted = trained.model.predict(split.outputs)
+    column = f"true_{trained.scale}"
+    stage_scale = trained.scale in TARGETS and "stage" in TARGETS[trained.scale].reachable
+    if "probs" not in predicted or trained.target not in ("stage", "percent") or not stage_scale:
+        return None
+    if column not in samples.columns or not {"patient_id", "date"} <= set(samples.columns):
+        return None
+    truth = _readings(samples, column, trained.scale, "stage")
+    assert truth is not None  # the column is there
+    covered = rau_coverage(samples, predicted["probs"].float().numpy(), truth, seed)
+    if {"lower", "upper"} <= set(predicted) and trained.scale == trained.target:  # a CDF's joint intervals
+        true_values = samples[column].to_numpy(float)
+        known = np.isfinite(true_values)
+        lower, upper = (predicted[k].float().numpy()[known] for k in ("lower", "upper"))
+        inside = (true_values[known] >= lower) & (true_values[known] <= upper)
+        covered["joint_inside_80"] = round(float(inside.mean()), 4) if known.any() else None
+    return covered
 
 
 def _readings(samples: pd.DataFrame, column: str, scale: str, target: str) -> np.ndarray | None:

@@ -7,7 +7,10 @@ import torch
 
 from zoo.predictions import to_predictions
 from zoo.protocols import Metric
+from zoo.targets import TARGETS
 from zoo.training.model import ZooModel
+
+EPOCH_THRESHOLD = 0.5  # P(eroded) from which a binary model's validation decisions count a joint eroded, every epoch
 
 
 def validation_metrics(
@@ -24,6 +27,8 @@ def validation_metrics(
     main = targets[:, 0] if extra_metrics else targets
     predictions = to_predictions(model.targets[0], main, model.predict(outputs), patients, points=points)
     values = {f"val_{name}": metric(predictions) for name, metric in metrics.items()}
+    if TARGETS[model.targets[0]].decision:  # judging may choose another cut-off after training: say this one
+        values["val_threshold"] = EPOCH_THRESHOLD
     for column, (target, named) in enumerate(extra_metrics.items(), start=1):
         known = torch.isfinite(targets[:, column]).numpy()
         predicted = {k: v[known] for k, v in model.predict_target(outputs, target).items()}

@@ -154,9 +154,11 @@ def _metric_tables(report: Report, run: RunFolder) -> None:
     report.heading("Results")
     point = metrics.get("threshold")
     if point is not None:
+        rule, split_used = point["rule"], point["chosen_on"]
+        chosen = "the default" if split_used == "none" else f"rule: {rule}, chosen on the {split_used} split"
         report.text(
             f"Operating point: a joint counts as eroded from P(eroded) {format_number(point['value'])} "
-            f"(rule: {point['rule']}, chosen on the {point['chosen_on']} split); every metric below uses it."
+            f"({chosen}); every metric below uses it."
         )
     for evaluated, result in metrics["splits"].items():
         baseline = metrics["baselines"].get(evaluated)

@@ -396,6 +396,10 @@ def predict(
     notes = visit_joints(joints)[1] if "patient_id" in joints.columns and "joint" in joints.columns else []
     if locator is not None and not len(radiographs):
         notes.append("the locator was not used: none of the inputs is a radiograph")
+    if TARGETS[config["target"]].decision:  # say the cut-off the `eroded` column uses
+        cut_off = config.get("threshold")
+        source = "the scorer's operating point" if cut_off is not None else "the default"
+        notes.append(f"eroded: P(eroded) {cut_off if cut_off is not None else 0.5:g} or more ({source})")
     changes, change_notes = patient_changes(joints, _scorer_sdc(scorer_dir))
     caveat = config.get("caveat")
     return Scored(
