@@ -76,6 +76,7 @@ class SavedModelConfig(TypedDict):
     labels: list[str] | str  # the class names, the range of a continuous target, or the points located
     threshold: NotRequired[float]  # a binary run's operating point, added by judging
     temperature: NotRequired[float]  # divides the main head's logits (`eval.calibrate`), added by judging
+    tta: NotRequired[list[str]]  # test-time augmentation: the transforms the outputs are averaged over
     landmarks: NotRequired[list[str]]  # a landmarks run's points, in the order its head gives them
     mean_shape: NotRequired[list[list[float]]]  # a landmarks run's mean training shape, unit coordinates
     joints: NotRequired[list[str]]  # the joints the training data named (lower case), where it named them

@@ -16,7 +16,7 @@ def zoo_register_heads(register: RegisterComponent) -> None:
         params="zoo_plugins.heads.params:DenseHeadParams",
         description="dense layers then softmax over classes (6 Ratingen stages, 2, or an SvdH score's grades)",
         targets=["stage", "binary", "svdh_erosion", "svdh_jsn"],
-        provides=["logits", "probs", "scalable"],
+        provides=["logits", "probs", "scalable", "averageable"],
     )
     register(
         "cdf",
@@ -24,7 +24,7 @@ def zoo_register_heads(register: RegisterComponent) -> None:
         params="zoo_plugins.heads.params:CDFParams",
         description="dense layers then 101 sigmoids P(y <= k), k = 0..100 (thesis regression)",
         targets=["percent"],
-        provides=["cdf", "probs"],
+        provides=["cdf", "probs", "averageable"],
     )
     register(
         "coral",
@@ -32,7 +32,7 @@ def zoo_register_heads(register: RegisterComponent) -> None:
         params="zoo_plugins.heads.params:DenseHeadParams",
         description="ordinal head for graded targets: shared weights, ordered thresholds (CORAL)",
         targets=["stage", "svdh_erosion", "svdh_jsn"],
-        provides=["coral", "probs", "scalable"],
+        provides=["coral", "probs", "scalable", "averageable"],
     )
     register(
         "heatmap",

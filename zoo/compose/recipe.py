@@ -41,6 +41,7 @@ CompileMode = Literal["default", "reduce-overhead", "max-autotune"]  # torch.com
 COMPILE_MODES: tuple[str, ...] = get_args(CompileMode)
 PROBABILITIES = "probs"  # the capability tag of a head that gives class probabilities
 SCALABLE = "scalable"  # the capability tag of a head whose raw outputs are logits a temperature can divide
+AVERAGEABLE = "averageable"  # the capability tag of a head whose raw outputs may be averaged over transforms
 # The names of the target table (zoo.targets; a test keeps them equal).
 Target = Literal["percent", "stage", "binary", "svdh_erosion", "svdh_jsn", "landmarks"]
 
@@ -263,6 +264,20 @@ def _both_splits() -> list[Literal["val", "test"]]:
     return ["val", "test"]
 
 
+class TtaConfig(Strict):
+    """Test-time augmentation: the model's raw outputs averaged over fixed transforms of each crop."""
+
+    flips: bool = Field(True, description="add the crop mirrored left to right")
+    rotations: list[Literal[90, 180, 270]] = Field(
+        default_factory=list, max_length=3, description="add the crop turned by these degrees"
+    )
+
+    @property
+    def transforms(self) -> tuple[str, ...]:
+        """The transforms averaged over, the crop as it is first (zoo.training.model.TTA_TRANSFORMS)."""
+        return ("identity", *(["flip"] if self.flips else []), *(f"rot{r}" for r in sorted(set(self.rotations))))
+
+
 class EvalConfig(Strict):
     """What to evaluate after training."""
 
@@ -275,6 +290,11 @@ class EvalConfig(Strict):
         "'youden', or {sensitivity: x} / {specificity: x}, chosen on the validation split; null: 0.5",
     )
 
+    tta: TtaConfig | None = Field(
+        None,
+        description="test-time augmentation: average the model over fixed flips and rotations in evaluation, "
+        "predict and export; null: none",
+    )
     calibrate: Literal["temperature"] | None = Field(
         None,
         description="temperature: one temperature dividing the main head's logits, fitted on the validation "
@@ -350,8 +370,9 @@ class Recipe(Strict):
             del data["data"]["landmarks"]
         if data["model"]["pretrained"] is None:
             del data["model"]["pretrained"]
-        if data["eval"]["calibrate"] is None:
-            del data["eval"]["calibrate"]
+        for setting in ("calibrate", "tta"):
+            if data["eval"][setting] is None:
+                del data["eval"][setting]
         if data["data"]["name"] is None:
             del data["data"]["name"]
         augment = data["data"]["augment"]
@@ -669,6 +690,7 @@ def validate_document(
                 )
             )
         problems += _calibration_problems(recipe, head, registry, locate)
+        problems += _tta_problems(recipe, head, registry, locate)
         for check in registry.checks() if checks else []:
             try:
                 found = check.load()(recipe, registry)
@@ -717,6 +739,17 @@ def _calibration_problems(
             )
         )
     return problems
+
+
+def _tta_problems(recipe: Recipe, head: ComponentSpec | None, registry: Registry, locate: _Locator) -> list[Problem]:
+    """`eval.tta` needs a head whose raw outputs may be averaged over transforms (class logits, a CDF)."""
+    if recipe.eval.tta is None or head is None or AVERAGEABLE in head.provides:
+        return []
+    where = ("eval", "tta")
+    offer = [spec.name for spec in registry.components("heads") if AVERAGEABLE in spec.provides]
+    message = f"test-time augmentation averages the head's outputs over transforms, which {head.label} does not allow"
+    named = f" (heads that do: {', '.join(offer)})" if offer else ""
+    return [Problem(locate(where), dotted(where), message + named)]
 
 
 def _sort_key(problem: Problem, source: str) -> tuple[int, int, str]:

@@ -146,6 +146,8 @@ def train_recipe(
         sys.stderr.write(f"rank {dist.rank}/{dist.world}: weights sha256 {weights_digest(trainer.model)}\n")
     if not dist.main:
         return None
+    if recipe.eval.tta is not None:  # judging and every later use average over the transforms
+        trainer.model.tta = recipe.eval.tta.transforms
     try:
         model_io.save(trainer.model, run, model_io.model_config(recipe, prepared))
     except OSError as error:

@@ -9,7 +9,7 @@ components and params, target, input size and preprocessing. Input is grayscale 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
@@ -40,6 +40,15 @@ if TYPE_CHECKING:
 
 
 
+TTA_TRANSFORMS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {  # (B, C, H, W) to the same shape
+    "identity": lambda x: x,
+    "flip": lambda x: torch.flip(x, dims=[3]),  # mirrored left to right
+    "rot90": lambda x: torch.rot90(x, 1, dims=[2, 3]),
+    "rot180": lambda x: torch.rot90(x, 2, dims=[2, 3]),
+    "rot270": lambda x: torch.rot90(x, 3, dims=[2, 3]),
+}
+
+
 class ZooModel(nn.Module):
     """Backbone then head; `predict` and `embed` come from the head.
 
@@ -56,6 +65,7 @@ class ZooModel(nn.Module):
         self.targets: tuple[str, ...] = (head.target, *self.extra_heads)
         self.widths: tuple[int, ...] = ()  # each head's number of outputs (a multi-target model's)
         self.temperature = 1.0  # divides the main head's logits (a calibrated run's: config.json)
+        self.tta: tuple[str, ...] = ()  # test-time augmentation: the transforms averaged in eval mode
         if self.extra_heads:
             with torch.no_grad():
                 features = torch.zeros(2, int(backbone.num_features))
@@ -77,6 +87,12 @@ class ZooModel(nn.Module):
         return cast(Head, self.extra_heads[target])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.tta and not self.training:  # the raw outputs averaged over the transforms of each crop
+            return torch.stack([self.raw(TTA_TRANSFORMS[name](x)) for name in self.tta]).mean(dim=0)
+        return self.raw(x)
+
+    def raw(self, x: torch.Tensor) -> torch.Tensor:
+        """Every head's raw outputs for images `x` as they are (no test-time augmentation)."""
         features = self.backbone(x)
         if not self.extra_heads:
             return self.head(features)
@@ -223,6 +239,8 @@ def model_config(recipe: Recipe, prepared: Prepared) -> SavedModelConfig:
         "input": "grayscale, 8-bit scaled to [0, 1]; backbones normalise it themselves",
         "labels": _labels(recipe.data.target),
     }
+    if recipe.eval.tta is not None:
+        config["tta"] = list(recipe.eval.tta.transforms)
     if recipe.extra_targets:
         config["extra_targets"] = {
             name: {"head": {"name": extra.head.name, "params": extra.head.params}, "labels": _labels(name)}
@@ -302,6 +320,7 @@ def load(folder: Path, registry: Registry) -> tuple[ZooModel, SavedModelConfig]:
             hint="restore the file, or run the recipe again",
         ) from None
     model.temperature = float(config.get("temperature", 1.0))
+    model.tta = tuple(config.get("tta", ()))
     bad = next((name for name, value in model.state_dict().items() if not bool(torch.isfinite(value).all())), None)
     if bad is not None:
         raise UsageError(

@@ -82,6 +82,7 @@ def grad_cam(model: ZooModel, images: torch.Tensor) -> np.ndarray:
         saved["activation"] = output
 
     handle = model.backbone.feature_layer().register_forward_hook(keep)
+    averaged, model.tta = model.tta, ()  # one forward pass per image: the map explains that one
     try:
         with torch.enable_grad():
             x = images.clone().requires_grad_(True)
@@ -92,6 +93,7 @@ def grad_cam(model: ZooModel, images: torch.Tensor) -> np.ndarray:
             (gradient,) = torch.autograd.grad(score, activation)
     finally:
         handle.remove()
+        model.tta = averaged
     weights = gradient.mean(dim=(2, 3), keepdim=True)
     cam = torch.relu((weights * activation).sum(dim=1, keepdim=True))
     cam = nn.functional.interpolate(cam, size=images.shape[2:], mode="bilinear", align_corners=False)[:, 0]
