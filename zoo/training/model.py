@@ -55,7 +55,9 @@ class ZooModel(nn.Module):
     A multi-target model has one more head per extra target on the same backbone: one forward
     pass gives every head's raw outputs side by side (the main head's first, then the extra ones
     in `targets` order); `split` cuts them apart, `predict` reads the main head's, and
-    `predict_target` any target's."""
+    `predict_target` any target's. A calibrated run divides the main head's logits by
+    `temperature` before its prediction step; a run with test-time augmentation averages the raw
+    outputs over the transforms in `tta` (in eval mode; `raw` is one pass)."""
 
     def __init__(self, backbone: Backbone, head: Head, extra_heads: dict[str, Head] | None = None) -> None:
         super().__init__()
