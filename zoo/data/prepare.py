@@ -205,7 +205,7 @@ def prepare(recipe: Any, registry: Any, skip_bad: bool | None = None) -> Prepare
         )
     target = recipe.data.target
     scale = label_scale(table, dataset.name, target)
-    extra_scales = {extra: label_scale(table, dataset.name, extra) for extra in getattr(recipe, "extra_targets", {})}
+    extra_scales = {extra: label_scale(table, dataset.name, extra) for extra in recipe.extra_targets}
     table = table.reset_index(drop=True)
     table["sample_id"] = table["sample_id"].astype(str)
     decoded = decode(table["image"].astype(str).tolist(), recipe.data.image_size, recipe.data.equalize)
