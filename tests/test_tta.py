@@ -10,23 +10,14 @@ from types import SimpleNamespace
 import pytest
 import torch
 from conftest import ROOT, phantom_crops, write, zoo_in_process
+from test_calibration import CALIBRATED
 
 from zoo.compose.plugins import get_registry
 from zoo.training.model import build_model, load
 
-TTA = """\
-name: tiny_tta
-data:
-  dataset: {name: phantom, params: {patients: 40, visits: 2, size: 48}}
-  target: stage
-  image_size: 64
-model:
-  backbone: {name: thesis_vgg, params: {filters: [8, 8, 16, 16, 32, 32]}}
-  head: {name: softmax, params: {hidden: [32]}}
-loss: cross_entropy
-train: {batch_size: 32, stages: [{epochs: 1}]}
-eval: {bootstrap: 10, tta: {flips: true, rotations: [180]}}
-"""
+TTA = CALIBRATED.replace("name: tiny_calibrated", "name: tiny_tta").replace(
+    "calibrate: temperature", "tta: {flips: true, rotations: [180]}"
+)
 
 
 def test_the_outputs_are_the_mean_over_the_transforms_in_eval_mode_only() -> None:

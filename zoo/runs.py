@@ -138,6 +138,13 @@ class OperatingPoint(TypedDict):
     chosen_on: str
 
 
+def how_chosen(point: OperatingPoint) -> str:
+    """How an operating point was chosen, for people: the default, or its rule and split."""
+    if point["chosen_on"] == "none":
+        return "the default"
+    return f"rule: {point['rule']}, chosen on the {point['chosen_on']} split"
+
+
 class DatasetUsed(TypedDict):
     """The dataset a run was judged on."""
 

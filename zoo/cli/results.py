@@ -71,18 +71,18 @@ def metric_labels(registry: Registry) -> dict[str, str]:
 def print_results(output: OutputFormat, folder: Path, results: Results, labels: Mapping[str, str]) -> None:
     """The metrics of a finished run per split, with intervals, the trivial baseline and the reader
     ceiling (table or markdown; `labels` shortens the metric names)."""
+    from zoo.runs import how_chosen
+
     sections = [(results["target"], results["splits"], results["baselines"], results.get("ceilings", {}))]
     for target, extra in results.get("extra_targets", {}).items():  # a multi-target run's other targets
         sections.append((target, extra["splits"], extra["baselines"], extra.get("ceilings", {})))
     notes = [f"run folder: {folder}"]
     point = results.get("threshold")
     if point is not None:
-        rule, split_used = point["rule"], point["chosen_on"]
-        chosen = "the default" if split_used == "none" else f"{rule}, chosen on the {split_used} split"
         notes.insert(
             0,
             f"operating threshold: a joint counts as eroded from P(eroded) {format_number(point['value'])} "
-            f"({chosen}); every decision above uses it",
+            f"({how_chosen(point)}); every decision above uses it",
         )
     calibration = results.get("calibration")
     if calibration is not None:

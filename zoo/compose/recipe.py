@@ -728,28 +728,30 @@ def _calibration_problems(
                 "temperature scaling is fitted on the validation split, and data.split.val is 0",
             )
         )
-    if head is not None and SCALABLE not in head.provides:
-        offer = [spec.name for spec in registry.components("heads") if SCALABLE in spec.provides]
-        problems.append(
-            Problem(
-                locate(where),
-                dotted(where),
-                f"temperature scaling divides a head's logits, and {head.label} gives none"
-                + (f" (heads that do: {', '.join(offer)})" if offer else ""),
-            )
-        )
+    if head is not None:
+        missing = f"temperature scaling divides a head's logits, and {head.label} gives none"
+        problems += _head_lacks(head, SCALABLE, missing, registry, locate, where)
     return problems
 
 
 def _tta_problems(recipe: Recipe, head: ComponentSpec | None, registry: Registry, locate: _Locator) -> list[Problem]:
     """`eval.tta` needs a head whose raw outputs may be averaged over transforms (class logits, a CDF)."""
-    if recipe.eval.tta is None or head is None or AVERAGEABLE in head.provides:
+    if recipe.eval.tta is None or head is None:
         return []
-    where = ("eval", "tta")
-    offer = [spec.name for spec in registry.components("heads") if AVERAGEABLE in spec.provides]
-    message = f"test-time augmentation averages the head's outputs over transforms, which {head.label} does not allow"
+    missing = f"test-time augmentation averages the head's outputs over transforms, which {head.label} does not allow"
+    return _head_lacks(head, AVERAGEABLE, missing, registry, locate, ("eval", "tta"))
+
+
+def _head_lacks(
+    head: ComponentSpec, tag: str, missing: str, registry: Registry, locate: _Locator, where: tuple[str, ...]
+) -> list[Problem]:
+    """The problem at `where` of a head without capability `tag` (`missing` says why it matters),
+    naming the heads that have it; none when the head has it."""
+    if tag in head.provides:
+        return []
+    offer = [spec.name for spec in registry.components("heads") if tag in spec.provides]
     named = f" (heads that do: {', '.join(offer)})" if offer else ""
-    return [Problem(locate(where), dotted(where), message + named)]
+    return [Problem(locate(where), dotted(where), missing + named)]
 
 
 def _sort_key(problem: Problem, source: str) -> tuple[int, int, str]:

@@ -192,6 +192,7 @@ def judge(recipe: Recipe, trained: TrainedRun, registry: Registry) -> Results:
         results["calibration"] = calibration
     if trained.empty_splits:
         results["empty_splits"] = trained.empty_splits
+    main = Judged.of(trained)
     for name in recipe.eval.splits:
         split = trained.splits.get(name)
         if split is None:
@@ -201,18 +202,16 @@ def judge(recipe: Recipe, trained: TrainedRun, registry: Registry) -> Results:
         results["splits"][name] = evaluate(
             predictions, registry, recipe.eval.metrics, recipe.eval.bootstrap, recipe.seed
         )
-        results["baselines"][name] = baselines(Judged.of(trained), predictions, registry, samples)
-        best = ceiling(Judged.of(trained), samples, predictions, registry)
+        results["baselines"][name] = baselines(main, predictions, registry, samples)
+        best = ceiling(main, samples, predictions, registry)
         if best is not None:
             results.setdefault("ceilings", {})[name] = best
-    for name in recipe.eval.splits:
-        found = split_progression(trained, trained.splits[name], recipe.seed) if name in trained.splits else None
+        found = split_progression(trained, split, recipe.seed)
         if found is not None:
             results.setdefault("progression", {})[name] = found[0]
             if len(found[1]):  # no patient with two visits: metrics.json says so, no empty file
                 found[1].to_csv(run.progression_file(name), index=False)
-    for name in recipe.eval.splits:
-        covered = split_rau_coverage(trained, trained.splits[name], recipe.seed) if name in trained.splits else None
+        covered = split_rau_coverage(trained, split, recipe.seed)
         if covered is not None:
             results.setdefault("rau", {})[name] = covered
     if trained.extra_targets:

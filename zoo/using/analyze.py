@@ -47,7 +47,7 @@ from zoo.landmarks import to_unit
 from zoo.output import warn
 from zoo.paths import safe_name
 from zoo.progress import task
-from zoo.runs import RunFolder, SplitResult
+from zoo.runs import RunFolder, SplitResult, how_chosen
 from zoo.targets import TARGETS
 from zoo.training.model import ZooModel, load
 
@@ -156,11 +156,9 @@ def _metric_tables(report: Report, run: RunFolder) -> None:
     report.heading("Results")
     point = metrics.get("threshold")
     if point is not None:
-        rule, split_used = point["rule"], point["chosen_on"]
-        chosen = "the default" if split_used == "none" else f"rule: {rule}, chosen on the {split_used} split"
         report.text(
             f"Operating point: a joint counts as eroded from P(eroded) {format_number(point['value'])} "
-            f"({chosen}); every metric below uses it."
+            f"({how_chosen(point)}); every metric below uses it."
         )
     for evaluated, result in metrics["splits"].items():
         baseline = metrics["baselines"].get(evaluated)
