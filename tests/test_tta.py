@@ -1,4 +1,4 @@
-"""Test-time augmentation (#31): the model's raw outputs averaged over fixed transforms, kept in
+"""Test-time augmentation (#31): the model's probabilities averaged over fixed transforms, kept in
 the run and used by evaluation, predict and export; refused for heads that cannot be averaged."""
 
 from __future__ import annotations
@@ -20,15 +20,16 @@ TTA = CALIBRATED.replace("name: tiny_calibrated", "name: tiny_tta").replace(
 )
 
 
-def test_the_outputs_are_the_mean_over_the_transforms_in_eval_mode_only() -> None:
+def test_the_probabilities_are_the_mean_over_the_transforms_in_eval_mode_only() -> None:
     registry = get_registry()
     backbone = SimpleNamespace(name="thesis_vgg", params={"filters": [8, 8, 16, 16, 32, 32]})
     model = build_model(registry, backbone, SimpleNamespace(name="softmax", params={"hidden": [16]}), "stage").eval()
     x = torch.rand(3, 1, 64, 64)
     model.tta = ("identity", "flip", "rot180")
     with torch.no_grad():
-        expected = (model.raw(x) + model.raw(torch.flip(x, dims=[3])) + model.raw(torch.rot90(x, 2, dims=[2, 3]))) / 3
-        assert torch.allclose(model(x), expected, atol=1e-6)
+        passes = [model.raw(x), model.raw(torch.flip(x, dims=[3])), model.raw(torch.rot90(x, 2, dims=[2, 3]))]
+        expected = torch.stack([p.softmax(dim=1) for p in passes]).mean(dim=0)  # the mean probabilities
+        assert torch.allclose(model.predict(model(x))["probs"], expected, atol=1e-6)
         model.train()
         torch.manual_seed(0)
         trained = model(x)

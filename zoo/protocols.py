@@ -93,6 +93,17 @@ class Head(Protocol):
 
 
 @runtime_checkable
+class AverageableHead(Head, Protocol):
+    """A head whose raw outputs can be averaged over passes (test-time augmentation, ensembles):
+    the heads that provide the `averageable` capability."""
+
+    def average(self, outputs: torch.Tensor) -> torch.Tensor:
+        """Raw outputs of several passes stacked (M, B, ...) to one pass's raw outputs (B, ...)
+        whose predictions are the passes' mean probabilities (or mean CDF)."""
+        ...
+
+
+@runtime_checkable
 class Loss(Protocol):
     """A training loss."""
 

@@ -82,6 +82,15 @@ class SavedModelConfig(TypedDict):
     joints: NotRequired[list[str]]  # the joints the training data named (lower case), where it named them
     caveat: NotRequired[str]  # one line every score of the model carries (a model trained on synthetic data)
     extra_targets: NotRequired[dict[str, ExtraHead]]  # a multi-target model's other targets, in output order
+    ensemble: NotRequired[list[EnsembleMember]]  # an ensemble's members (`zoo ensemble`), in output order
+
+
+class EnsembleMember(TypedDict):
+    """A member of an ensemble in its config.json: its run, its weights' hash and its own config."""
+
+    run: str
+    weights_sha256: str
+    config: SavedModelConfig
 
 
 class ExtraHead(TypedDict):
@@ -182,7 +191,15 @@ class Results(TypedDict):
     extra_targets: NotRequired[dict[str, TargetResults]]  # a multi-target run's other targets, judged alike
     progression: NotRequired[dict[str, dict[str, JsonValue]]]  # by split: change between visits (judging.progression)
     rau: NotRequired[dict[str, dict[str, JsonValue]]]  # by split: how often the true Rau score is in its interval
+    ensemble: NotRequired[Ensemble]  # an ensemble's members (`zoo ensemble`)
     training: NotRequired[Training]  # always there once judged; added last, as metrics.json orders it
+
+
+class Ensemble(TypedDict):
+    """What an ensemble is made of, in metrics.json and on its leaderboard rows."""
+
+    members: list[str]  # the member runs' folder names, in output order
+    backbone: str  # how the leaderboard names its backbones (`3 x tf_efficientnet_lite0`)
 
 
 class Calibration(TypedDict):

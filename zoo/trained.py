@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from zoo.protocols import Model
-from zoo.runs import Env, RunFolder, Training
+from zoo.runs import Ensemble, Env, RunFolder, Training
 
 if TYPE_CHECKING:
     import torch
@@ -56,3 +56,4 @@ class TrainedRun:
     training: Training  # metrics.json's "training": epochs, seconds, params, image size, device, weights
     env: Env  # env.json: versions, git sha, device
     extra_targets: dict[str, ExtraTarget] = field(default_factory=dict)  # a multi-target run's other targets
+    ensemble: Ensemble | None = None  # an ensemble's members (`zoo ensemble`; its training: theirs, summed)

@@ -50,6 +50,10 @@ class CDFHead(nn.Module):
         """The expected percent (differentiable; what attention maps explain)."""
         return (1.0 - outputs.float()[:, :-1]).sum(dim=1)
 
+    def average(self, outputs: torch.Tensor) -> torch.Tensor:
+        """CDFs of M passes (M, B, 101) to their mean (repaired at prediction, as one pass's)."""
+        return outputs.float().mean(dim=0)
+
     @torch.no_grad()
     def predict(self, outputs: torch.Tensor) -> dict[str, torch.Tensor]:
         """CDF, expected percent, median, 80 % interval and stage probabilities."""

@@ -46,6 +46,10 @@ class CoralHead(nn.Module):
         """The expected stage, the sum of P(stage > k) (differentiable; what attention maps explain)."""
         return torch.sigmoid(outputs.float()).sum(dim=1)
 
+    def average(self, outputs: torch.Tensor) -> torch.Tensor:
+        """Cumulative logits of M passes (M, B, K-1) to the logits of the mean P(stage > k)."""
+        return torch.logit(torch.sigmoid(outputs.float()).mean(dim=0), eps=1e-6)
+
     @torch.no_grad()
     def predict(self, outputs: torch.Tensor) -> dict[str, torch.Tensor]:
         """`probs` (B, K) and `pred` (B,)."""

@@ -44,6 +44,10 @@ class SoftmaxHead(nn.Module):
         probs = torch.softmax(outputs.float(), dim=1)
         return (probs * torch.arange(self.classes, device=outputs.device)).sum(dim=1)
 
+    def average(self, outputs: torch.Tensor) -> torch.Tensor:
+        """Logits of M passes (M, B, n) to log mean probabilities (B, n): logits of the mean."""
+        return torch.log(torch.softmax(outputs.float(), dim=2).mean(dim=0).clamp(min=1e-12))
+
     @torch.no_grad()
     def predict(self, outputs: torch.Tensor) -> dict[str, torch.Tensor]:
         """`probs` (B, n) and `pred` (B,) the most probable class."""

@@ -49,6 +49,7 @@ app.command("leaderboard")(results.leaderboard)
 app.command("predict")(trained.predict)
 app.command("analyze")(trained.analyze)
 app.command("export")(trained.export)
+app.command("ensemble")(trained.ensemble)
 app.add_typer(data_app, name="data")
 app.add_typer(models_app, name="models")
 _plugin_commands_added = False

@@ -1,4 +1,4 @@
-"""Commands that use a finished run: `zoo predict`, `zoo analyze`, `zoo export`."""
+"""Commands that use finished runs: `zoo predict`, `zoo analyze`, `zoo export`, `zoo ensemble`."""
 
 from __future__ import annotations
 
@@ -242,3 +242,32 @@ def export(
     )
     if not result.with_prediction:
         sys.stdout.write("the head's prediction step did not export; apply it to 'outputs' yourself\n")
+
+
+def ensemble(
+    runs: Annotated[
+        list[Path], typer.Argument(metavar="RUN_DIR...", help="Finished runs of one target, data and split.")
+    ],
+    name: Annotated[str, typer.Option("--name", help="The ensemble's name; its run folder is NAME-<time>.")],
+    runs_dir: Annotated[
+        Path, typer.Option("--runs-dir", help="Where the run folder is made (and its leaderboard row).")
+    ] = Path("runs"),
+    output: Annotated[
+        OutputFormat, typer.Option("--format", help="The results: table, markdown, or json.")
+    ] = OutputFormat.table,
+) -> None:
+    """Average finished runs into one model: a new run folder, judged and ranked like any run."""
+    from zoo.cli.results import metric_labels, print_results
+    from zoo.output import print_json
+    from zoo.using.ensembles import make_ensemble
+
+    if output is OutputFormat.csv:
+        raise UsageError("--format: zoo ensemble prints its results as table, markdown or json", hint="see --help")
+    writable_folder(runs_dir, "--runs-dir")
+    plugins = loaded_plugins()
+    records = [record.as_dict() for record in plugins.records]
+    folder, results = make_ensemble(runs, name, runs_dir, plugins.registry, records)
+    if output is OutputFormat.json:
+        print_json({"run_dir": str(folder), **results})
+    else:
+        print_results(output, folder, results, metric_labels(plugins.registry))

@@ -66,6 +66,20 @@ class SavedConfig(BaseModel):
     mean_shape: list[tuple[FiniteFloat, FiniteFloat]] | None = None
     joints: list[Annotated[str, Field(max_length=100)]] | None = Field(None, max_length=1000)
     extra_targets: dict[Target, SavedExtraHead] | None = Field(None, max_length=len(TARGETS) - 1)
+    ensemble: list[SavedMember] | None = Field(None, min_length=2, max_length=100)
+
+
+class SavedMember(BaseModel):
+    """A member of an ensemble as config.json records it: its run, its weights' hash, its config."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    run: str = Field(min_length=1, max_length=300)
+    weights_sha256: str = Field(pattern="^[0-9a-f]{64}$")
+    config: SavedConfig
+
+
+SavedConfig.model_rebuild()  # its `ensemble` names SavedMember, defined after it
 
 
 def read_model_config(path: Path, registry: Registry) -> SavedModelConfig:
@@ -85,6 +99,27 @@ def read_model_config(path: Path, registry: Registry) -> SavedModelConfig:
         error = exc.errors(include_url=False, include_input=False)[0]
         field = ".".join(str(part) for part in error["loc"]) or "the file"
         raise UsageError(f"'{where}' is not a readable model config: {field}: {error['msg']}", hint=HINT) from None
+    _check(config, where, registry, "")
+    for number, member in enumerate(config.ensemble or []):
+        if member.config.ensemble is not None:
+            raise UsageError(
+                f"'{where}' is not a readable model config: ensemble.{number}: an ensemble in an ensemble", hint=HINT
+            )
+        fed = ("target", "image_size", "equalize")
+        if any(getattr(member.config, name) != getattr(config, name) for name in fed):
+            raise UsageError(
+                f"'{where}' is not a readable model config: ensemble.{number}.config: its target, image size or "
+                "equalisation differs from the ensemble's",
+                hint=HINT,
+            )
+        _check(member.config, where, registry, f"ensemble.{number}.config.")
+    checked = config.model_dump(include={"target", "image_size", "equalize", "in_chans"})
+    return cast(SavedModelConfig, {**raw, **checked})
+
+
+def _check(config: SavedConfig, where: Path, registry: Registry, prefix: str) -> None:
+    """What a model config's fields must say together; `prefix` names an ensemble member's fields."""
+    at = f"'{where}' is not a readable model config: {prefix}"
     components = [
         ("backbones", "backbone", config.backbone, config.target),
         ("heads", "head", config.head, config.target),
@@ -92,8 +127,7 @@ def read_model_config(path: Path, registry: Registry) -> SavedModelConfig:
     for name, extra in (config.extra_targets or {}).items():
         if name == config.target or TARGETS[name].points or TARGETS[config.target].points:
             raise UsageError(
-                f"'{where}' is not a readable model config: extra_targets.{name}: not a target a multi-target model "
-                "can have beside its main one",
+                f"{at}extra_targets.{name}: not a target a multi-target model can have beside its main one",
                 hint=HINT,
             )
         components.append(("heads", f"extra_targets.{name}.head", extra.head, name))
@@ -101,30 +135,24 @@ def read_model_config(path: Path, registry: Registry) -> SavedModelConfig:
         try:
             spec = registry.get(kind, component.name)
         except UnknownComponentError as exc:
-            raise UsageError(
-                f"'{where}' is not a readable model config: {part}.name: {exc.message}", hint=HINT
-            ) from None
+            raise UsageError(f"{at}{part}.name: {exc.message}", hint=HINT) from None
         try:
             spec.params.model_validate(component.params)
         except ValidationError as exc:
             error = exc.errors(include_url=False, include_input=False)[0]
             field = ".".join(str(p) for p in (part, "params", *error["loc"]))
-            raise UsageError(f"'{where}' is not a readable model config: {field}: {error['msg']}", hint=HINT) from None
+            raise UsageError(f"{at}{field}: {error['msg']}", hint=HINT) from None
         if kind == "heads" and spec.targets is not None and target not in spec.targets:
             raise UsageError(
-                f"'{where}' is not a readable model config: {part}.name: {spec.label} does not serve "
-                f"target '{target}'",
+                f"{at}{part}.name: {spec.label} does not serve target '{target}'",
                 hint=HINT,
             )
     if config.threshold is not None and not TARGETS[config.target].decision:
-        raise UsageError(f"'{where}' is not a readable model config: threshold: only binary runs have one", hint=HINT)
+        raise UsageError(f"{at}threshold: only binary runs have one", hint=HINT)
     if config.mean_shape is not None and (config.landmarks is None or len(config.mean_shape) != len(config.landmarks)):
-        raise UsageError(f"'{where}' is not a readable model config: mean_shape: one [x, y] per landmark", hint=HINT)
+        raise UsageError(f"{at}mean_shape: one [x, y] per landmark", hint=HINT)
     if TARGETS[config.target].points != (config.landmarks is not None):
         raise UsageError(
-            f"'{where}' is not a readable model config: landmarks: a landmarks model lists its points, "
-            "and only a landmarks model",
+            f"{at}landmarks: a landmarks model lists its points, and only a landmarks model",
             hint=HINT,
         )
-    checked = config.model_dump(include={"target", "image_size", "equalize", "in_chans"})
-    return cast(SavedModelConfig, {**raw, **checked})

@@ -77,6 +77,13 @@ class SplitConfig(Strict):
     val: float = Field(0.1, ge=0, lt=1)
     group_by: str = "patient_id"
     stratify: bool = True
+    seed: int | None = Field(
+        None,
+        ge=0,
+        le=2**32 - 1,
+        description="seeds the split alone (default: the recipe's seed); models trained with other seeds on one "
+        "split can form an ensemble",
+    )
 
     @model_validator(mode="after")
     def _sums_to_one(self) -> SplitConfig:
@@ -313,12 +320,22 @@ class EvalConfig(Strict):
         """Whether the operating threshold is chosen on the validation split (a rule, not a number)."""
         return self.threshold is not None and not isinstance(self.threshold, float)
 
+    @property
+    def judged_splits(self) -> list[str]:
+        """The splits judging reads: the evaluated ones, and validation when it chooses the
+        threshold or fits the temperature."""
+        on_validation = self.threshold_on_validation or self.calibrate is not None
+        return sorted(set(self.splits) | ({"val"} if on_validation else set()))
+
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"  # a recipe's (and so a run folder's) name
+
 
 class Recipe(Strict):
     """A whole experiment."""
 
     name: str = Field(
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+        pattern=NAME_PATTERN,
         max_length=MAX_NAME,
         description=f"letters, digits, '_', '.' and '-', at most {MAX_NAME} (it names the run folder)",
     )
@@ -359,8 +376,8 @@ class Recipe(Strict):
 
     def to_dict(self) -> dict[str, JsonValue]:
         """A plain, JSON-ready dict. Fields a recipe leaves at their empty default since they were
-        added are left out (`track`, `extra_targets`, `eval.calibrate`, `data.name`, a crop recipe's
-        landmarks fields), so that its resolved.yaml and hash are what they were before those existed."""
+        added are left out (`track`, `extra_targets`, `eval.calibrate`, `data.name`, `data.split.seed`, a
+        crop recipe's landmarks fields), so that its resolved.yaml and hash are what they were before those existed."""
         data = self.model_dump(mode="json")
         if data["track"] is None:
             del data["track"]
@@ -375,6 +392,8 @@ class Recipe(Strict):
                 del data["eval"][setting]
         if data["data"]["name"] is None:
             del data["data"]["name"]
+        if data["data"]["split"]["seed"] is None:
+            del data["data"]["split"]["seed"]
         augment = data["data"]["augment"]
         for name, unused in (("shift", 0.0), ("contrast", 0.0), ("swap_on_flip", [])):
             if augment is not None and augment[name] == unused:

@@ -23,8 +23,11 @@ from zoo.formatting import blank
 from zoo.landmarks import parse_points, to_unit
 from zoo.progress import task
 from zoo.targets import SCALES, TARGETS
+from zoo.trained import ExtraTarget, SplitOutputs
 
 if TYPE_CHECKING:
+    import torch
+
     from zoo.data.loader import CropBatches
 
 REQUIRED = ("sample_id", "image", "patient_id")
@@ -78,6 +81,25 @@ class Prepared:
         from zoo.data.loader import CropBatches  # torch: `zoo data check` does without
 
         return CropBatches(self.pixels, self.table["pixel_row"].to_numpy()[rows], self.training_targets(rows))
+
+    def split_outputs(self, split: str, outputs: torch.Tensor) -> SplitOutputs:
+        """A split's samples, targets (float64, as prepared) and extra targets, with a model's raw
+        outputs on them: what judging reads of a split."""
+        rows = self.rows(split)
+        return SplitOutputs(
+            samples=self.table.iloc[rows].reset_index(drop=True),
+            targets=self.targets(rows).astype(float),
+            outputs=outputs,
+            extra_targets=self.extra_targets(rows),
+        )
+
+    def judged_extra_targets(self) -> dict[str, ExtraTarget]:
+        """What judging needs of each extra target: its scale, its labelled samples' fingerprint and
+        the training split's labels."""
+        train = self.extra_targets(self.rows("train"))
+        return {
+            name: ExtraTarget(scale, self.fingerprint(name), train[name]) for name, scale in self.extra_scales.items()
+        }
 
     def fingerprint(self, target: str | None = None) -> str:
         """sha256 of the samples' ids, patients and labels, in a fixed order: the labels the main
@@ -257,9 +279,9 @@ def prepare(recipe: Any, registry: Any, skip_bad: bool | None = None) -> Prepare
                 hint=f"columns: {', '.join(map(str, table.columns))}",
             )
         fractions = {"train": config.train, "val": config.val, "test": config.test}
-        table["split"] = split_patients(
-            table[config.group_by], table["cls"].to_numpy(), fractions, recipe.seed, config.stratify
-        )
+        seed = recipe.seed if config.seed is None else config.seed
+        groups, strata = table[config.group_by], table["cls"].to_numpy()
+        table["split"] = split_patients(groups, strata, fractions, seed, config.stratify)
     return Prepared(
         table=table,
         pixels=decoded.pixels,

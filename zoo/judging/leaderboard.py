@@ -128,7 +128,11 @@ def _run_row(
         "recipe": recipe.name,
         "recipe_sha256": results["recipe_sha256"],
         "target": scored.target,
-        "backbone": backbone_label(recipe.model.backbone.name, recipe.model.backbone.params),
+        "backbone": (
+            results["ensemble"]["backbone"]
+            if "ensemble" in results
+            else backbone_label(recipe.model.backbone.name, recipe.model.backbone.params)
+        ),
         "head": scored.head,
         "loss": scored.loss,
         "imbalance": scored.imbalance,

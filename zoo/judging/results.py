@@ -216,6 +216,8 @@ def judge(recipe: Recipe, trained: TrainedRun, registry: Registry) -> Results:
             results.setdefault("rau", {})[name] = covered
     if trained.extra_targets:
         results["extra_targets"] = {t: judge_extra(recipe, trained, t, registry) for t in trained.extra_targets}
+    if trained.ensemble is not None:
+        results["ensemble"] = trained.ensemble
     results["training"] = trained.training
     run.write_metrics(results)
     leaderboard.append(leaderboard.store_path(run.path.parent), leaderboard.rows_for_run(recipe, results, trained.env))

@@ -31,7 +31,7 @@ from zoo.errors import UsageError, ZooError, disk_full, resume_after_disk_full
 from zoo.output import note, warn
 from zoo.paths import sha256_file
 from zoo.runs import RunFolder, RunInfo
-from zoo.trained import ExtraTarget, SplitOutputs, TrainedRun
+from zoo.trained import TrainedRun
 from zoo.training import model as model_io
 from zoo.training.checkpoint import State
 from zoo.training.device import distributed, environment, pick_device, set_up, weights_digest
@@ -159,14 +159,15 @@ def train_recipe(
         model=trainer.model,
         target=recipe.data.target,
         scale=prepared.scale,
-        splits={split: _split_outputs(trainer, prepared, split) for split in _judged(recipe) if split not in empty},
+        splits={
+            split: prepared.split_outputs(split, trainer.outputs(split)[0])
+            for split in recipe.eval.judged_splits
+            if split not in empty
+        },
         empty_splits=empty,
         train_targets=prepared.targets(prepared.rows("train")),
         fingerprint=prepared.fingerprint(),
-        extra_targets={
-            name: ExtraTarget(scale, prepared.fingerprint(name), prepared.extra_targets(prepared.rows("train"))[name])
-            for name, scale in prepared.extra_scales.items()
-        },
+        extra_targets=prepared.judged_extra_targets(),
         history=trainer.history,
         training={
             "epochs": len(trainer.history),
@@ -178,27 +179,6 @@ def train_recipe(
             "weights_sha256": sha256_file(run.weights_file),
         },
         env=env,
-    )
-
-
-def _judged(recipe: Recipe) -> list[str]:
-    """The splits judging reads: the evaluated ones, and validation when it chooses the threshold
-    or fits the temperature."""
-    on_validation = recipe.eval.threshold_on_validation or recipe.eval.calibrate is not None
-    return sorted(set(recipe.eval.splits) | ({"val"} if on_validation else set()))
-
-
-def _split_outputs(trainer: Trainer, prepared: Prepared, split: str) -> SplitOutputs:
-    """A split's samples, targets (as prepared: float64, not the loader's float32) and the trained
-    model's raw outputs."""
-    outputs, _ = trainer.outputs(split)
-    rows = prepared.rows(split)
-    samples = prepared.table.iloc[rows].reset_index(drop=True)
-    return SplitOutputs(
-        samples=samples,
-        targets=prepared.targets(rows).astype(float),
-        outputs=outputs,
-        extra_targets=prepared.extra_targets(rows),
     )
 
 

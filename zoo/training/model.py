@@ -30,9 +30,10 @@ from zoo.data.augment import BatchAugment
 from zoo.data.point_augment import PointsAugment
 from zoo.data.prepare import Prepared
 from zoo.errors import UsageError
-from zoo.protocols import Backbone, ComponentChoice, EpochSampler, Head, Loss, Metric
+from zoo.protocols import AverageableHead, Backbone, ComponentChoice, EpochSampler, Head, Loss, Metric
 from zoo.runs import RunFolder, SavedModelConfig
 from zoo.targets import TARGETS
+from zoo.training.ensemble import EnsembleModel
 from zoo.training.multi_target import MultiTargetLoss
 
 if TYPE_CHECKING:
@@ -89,9 +90,24 @@ class ZooModel(nn.Module):
         return cast(Head, self.extra_heads[target])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.tta and not self.training:  # the raw outputs averaged over the transforms of each crop
-            return torch.stack([self.raw(TTA_TRANSFORMS[name](x)) for name in self.tta]).mean(dim=0)
+        if self.tta and not self.training:  # each crop's transforms averaged, as the heads average passes
+            return self.average(torch.stack([self.raw(TTA_TRANSFORMS[name](x)) for name in self.tta]))
         return self.raw(x)
+
+    def average(self, passes: torch.Tensor) -> torch.Tensor:
+        """Raw outputs of several passes (M, B, ...) to one pass's, each head averaging its own
+        (mean probabilities or mean CDF: `AverageableHead.average`)."""
+        parts = torch.split(passes, list(self.widths), dim=2) if self.extra_heads else (passes,)
+        return torch.cat([_averaging(self.head_of(t))(p) for t, p in zip(self.targets, parts, strict=True)], dim=1)
+
+    def tempered(self, outputs: torch.Tensor) -> torch.Tensor:
+        """Raw outputs with the main head's logits divided by the temperature (a calibrated run's)."""
+        if self.temperature == 1.0:
+            return outputs
+        if not self.extra_heads:
+            return outputs / self.temperature
+        main = self.widths[0]
+        return torch.cat([outputs[:, :main] / self.temperature, outputs[:, main:]], dim=1)
 
     def raw(self, x: torch.Tensor) -> torch.Tensor:
         """Every head's raw outputs for images `x` as they are (no test-time augmentation)."""
@@ -124,6 +140,19 @@ class ZooModel(nn.Module):
     def head_of(self, target: str) -> Head:
         """The head that serves `target`."""
         return self.head if target == self.targets[0] else self._extra(target)
+
+
+TrainedModel = ZooModel | EnsembleModel  # what a run folder holds: one model, or an ensemble of them
+
+
+def _averaging(head: Head) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The head's rule for averaging passes; a clear error for a head without one."""
+    if not isinstance(head, AverageableHead):
+        raise UsageError(
+            f"the {head.target} head cannot average passes (it has no 'average')",
+            hint="test-time augmentation and ensembles need a head that provides 'averageable'",
+        )
+    return head.average
 
 
 def build_model(
@@ -295,8 +324,9 @@ def initialise_from(model: ZooModel, folder: Path) -> tuple[int, int]:
     return len(fitting), len(own)
 
 
-def load(folder: Path, registry: Registry) -> tuple[ZooModel, SavedModelConfig]:
-    """Rebuild a saved model (pretrained files are not needed: the weights come from the run)."""
+def load(folder: Path, registry: Registry) -> tuple[TrainedModel, SavedModelConfig]:
+    """Rebuild a saved model, or an ensemble of them (pretrained files are not needed: the
+    weights come from the run)."""
     run = RunFolder(folder)
     config_path, weights = run.config_file, run.weights_file
     if not config_path.is_file() or not weights.is_file():
@@ -305,6 +335,32 @@ def load(folder: Path, registry: Registry) -> tuple[ZooModel, SavedModelConfig]:
             hint="give a run folder made by 'zoo run'",
         )
     config = read_model_config(config_path, registry)
+    members = config.get("ensemble")
+    model: TrainedModel = (
+        EnsembleModel([_network(member["config"], registry) for member in members])
+        if members
+        else _network(config, registry)
+    )
+    try:
+        load_model(model, str(weights))
+    except (OSError, ValueError, RuntimeError, SafetensorError):
+        raise UsageError(
+            f"'{weights.resolve()}' is damaged or does not fit its config.json (truncated?)",
+            hint="restore the file, or run the recipe again",
+        ) from None
+    model.temperature = float(config.get("temperature", 1.0))  # an ensemble's own (its members': their configs)
+    bad = next((name for name, value in model.state_dict().items() if not bool(torch.isfinite(value).all())), None)
+    if bad is not None:
+        raise UsageError(
+            f"'{weights.resolve()}' holds NaN or infinite weights (first: '{bad}'): the model would score garbage",
+            hint="train the recipe again, with a lower learning rate",
+        )
+    return model.eval(), config
+
+
+def _network(config: SavedModelConfig, registry: Registry) -> ZooModel:
+    """The network a model config describes, with its test-time augmentation and temperature
+    (its weights not yet loaded)."""
     backbone = SimpleNamespace(name=config["backbone"]["name"], params=dict(config["backbone"]["params"]))
     head = SimpleNamespace(name=config["head"]["name"], params=config["head"]["params"])
     extra = {
@@ -314,19 +370,6 @@ def load(folder: Path, registry: Registry) -> tuple[ZooModel, SavedModelConfig]:
     model = build_model(
         registry, backbone, head, config["target"], saved=True, landmarks=config.get("landmarks"), extra_heads=extra
     )
-    try:
-        load_model(model, str(weights))
-    except (OSError, ValueError, RuntimeError, SafetensorError):
-        raise UsageError(
-            f"'{weights.resolve()}' is damaged or does not fit its config.json (truncated?)",
-            hint="restore the file, or run the recipe again",
-        ) from None
     model.temperature = float(config.get("temperature", 1.0))
     model.tta = tuple(config.get("tta", ()))
-    bad = next((name for name, value in model.state_dict().items() if not bool(torch.isfinite(value).all())), None)
-    if bad is not None:
-        raise UsageError(
-            f"'{weights.resolve()}' holds NaN or infinite weights (first: '{bad}'): the model would score garbage",
-            hint="train the recipe again, with a lower learning rate",
-        )
-    return model.eval(), config
+    return model

@@ -49,7 +49,8 @@ from zoo.paths import safe_name
 from zoo.progress import task
 from zoo.runs import RunFolder, SplitResult, how_chosen
 from zoo.targets import TARGETS
-from zoo.training.model import ZooModel, load
+from zoo.training.ensemble import EnsembleModel
+from zoo.training.model import TrainedModel, ZooModel, load
 
 PER_CLASS = 4
 SHOWN_IMAGES = 4
@@ -60,7 +61,7 @@ EMBED_TRAIN = 4000
 BATCH = 128
 
 
-def _batched(model: ZooModel, pixels: np.ndarray, fn: Callable[[torch.Tensor], torch.Tensor]) -> np.ndarray:
+def _batched(model: TrainedModel, pixels: np.ndarray, fn: Callable[[torch.Tensor], torch.Tensor]) -> np.ndarray:
     outputs = []
     with torch.no_grad(), task("embedding crops", len(pixels)) as step:
         for start in range(0, len(pixels), BATCH):
@@ -352,7 +353,12 @@ def calibration_section(report: Report, run: RunFolder, target: str, predictions
 
 
 def curves(report: Report, run: RunFolder) -> None:
-    """The training and validation curves of history.csv."""
+    """The training and validation curves of history.csv (an ensemble's are its members')."""
+    members = run.read_metrics().get("ensemble", {}).get("members")
+    if members:
+        report.heading("Training curves")
+        report.text(f"An ensemble trains no epochs of its own: see its members' reports ({', '.join(members)}).")
+        return
     history = run.read_history()
     fig, ax = plt.subplots(figsize=(6, 3.5))
     ax.plot(history["epoch"], history["train_loss"], label="train loss")
@@ -370,8 +376,9 @@ def curves(report: Report, run: RunFolder) -> None:
     report.figure(fig, "curves", "Training curves (dashed: validation metrics, right axis).")
 
 
-def _attention(report: Report, model: ZooModel, prepared: Prepared, target: str, seed: int, split: str) -> None:
+def _attention(report: Report, model: TrainedModel, prepared: Prepared, target: str, seed: int, split: str) -> None:
     table = prepared.table
+    explained = model.first if isinstance(model, EnsembleModel) else model  # an ensemble has no one feature layer
     test = np.flatnonzero(table["split"].to_numpy() == split)
     test_classes = classes(table["target"].to_numpy()[test], target)
     rng = np.random.default_rng(seed)
@@ -384,7 +391,7 @@ def _attention(report: Report, model: ZooModel, prepared: Prepared, target: str,
             torch.from_numpy(np.asarray(prepared.pixels[table["pixel_row"].to_numpy()[chosen]])).unsqueeze(1).float()
             / 255
         )
-        maps = grad_cam(model, images)
+        maps = grad_cam(explained, images)
         for col in range(PER_CLASS):
             ax = axes[row][col]
             ax.axis("off")
@@ -399,11 +406,12 @@ def _attention(report: Report, model: ZooModel, prepared: Prepared, target: str,
     report.figure(
         fig,
         "attention",
-        f"Grad-CAM of the backbone's feature layer on random {split} crops per class (red: what raised the score).",
+        f"Grad-CAM of the backbone's feature layer on random {split} crops per class (red: what raised the score)"
+        + ("." if explained is model else ", of the ensemble's first member."),
     )
 
 
-def _embeddings(report: Report, model: ZooModel, prepared: Prepared, target: str, seed: int, split: str) -> None:
+def _embeddings(report: Report, model: TrainedModel, prepared: Prepared, target: str, seed: int, split: str) -> None:
     table = prepared.table
     rng = np.random.default_rng(seed)
     rows = table["pixel_row"].to_numpy()

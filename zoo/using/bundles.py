@@ -36,7 +36,7 @@ from zoo.judging.results import split_predictions
 from zoo.paths import sha256_file
 from zoo.runs import Env, Results, RunFolder
 from zoo.trained import SplitOutputs, TrainedRun
-from zoo.training.model import ZooModel, load
+from zoo.training.model import TrainedModel, load
 
 COPIED = ("recipe.yaml", "resolved.yaml", "history.csv", "env.json")
 SAMPLE_FILES = ("split.csv",)  # with the predictions: every sample's and patient's id, only on request
@@ -53,7 +53,7 @@ class Exported:
     headline_before: float | None  # the run's own value (float32 weights)
 
 
-def _outputs(model: ZooModel, prepared: Prepared, rows: np.ndarray, device: torch.device) -> torch.Tensor:
+def raw_outputs(model: TrainedModel, prepared: Prepared, rows: np.ndarray, device: torch.device) -> torch.Tensor:
     """The model's raw outputs on prepared rows, in order."""
     chunks = []
     with torch.inference_mode():
@@ -82,7 +82,7 @@ def _measure(folder: Path, recipe: Recipe, results: Results, registry: Registry,
         outputs = SplitOutputs(
             samples=prepared.table.iloc[rows].reset_index(drop=True),
             targets=prepared.targets(rows).astype(float),
-            outputs=_outputs(model, prepared, rows, device),
+            outputs=raw_outputs(model, prepared, rows, device),
         )
         trained = TrainedRun(
             folder=run, model=model, target=recipe.data.target, scale=prepared.scale, splits={split: outputs},

@@ -22,7 +22,7 @@ from torch import nn
 
 from zoo.compose.registry import Registry
 from zoo.errors import UsageError, ZooError
-from zoo.training.model import ZooModel, load
+from zoo.training.model import TrainedModel, load
 
 TOLERANCE = 1e-4
 
@@ -30,7 +30,7 @@ TOLERANCE = 1e-4
 class WithPrediction(nn.Module):
     """The model followed by its head's prediction step, as a tuple of tensors."""
 
-    def __init__(self, model: ZooModel, keys: list[tuple[str, str]], threshold: float | None = None) -> None:
+    def __init__(self, model: TrainedModel, keys: list[tuple[str, str]], threshold: float | None = None) -> None:
         super().__init__()
         self.model = model
         self.keys = keys  # (target, tensor) of each prediction tensor, in output order

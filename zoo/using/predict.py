@@ -59,7 +59,7 @@ from zoo.using.visits import by_visit, patient_changes, visit_joints
 if TYPE_CHECKING:
     from zoo.protocols import ComponentChoice
     from zoo.runs import SavedModelConfig
-    from zoo.training.model import ZooModel
+    from zoo.training.model import TrainedModel
 
 UNSURE_WIDTH = 20.0
 INTERVAL_COLUMNS = {"median": "_median", "lower": "_low80", "upper": "_high80"}  # head outputs, by suffix
@@ -150,7 +150,7 @@ def gather(inputs: list[Path], registry: Registry, trained_on: ComponentChoice |
 
 
 def score(
-    model: ZooModel,
+    model: TrainedModel,
     config: SavedModelConfig,
     table: pd.DataFrame,
     device: torch.device,
@@ -281,7 +281,7 @@ def not_scored(joint: object, config: SavedModelConfig) -> str | None:
 def _radiographs(
     table: pd.DataFrame,
     locator: Locator,
-    model: ZooModel,
+    model: TrainedModel,
     config: SavedModelConfig,
     device: torch.device,
     overlays: Path | None,

@@ -39,7 +39,7 @@ from zoo.landmarks import FOUND_CONFIDENCE, to_pixels
 from zoo.progress import track
 from zoo.runs import SavedModelConfig
 from zoo.targets import TARGETS
-from zoo.training.model import ZooModel
+from zoo.training.model import TrainedModel
 
 # The ten joints the Rau score reads, as the locator names them -> as the thesis and its scorers do.
 SCORING_JOINTS = {
@@ -119,7 +119,7 @@ class LocatedHand:
 class Locator:
     """A landmarks model ready to locate joints on radiographs."""
 
-    def __init__(self, model: ZooModel, config: SavedModelConfig, device: torch.device) -> None:
+    def __init__(self, model: TrainedModel, config: SavedModelConfig, device: torch.device) -> None:
         self.model = model.to(device).to(memory_format=torch.channels_last).eval()
         self.config = config
         self.device = device
