@@ -18,7 +18,7 @@ from zoo_plugins.metrics.calibration import (
 )
 
 from zoo.compose.plugins import get_registry
-from zoo.judging.progression import rau_coverage
+from zoo.judging.progression import rau_coverage, rau_interval
 from zoo.predictions import Predictions
 from zoo.training.model import load
 
@@ -91,10 +91,10 @@ def test_a_calibrated_run_keeps_its_temperature_and_every_prediction_uses_it(tmp
     ("changes", "message"),
     [
         (["data.split={train: 0.8, test: 0.2, val: 0.0}"], "data.split.val is 0"),
-        (["data.target=percent", "model.head=cdf", "loss=crps"], "head 'cdf' gives none"),
+        (["eval.calibrate=intervals"], "'intervals' calibrates the intervals of a CDF, and head 'softmax' gives none"),
     ],
 )
-def test_calibration_without_a_validation_split_or_logits_is_refused(
+def test_calibration_without_a_validation_split_or_intervals_without_a_cdf_is_refused(
     tmp_path: Path, changes: list[str], message: str
 ) -> None:
     settings = [part for change in changes for part in ("--set", change)]
@@ -114,3 +114,48 @@ def test_rau_interval_coverage_counts_visits_whose_true_score_is_inside() -> Non
     unknown = truth.copy()
     unknown[:2] = np.nan  # A's first visit has no known truth: it is not counted
     assert rau_coverage(samples, sure, unknown)["visits"] == 3
+
+
+INTERVALS = """\
+name: tiny_intervals
+data:
+  dataset: {name: phantom, params: {patients: 40, visits: 2, size: 48}}
+  target: percent
+  image_size: 64
+model:
+  backbone: {name: thesis_vgg, params: {filters: [8, 8, 16, 16, 32, 32]}}
+  head: {name: cdf, params: {hidden: [32]}}
+loss: crps
+train: {batch_size: 32, stages: [{epochs: 1}]}
+eval: {bootstrap: 10, calibrate: intervals}
+"""
+
+
+def test_intervals_calibration_brings_the_cdf_intervals_and_the_rau_interval_near_80_percent(tmp_path: Path) -> None:
+    result = zoo_in_process("run", str(write(tmp_path / "r.yaml", INTERVALS)), "--runs-dir", str(tmp_path / "runs"))
+    assert result.code == 0, result.err
+    run = next(p for p in (tmp_path / "runs").iterdir() if p.is_dir())
+    calibration = json.loads((run / "metrics.json").read_text())["calibration"]
+    assert calibration["method"] == "intervals" and calibration["fitted_on"] == "val"
+    before, after = calibration["val_coverage_80_before"], calibration["val_coverage_80_after"]
+    assert abs(after - 0.8) <= abs(before - 0.8)
+    assert calibration["val_rau_inside_80_after"] >= 0.8, "the conformal margin: at least 80 % of the val visits inside"
+    config = json.loads((run / "config.json").read_text())
+    assert config["temperature"] == calibration["temperature"]
+    assert config.get("rau_margin", 0.0) == calibration["rau_margin"]
+    assert "for the joints' 80 % intervals" in result.out
+    model, _ = load(run, get_registry())
+    assert model.temperature == calibration["temperature"]
+
+
+def test_a_rau_margin_widens_the_interval_but_never_past_the_score_or_the_scale() -> None:
+    rng = np.random.default_rng
+    unsure = np.tile([0.4, 0.2, 0.2, 0.1, 0.05, 0.05], (10, 1))
+    score, low, high = rau_interval(unsure, rng(0))
+    assert low <= score <= high
+    _, wide_low, wide_high = rau_interval(unsure, rng(0), margin=5.0)
+    assert (wide_low, wide_high) == (pytest.approx(max(low - 5, 0)), pytest.approx(high + 5))
+    _, narrow_low, narrow_high = rau_interval(unsure, rng(0), margin=-100.0)
+    assert narrow_low == narrow_high == score, "a negative margin stops at the score"
+    healthy = np.tile([1.0, 0, 0, 0, 0, 0], (10, 1))
+    assert rau_interval(healthy, rng(0), margin=5.0)[1] == 0.0, "no Rau score below 0"

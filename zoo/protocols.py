@@ -104,6 +104,16 @@ class AverageableHead(Head, Protocol):
 
 
 @runtime_checkable
+class ScalableHead(Head, Protocol):
+    """A head whose outputs a temperature can sharpen or soften: the heads that provide the
+    `scalable` capability (`eval.calibrate`)."""
+
+    def scale(self, outputs: torch.Tensor, temperature: float) -> torch.Tensor:
+        """Raw outputs (B, ...) at `temperature`: below 1 sharper, above 1 softer, 1 unchanged."""
+        ...
+
+
+@runtime_checkable
 class Loss(Protocol):
     """A training loss."""
 

@@ -75,7 +75,8 @@ class SavedModelConfig(TypedDict):
     input: str
     labels: list[str] | str  # the class names, the range of a continuous target, or the points located
     threshold: NotRequired[float]  # a binary run's operating point, added by judging
-    temperature: NotRequired[float]  # divides the main head's logits (`eval.calibrate`), added by judging
+    temperature: NotRequired[float]  # scales the main head's outputs (`eval.calibrate`), added by judging
+    rau_margin: NotRequired[float]  # widens a visit's Rau score interval, Rau points (`eval.calibrate: intervals`)
     tta: NotRequired[list[str]]  # test-time augmentation: the transforms the outputs are averaged over
     landmarks: NotRequired[list[str]]  # a landmarks run's points, in the order its head gives them
     mean_shape: NotRequired[list[list[float]]]  # a landmarks run's mean training shape, unit coordinates
@@ -205,11 +206,33 @@ class Ensemble(TypedDict):
 class Calibration(TypedDict):
     """How a run's probabilities were calibrated (`eval.calibrate`), in metrics.json."""
 
-    method: str  # temperature
-    temperature: float  # divides the main head's logits; also in config.json
+    method: str  # temperature or intervals
+    temperature: float  # scales the main head's outputs; also in config.json
     fitted_on: str  # the split it was chosen on: val
-    val_nll_before: float
-    val_nll_after: float
+    val_nll_before: NotRequired[float]  # temperature
+    val_nll_after: NotRequired[float]
+    val_coverage_80_before: NotRequired[float]  # intervals: the joints' 80 % intervals
+    val_coverage_80_after: NotRequired[float]
+    rau_margin: NotRequired[float]  # intervals: Rau points each visit's interval is widened by; also in config.json
+    val_rau_inside_80_before: NotRequired[float]
+    val_rau_inside_80_after: NotRequired[float]
+
+
+def how_calibrated(calibration: Calibration) -> str:
+    """What calibration fitted and changed, for people."""
+    fitted = f"temperature {calibration['temperature']} fitted on the {calibration['fitted_on']} split"
+    if "val_nll_before" in calibration:
+        return f"{fitted} (negative log-likelihood {calibration['val_nll_before']} -> {calibration['val_nll_after']})"
+    text = (
+        f"{fitted} for the joints' 80 % intervals (labels inside {calibration.get('val_coverage_80_before')} -> "
+        f"{calibration.get('val_coverage_80_after')})"
+    )
+    if "rau_margin" in calibration:
+        text += (
+            f", and the Rau score's widened by {calibration['rau_margin']} points (visits inside "
+            f"{calibration.get('val_rau_inside_80_before')} -> {calibration.get('val_rau_inside_80_after')})"
+        )
+    return text
 
 
 class TargetResults(TypedDict):

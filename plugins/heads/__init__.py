@@ -24,7 +24,7 @@ def zoo_register_heads(register: RegisterComponent) -> None:
         params="zoo_plugins.heads.params:CDFParams",
         description="dense layers then 101 sigmoids P(y <= k), k = 0..100 (thesis regression)",
         targets=["percent"],
-        provides=["cdf", "probs", "averageable"],
+        provides=["cdf", "probs", "scalable", "averageable"],
     )
     register(
         "coral",

@@ -54,6 +54,12 @@ class CDFHead(nn.Module):
         """CDFs of M passes (M, B, 101) to their mean (repaired at prediction, as one pass's)."""
         return outputs.float().mean(dim=0)
 
+    def scale(self, outputs: torch.Tensor, temperature: float) -> torch.Tensor:
+        """The CDF's logits divided by the temperature: the median stays, the intervals narrow
+        (below 1) or widen (above 1); monotone, so a repaired CDF stays repaired."""
+        cdf = outputs.float().clamp(1e-6, 1.0 - 1e-6)
+        return torch.sigmoid(torch.logit(cdf) / temperature)
+
     @torch.no_grad()
     def predict(self, outputs: torch.Tensor) -> dict[str, torch.Tensor]:
         """CDF, expected percent, median, 80 % interval and stage probabilities."""

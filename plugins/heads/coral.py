@@ -50,6 +50,10 @@ class CoralHead(nn.Module):
         """Cumulative logits of M passes (M, B, K-1) to the logits of the mean P(stage > k)."""
         return torch.logit(torch.sigmoid(outputs.float()).mean(dim=0), eps=1e-6)
 
+    def scale(self, outputs: torch.Tensor, temperature: float) -> torch.Tensor:
+        """Cumulative logits divided by the temperature."""
+        return outputs / temperature
+
     @torch.no_grad()
     def predict(self, outputs: torch.Tensor) -> dict[str, torch.Tensor]:
         """`probs` (B, K) and `pred` (B,)."""

@@ -48,6 +48,10 @@ class SoftmaxHead(nn.Module):
         """Logits of M passes (M, B, n) to log mean probabilities (B, n): logits of the mean."""
         return torch.log(torch.softmax(outputs.float(), dim=2).mean(dim=0).clamp(min=1e-12))
 
+    def scale(self, outputs: torch.Tensor, temperature: float) -> torch.Tensor:
+        """Logits divided by the temperature."""
+        return outputs / temperature
+
     @torch.no_grad()
     def predict(self, outputs: torch.Tensor) -> dict[str, torch.Tensor]:
         """`probs` (B, n) and `pred` (B,) the most probable class."""

@@ -71,7 +71,7 @@ def metric_labels(registry: Registry) -> dict[str, str]:
 def print_results(output: OutputFormat, folder: Path, results: Results, labels: Mapping[str, str]) -> None:
     """The metrics of a finished run per split, with intervals, the trivial baseline and the reader
     ceiling (table or markdown; `labels` shortens the metric names)."""
-    from zoo.runs import how_chosen
+    from zoo.runs import how_calibrated, how_chosen
 
     sections = [(results["target"], results["splits"], results["baselines"], results.get("ceilings", {}))]
     for target, extra in results.get("extra_targets", {}).items():  # a multi-target run's other targets
@@ -88,8 +88,7 @@ def print_results(output: OutputFormat, folder: Path, results: Results, labels: 
     if calibration is not None:
         notes.insert(
             0,
-            f"calibrated: temperature {calibration['temperature']} fitted on the {calibration['fitted_on']} split "
-            f"(negative log-likelihood {calibration['val_nll_before']} -> {calibration['val_nll_after']})",
+            f"calibrated: {how_calibrated(calibration)}",
         )
     for split, covered in results.get("rau", {}).items():
         joints = covered.get("joint_inside_80")

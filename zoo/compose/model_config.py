@@ -58,6 +58,7 @@ class SavedConfig(BaseModel):
     in_chans: Literal[1] = IN_CHANS
     threshold: Annotated[float, Field(gt=0, lt=1, allow_inf_nan=False)] | None = None
     temperature: Annotated[float, Field(ge=0.01, le=100, allow_inf_nan=False)] | None = None
+    rau_margin: Annotated[float, Field(ge=-190, le=190, allow_inf_nan=False)] | None = None
     tta: list[Literal["identity", "flip", "rot90", "rot180", "rot270"]] | None = Field(None, min_length=1, max_length=5)
     landmarks: list[Annotated[str, Field(min_length=1, max_length=100)]] | None = Field(
         None, min_length=1, max_length=200

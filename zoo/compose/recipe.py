@@ -40,7 +40,8 @@ MAX_WORKERS = 64
 CompileMode = Literal["default", "reduce-overhead", "max-autotune"]  # torch.compile modes `train.compile` accepts
 COMPILE_MODES: tuple[str, ...] = get_args(CompileMode)
 PROBABILITIES = "probs"  # the capability tag of a head that gives class probabilities
-SCALABLE = "scalable"  # the capability tag of a head whose raw outputs are logits a temperature can divide
+SCALABLE = "scalable"  # the capability tag of a head whose outputs a temperature can scale (`scale`)
+CDF = "cdf"  # the capability tag of a head whose outputs are the CDF, with 80 % intervals
 AVERAGEABLE = "averageable"  # the capability tag of a head whose raw outputs may be averaged over transforms
 # The names of the target table (zoo.targets; a test keeps them equal).
 Target = Literal["percent", "stage", "binary", "svdh_erosion", "svdh_jsn", "landmarks"]
@@ -302,10 +303,12 @@ class EvalConfig(Strict):
         description="test-time augmentation: average the model over fixed flips and rotations in evaluation, "
         "predict and export; null: none",
     )
-    calibrate: Literal["temperature"] | None = Field(
+    calibrate: Literal["temperature", "intervals"] | None = Field(
         None,
-        description="temperature: one temperature dividing the main head's logits, fitted on the validation "
-        "split (never on test) and applied to every later prediction; null: none",
+        description="temperature: one temperature scaling the main head's outputs, fitted on the validation "
+        "split (never on test) for the likelihood of its labels and applied to every later prediction; "
+        "intervals (CDF heads): the temperature fitted so that the 80 % intervals hold 80 % of the validation "
+        "labels, and a margin widening the Rau score's intervals so that they do; null: none",
     )
 
     @field_validator("threshold")
@@ -734,7 +737,8 @@ def validate_document(
 def _calibration_problems(
     recipe: Recipe, head: ComponentSpec | None, registry: Registry, locate: _Locator
 ) -> list[Problem]:
-    """`eval.calibrate` needs a validation split to fit on and a head whose outputs are logits."""
+    """`eval.calibrate` needs a validation split to fit on and a head a temperature can scale;
+    `intervals` a head with a CDF (whose intervals it calibrates)."""
     if recipe.eval.calibrate is None:
         return []
     where = ("eval", "calibrate")
@@ -744,12 +748,15 @@ def _calibration_problems(
             Problem(
                 locate(where),
                 dotted(where),
-                "temperature scaling is fitted on the validation split, and data.split.val is 0",
+                "calibration is fitted on the validation split, and data.split.val is 0",
             )
         )
     if head is not None:
-        missing = f"temperature scaling divides a head's logits, and {head.label} gives none"
+        missing = f"calibration scales a head's outputs by a temperature, which {head.label} does not allow"
         problems += _head_lacks(head, SCALABLE, missing, registry, locate, where)
+        if recipe.eval.calibrate == "intervals":
+            missing = f"'intervals' calibrates the intervals of a CDF, and {head.label} gives none"
+            problems += _head_lacks(head, CDF, missing, registry, locate, where)
     return problems
 
 

@@ -52,6 +52,18 @@ def draw_sums(probs: np.ndarray, rng: np.random.Generator, draws: int = DRAWS) -
     return sums
 
 
+def rau_interval(stage_probs: np.ndarray, rng: np.random.Generator, margin: float = 0.0) -> tuple[float, float, float]:
+    """A visit's Rau score and its 80 % interval from its joints' stage probabilities (n, 6): the
+    median and the 10th and 90th percentiles of Rau scores drawn from them, the interval widened
+    by `margin` Rau points on each side (narrowed where negative; `eval.calibrate: intervals`
+    fits it), never past the score nor past the scale's ends."""
+    drawn = draw_sums(stage_probs, rng) * RAU_FACTOR / len(stage_probs)
+    score, low, high = (float(np.percentile(drawn, q)) for q in (50, 10, 90))
+    top = (stage_probs.shape[1] - 1) * RAU_FACTOR
+    low, high = min(low - margin, score), max(high + margin, score)
+    return score, float(np.clip(low, 0.0, top)), float(np.clip(high, 0.0, top))
+
+
 def expected_sum(probs: np.ndarray) -> float:
     """The expected sum over joints of their grades under their class probabilities (n, k)."""
     probs = probs / probs.sum(axis=1, keepdims=True)
@@ -182,20 +194,30 @@ def _share(values: np.ndarray) -> float | None:
     return round(float(values.mean()), 4) if len(values) else None
 
 
-def rau_coverage(
-    samples: pd.DataFrame, probs: np.ndarray, true_stages: np.ndarray, seed: int = 0
-) -> dict[str, JsonValue]:
-    """How often a visit's true Rau score lies in the model's 80 % interval of it (the 10th to
-    90th percentiles of Rau scores drawn from its joints' stage probabilities, as `zoo predict`
-    gives it); only the joints whose truth is known count, the visit's Rau score over them."""
+def visit_raus(
+    samples: pd.DataFrame, probs: np.ndarray, true_stages: np.ndarray, seed: int = 0, margin: float = 0.0
+) -> np.ndarray:
+    """Per visit (a patient's date, or a patient without dates) of the joints whose true stage is
+    known: the model's Rau score interval over them (`rau_interval`) and their true Rau score, as
+    rows (low, high, true)."""
     known = np.isfinite(true_stages)
-    keys = samples.loc[known, ["patient_id", "date"]].astype(str).reset_index(drop=True)
+    visit = ["patient_id", "date"] if "date" in samples.columns else ["patient_id"]
+    keys = samples.loc[known, visit].astype(str).reset_index(drop=True)
     probs, truth = probs[known], true_stages[known]
     rng = np.random.default_rng(seed)
-    inside = []
-    for rows in keys.groupby(["patient_id", "date"], sort=True).indices.values():
-        drawn = draw_sums(probs[rows], rng) * RAU_FACTOR / len(rows)
-        true_rau = truth[rows].sum() * RAU_FACTOR / len(rows)
-        inside.append(bool(np.percentile(drawn, 10) <= true_rau <= np.percentile(drawn, 90)))
-    share = float(np.mean(inside)) if inside else None
-    return {"visits": len(inside), "inside_80": None if share is None else round(share, 4)}
+    rows = []
+    for members in keys.groupby(visit, sort=True).indices.values():
+        _, low, high = rau_interval(probs[members], rng, margin)
+        rows.append((low, high, truth[members].sum() * RAU_FACTOR / len(members)))
+    return np.array(rows, dtype=float).reshape(-1, 3)
+
+
+def rau_coverage(
+    samples: pd.DataFrame, probs: np.ndarray, true_stages: np.ndarray, seed: int = 0, margin: float = 0.0
+) -> dict[str, JsonValue]:
+    """How often a visit's true Rau score lies in the model's 80 % interval of it, as `zoo
+    predict` gives it (`visit_raus`)."""
+    visits = visit_raus(samples, probs, true_stages, seed, margin)
+    inside = (visits[:, 0] <= visits[:, 2]) & (visits[:, 2] <= visits[:, 1])
+    share = float(inside.mean()) if len(visits) else None
+    return {"visits": len(visits), "inside_80": None if share is None else round(share, 4)}

@@ -4,8 +4,9 @@ the trivial baselines, the reader ceiling, metrics.json and the leaderboard rows
 `judge` takes the `TrainedRun` training hands over (zoo.trained) and nothing of the trainer:
 judging never imports training.
 
-- With `eval.calibrate: temperature`, a temperature is fitted on the validation split first
-  (zoo.judging.calibration) and added to the run's config.json; every prediction after uses it.
+- With `eval.calibrate` (`temperature`, or `intervals` for a CDF model), a temperature (and the
+  Rau score interval's margin) is fitted on the validation split first (zoo.judging.calibration)
+  and added to the run's config.json; every prediction after uses it.
 - A binary run's operating threshold is chosen on the validation split next (`eval.threshold`),
   every split's decisions use it, and it is added to the run's config.json.
 - Baselines: the training split's majority class (for a continuous target, its median; for
@@ -30,12 +31,12 @@ from zoo.compose.recipe import Recipe
 from zoo.compose.registry import Registry
 from zoo.data.targets import to_target
 from zoo.judging import leaderboard, thresholds
-from zoo.judging.calibration import fit_temperature
+from zoo.judging.calibration import fit_intervals, fit_temperature
 from zoo.judging.evaluate import evaluate, json_number
 from zoo.judging.progression import GRADED, JointScores, patient_changes, progression, rau_coverage
 from zoo.landmarks import to_pixels
 from zoo.predictions import Predictions, to_frame, to_predictions
-from zoo.runs import Baseline, Ceiling, OperatingPoint, Results, TargetResults
+from zoo.runs import Baseline, Calibration, Ceiling, OperatingPoint, Results, TargetResults
 from zoo.targets import TARGETS
 from zoo.trained import SplitOutputs, TrainedRun
 
@@ -166,9 +167,12 @@ def ceiling(judged: Judged, samples: pd.DataFrame, predictions: Predictions, reg
 def judge(recipe: Recipe, trained: TrainedRun, registry: Registry) -> Results:
     """Write predictions and metrics.json, append the leaderboard rows; return metrics.json's content."""
     run = trained.folder
-    calibration = fit_temperature(trained.model, trained.splits["val"]) if recipe.eval.calibrate else None
+    calibration = calibrate(recipe, trained)
     if calibration is not None:  # before the threshold: it is chosen on the calibrated probabilities
         run.add_to_config({"temperature": calibration["temperature"]})
+    margin = calibration.get("rau_margin", 0.0) if calibration is not None else 0.0
+    if margin:
+        run.add_to_config({"rau_margin": margin})
     operating_point = choose_threshold(recipe, trained)
     threshold = None if operating_point is None else float(operating_point["value"])
     if threshold is not None:
@@ -211,7 +215,7 @@ def judge(recipe: Recipe, trained: TrainedRun, registry: Registry) -> Results:
             results.setdefault("progression", {})[name] = found[0]
             if len(found[1]):  # no patient with two visits: metrics.json says so, no empty file
                 found[1].to_csv(run.progression_file(name), index=False)
-        covered = split_rau_coverage(trained, split, recipe.seed)
+        covered = split_rau_coverage(trained, split, recipe.seed, margin)
         if covered is not None:
             results.setdefault("rau", {})[name] = covered
     if trained.extra_targets:
@@ -273,7 +277,18 @@ def split_progression(
     return progression(changes, one_visit, list(scores), seed), changes
 
 
-def split_rau_coverage(trained: TrainedRun, split: SplitOutputs, seed: int) -> dict[str, JsonValue] | None:
+def calibrate(recipe: Recipe, trained: TrainedRun) -> Calibration | None:
+    """The recipe's calibration fitted on the validation split and set on the model (None: none)."""
+    if recipe.eval.calibrate == "intervals":
+        return fit_intervals(trained.model, trained.splits["val"], recipe.seed)
+    if recipe.eval.calibrate == "temperature":
+        return fit_temperature(trained.model, trained.splits["val"])
+    return None
+
+
+def split_rau_coverage(
+    trained: TrainedRun, split: SplitOutputs, seed: int, margin: float = 0.0
+) -> dict[str, JsonValue] | None:
     """The coverage of the visits' Rau score intervals (zoo.judging.progression.rau_coverage), for
     a model with stage probabilities on data that knows the truth and the visits, and for a CDF
     model the share of joints whose true value lies in their 80 % interval; else None."""
@@ -287,7 +302,7 @@ def split_rau_coverage(trained: TrainedRun, split: SplitOutputs, seed: int) -> d
         return None
     truth = _readings(samples, column, trained.scale, "stage")
     assert truth is not None  # the column is there
-    covered = rau_coverage(samples, predicted["probs"].float().numpy(), truth, seed)
+    covered = rau_coverage(samples, predicted["probs"].float().numpy(), truth, seed, margin)
     if {"lower", "upper"} <= set(predicted) and trained.scale == trained.target:  # a CDF's joint intervals
         true_values = samples[column].to_numpy(float)
         known = np.isfinite(true_values)

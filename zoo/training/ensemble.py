@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, cast
 import torch
 from torch import nn
 
+from zoo.training.heads import scale
+
 if TYPE_CHECKING:
     from zoo.protocols import Head
     from zoo.training.model import ZooModel
@@ -57,10 +59,8 @@ class EnsembleModel(nn.Module):
 
     def predict_target(self, outputs: torch.Tensor, target: str) -> dict[str, torch.Tensor]:
         """One target's predictions from the averaged outputs (the main one's after the temperature)."""
-        raw = self.split(outputs)[target]
-        if target == self.targets[0] and self.temperature != 1.0:
-            raw = raw / self.temperature
-        return self.first.head_of(target).predict(raw)
+        head, raw = self.head_of(target), self.split(outputs)[target]
+        return head.predict(scale(head, raw, self.temperature) if target == self.targets[0] else raw)
 
     def head_of(self, target: str) -> Head:
         """The head that reads `target`'s outputs (the first member's)."""

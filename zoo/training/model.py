@@ -30,9 +30,10 @@ from zoo.data.augment import BatchAugment
 from zoo.data.point_augment import PointsAugment
 from zoo.data.prepare import Prepared
 from zoo.errors import UsageError
-from zoo.protocols import AverageableHead, Backbone, ComponentChoice, EpochSampler, Head, Loss, Metric
+from zoo.protocols import Backbone, ComponentChoice, EpochSampler, Head, Loss, Metric
 from zoo.runs import RunFolder, SavedModelConfig
 from zoo.targets import TARGETS
+from zoo.training import heads
 from zoo.training.ensemble import EnsembleModel
 from zoo.training.multi_target import MultiTargetLoss
 
@@ -56,8 +57,8 @@ class ZooModel(nn.Module):
     A multi-target model has one more head per extra target on the same backbone: one forward
     pass gives every head's raw outputs side by side (the main head's first, then the extra ones
     in `targets` order); `split` cuts them apart, `predict` reads the main head's, and
-    `predict_target` any target's. A calibrated run divides the main head's logits by
-    `temperature` before its prediction step; a run with test-time augmentation averages the raw
+    `predict_target` any target's. A calibrated run scales the main head's outputs by its
+    `temperature` before its prediction step (`ScalableHead.scale`); a run with test-time augmentation averages the raw
     outputs over the transforms in `tta` (in eval mode; `raw` is one pass)."""
 
     def __init__(self, backbone: Backbone, head: Head, extra_heads: dict[str, Head] | None = None) -> None:
@@ -67,17 +68,17 @@ class ZooModel(nn.Module):
         self.extra_heads = nn.ModuleDict(cast(dict[str, nn.Module], extra_heads or {}))
         self.targets: tuple[str, ...] = (head.target, *self.extra_heads)
         self.widths: tuple[int, ...] = ()  # each head's number of outputs (a multi-target model's)
-        self.temperature = 1.0  # divides the main head's logits (a calibrated run's: config.json)
+        self.temperature = 1.0  # scales the main head's outputs (a calibrated run's: config.json)
         self.tta: tuple[str, ...] = ()  # test-time augmentation: the transforms averaged in eval mode
         if self.extra_heads:
             with torch.no_grad():
                 features = torch.zeros(2, int(backbone.num_features))
-                heads = [head, *(self._extra(t) for t in self.targets[1:])]
-                training = [cast(nn.Module, h).training for h in heads]
-                for h in heads:
+                every = [head, *(self._extra(t) for t in self.targets[1:])]
+                training = [cast(nn.Module, h).training for h in every]
+                for h in every:
                     cast(nn.Module, h).eval()
-                shapes = [h(features).shape for h in heads]
-                for h, mode in zip(heads, training, strict=True):
+                shapes = [h(features).shape for h in every]
+                for h, mode in zip(every, training, strict=True):
                     cast(nn.Module, h).train(mode)
             if any(len(shape) != 2 for shape in shapes):
                 raise UsageError(
@@ -98,16 +99,16 @@ class ZooModel(nn.Module):
         """Raw outputs of several passes (M, B, ...) to one pass's, each head averaging its own
         (mean probabilities or mean CDF: `AverageableHead.average`)."""
         parts = torch.split(passes, list(self.widths), dim=2) if self.extra_heads else (passes,)
-        return torch.cat([_averaging(self.head_of(t))(p) for t, p in zip(self.targets, parts, strict=True)], dim=1)
+        return torch.cat([heads.average(self.head_of(t), p) for t, p in zip(self.targets, parts, strict=True)], dim=1)
 
     def tempered(self, outputs: torch.Tensor) -> torch.Tensor:
-        """Raw outputs with the main head's logits divided by the temperature (a calibrated run's)."""
+        """Raw outputs with the main head's at the temperature (a calibrated run's)."""
         if self.temperature == 1.0:
             return outputs
         if not self.extra_heads:
-            return outputs / self.temperature
+            return heads.scale(self.head, outputs, self.temperature)
         main = self.widths[0]
-        return torch.cat([outputs[:, :main] / self.temperature, outputs[:, main:]], dim=1)
+        return torch.cat([heads.scale(self.head, outputs[:, :main], self.temperature), outputs[:, main:]], dim=1)
 
     def raw(self, x: torch.Tensor) -> torch.Tensor:
         """Every head's raw outputs for images `x` as they are (no test-time augmentation)."""
@@ -135,7 +136,7 @@ class ZooModel(nn.Module):
         raw = self.split(outputs)[target]
         if target != self.targets[0]:
             return self._extra(target).predict(raw)
-        return self.head.predict(raw if self.temperature == 1.0 else raw / self.temperature)
+        return self.head.predict(heads.scale(self.head, raw, self.temperature))
 
     def head_of(self, target: str) -> Head:
         """The head that serves `target`."""
@@ -143,16 +144,6 @@ class ZooModel(nn.Module):
 
 
 TrainedModel = ZooModel | EnsembleModel  # what a run folder holds: one model, or an ensemble of them
-
-
-def _averaging(head: Head) -> Callable[[torch.Tensor], torch.Tensor]:
-    """The head's rule for averaging passes; a clear error for a head without one."""
-    if not isinstance(head, AverageableHead):
-        raise UsageError(
-            f"the {head.target} head cannot average passes (it has no 'average')",
-            hint="test-time augmentation and ensembles need a head that provides 'averageable'",
-        )
-    return head.average
 
 
 def build_model(

@@ -47,7 +47,7 @@ from zoo.landmarks import to_unit
 from zoo.output import warn
 from zoo.paths import safe_name
 from zoo.progress import task
-from zoo.runs import RunFolder, SplitResult, how_chosen
+from zoo.runs import RunFolder, SplitResult, how_calibrated, how_chosen
 from zoo.targets import TARGETS
 from zoo.training.ensemble import EnsembleModel
 from zoo.training.model import TrainedModel, ZooModel, load
@@ -317,9 +317,8 @@ def calibration_section(report: Report, run: RunFolder, target: str, predictions
     report.heading("Calibration")
     if calibration is not None:
         report.text(
-            f"Temperature scaling: T = {calibration['temperature']} fitted on the {calibration['fitted_on']} split "
-            f"(negative log-likelihood {calibration['val_nll_before']} before, {calibration['val_nll_after']} "
-            "after); every probability below and every later prediction is divided by it."
+            f"Calibrated ({calibration['method']}): {how_calibrated(calibration)}; every probability below and "
+            "every later prediction uses it."
         )
     probabilities = [c for c in predictions.columns if c.startswith("p_") and c[2:].isdigit()]
     if TARGETS[target].whole and probabilities:

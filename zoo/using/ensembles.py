@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from zoo.compose.recipe import NAME_PATTERN, Recipe, load_run_recipe
+from zoo.compose.recipe import AVERAGEABLE, NAME_PATTERN, Recipe, load_run_recipe
 from zoo.compose.run_checks import check_splits
 from zoo.data.prepare import prepare
 from zoo.errors import UsageError
@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from zoo.compose.registry import Registry
 
 SHARED_HINT = "an ensemble's members share target, heads, image size, data and split: give runs of one recipe's data"
-MEMBER_OWN = ("temperature", "tta", "threshold")  # config.json entries that belong to a member, not the ensemble
+MEMBER_OWN = ("temperature", "rau_margin", "tta", "threshold")  # a member's own config.json entries
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ def check_members(members: list[Member], registry: Registry) -> None:
     first = members[0]
     for member in members:
         for target, head in _heads(member.config).items():
-            if "averageable" not in registry.get("heads", head).provides:
+            if AVERAGEABLE not in registry.get("heads", head).provides:
                 raise UsageError(
                     f"member '{member.path}': its {target} head '{head}' cannot average passes",
                     hint="ensembles need heads that provide 'averageable' ('zoo list heads')",

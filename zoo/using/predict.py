@@ -404,7 +404,7 @@ def predict(
     caveat = config.get("caveat")
     return Scored(
         joints=joints,
-        visits=by_visit(joints),
+        visits=by_visit(joints, margin=config.get("rau_margin", 0.0)),
         changes=changes,
         notes=notes + change_notes,
         caveat=caveat,

@@ -1,7 +1,8 @@
 """Scores per patient and visit, and their change between visits, from `zoo predict`'s joint rows.
 
 - The Rau score of a visit (sum of stages * 38 / joints scored): the median of scores drawn from
-  the joints' stage distributions, with the 80 % interval of the same draws, so the score always
+  the joints' stage distributions, with the 80 % interval of the same draws (widened by the margin
+  `eval.calibrate: intervals` fitted for the scorer, where it has one), so the score always
   lies inside its interval (the score of each joint's most probable stage need not: three joints
   each 40 % likely stage 5 and otherwise stage 0 would score 190, above every likely outcome).
 - For a model that scores a Sharp/van der Heijde target: the visit's sums over its joints of the
@@ -20,9 +21,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from zoo.clinical import RAU_FACTOR
 from zoo.formatting import blank
-from zoo.judging.progression import DRAWS, draw_sums, expected_sum
+from zoo.judging.progression import DRAWS, draw_sums, expected_sum, rau_interval
 from zoo.targets import TARGETS
 
 GRADED_COLUMNS = {  # a graded target's probability columns in joint rows, by target
@@ -66,9 +66,10 @@ def graded(joints: pd.DataFrame) -> dict[str, list[str]]:
     return {name: list(cols) for name, cols in GRADED_COLUMNS.items() if all(c in joints.columns for c in cols)}
 
 
-def by_visit(joints: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
-    """Per patient (and date): the Rau score with its 80 % interval, and for an SvdH model the
-    erosion, JSN and total sums with theirs (`visit_joints`: each joint of a visit counted once)."""
+def by_visit(joints: pd.DataFrame, seed: int = 0, margin: float = 0.0) -> pd.DataFrame:
+    """Per patient (and date): the Rau score with its 80 % interval (widened by the scorer's
+    calibrated `margin`), and for an SvdH model the erosion, JSN and total sums with theirs
+    (`visit_joints`: each joint of a visit counted once)."""
     families = graded(joints)
     if "patient_id" not in joints.columns or "joint" not in joints.columns or not families:
         return pd.DataFrame()
@@ -81,9 +82,8 @@ def by_visit(joints: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
         row: dict[str, object] = {**dict(zip(keys, key if isinstance(key, tuple) else (key,), strict=True))}
         row["joints_scored"] = len(group)
         if "stage" in families:
-            rau = draw_sums(group[families["stage"]].to_numpy(float), rng) * RAU_FACTOR / len(group)
-            row.update(rau_score=_round(np.median(rau)), rau_low80=_round(np.percentile(rau, 10)),
-                       rau_high80=_round(np.percentile(rau, 90)))  # fmt: skip
+            score, low, high = rau_interval(group[families["stage"]].to_numpy(float), rng, margin)
+            row.update(rau_score=_round(score), rau_low80=_round(low), rau_high80=_round(high))
         summed = {name for parts in sums.values() for name in parts}
         drawn = {name: draw_sums(group[families[name]].to_numpy(float), rng) for name in sorted(summed)}
         for column, parts in sums.items():
