@@ -58,8 +58,9 @@ class ZooModel(nn.Module):
     pass gives every head's raw outputs side by side (the main head's first, then the extra ones
     in `targets` order); `split` cuts them apart, `predict` reads the main head's, and
     `predict_target` any target's. A calibrated run scales the main head's outputs by its
-    `temperature` before its prediction step (`ScalableHead.scale`); a run with test-time augmentation averages the raw
-    outputs over the transforms in `tta` (in eval mode; `raw` is one pass)."""
+    `temperature` before its prediction step (`ScalableHead.scale`); a run with test-time
+    augmentation averages the passes over the transforms in `tta` as each head averages them
+    (`AverageableHead.average`; in eval mode; `raw` is one pass)."""
 
     def __init__(self, backbone: Backbone, head: Head, extra_heads: dict[str, Head] | None = None) -> None:
         super().__init__()
