@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import write, zoo_in_process
+from conftest import TINY_CDF, write, zoo_in_process
 from zoo_plugins.metrics.calibration import (
     brier_score,
     expected_calibration_error,
@@ -116,19 +116,7 @@ def test_rau_interval_coverage_counts_visits_whose_true_score_is_inside() -> Non
     assert rau_coverage(samples, sure, unknown)["visits"] == 3
 
 
-INTERVALS = """\
-name: tiny_intervals
-data:
-  dataset: {name: phantom, params: {patients: 40, visits: 2, size: 48}}
-  target: percent
-  image_size: 64
-model:
-  backbone: {name: thesis_vgg, params: {filters: [8, 8, 16, 16, 32, 32]}}
-  head: {name: cdf, params: {hidden: [32]}}
-loss: crps
-train: {batch_size: 32, stages: [{epochs: 1}]}
-eval: {bootstrap: 10, calibrate: intervals}
-"""
+INTERVALS = TINY_CDF.replace("eval: {bootstrap: 10}", "eval: {bootstrap: 10, calibrate: intervals}")
 
 
 def test_intervals_calibration_brings_the_cdf_intervals_and_the_rau_interval_near_80_percent(tmp_path: Path) -> None:

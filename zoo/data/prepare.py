@@ -93,6 +93,11 @@ class Prepared:
             extra_targets=self.extra_targets(rows),
         )
 
+    def splits_as(self, saved: pd.DataFrame) -> bool:
+        """Whether the samples split exactly as a run's saved split (`RunFolder.read_split`)."""
+        current = self.table[["sample_id", "split"]].astype(str).reset_index(drop=True)
+        return len(saved) == len(current) and all(saved[c].equals(current[c]) for c in ("sample_id", "split"))
+
     def judged_extra_targets(self) -> dict[str, ExtraTarget]:
         """What judging needs of each extra target: its scale, its labelled samples' fingerprint and
         the training split's labels."""

@@ -80,12 +80,12 @@ def interval_coverage(model: Model, split: SplitOutputs, temperature: float) -> 
     return float(np.mean((split.targets >= lower) & (split.targets <= upper)))
 
 
-def _nearest(values: np.ndarray, coverages: list[float], neutral: float) -> int:
-    """The index of the grid value whose coverage is nearest the intervals' level; on a tie, of
-    the one nearest `neutral` (no change)."""
+def _nearest(log_t: np.ndarray, coverages: list[float]) -> int:
+    """The index of the temperature whose coverage is nearest the intervals' level; on a tie, of
+    the one nearest no change (log T = 0)."""
     gaps = np.abs(np.array(coverages) - LEVEL)
     ties = np.flatnonzero(gaps == gaps.min())
-    return int(ties[np.argmin(np.abs(values[ties] - neutral))])
+    return int(ties[np.argmin(np.abs(log_t[ties]))])
 
 
 def fit_intervals(model: Model, split: SplitOutputs, seed: int) -> Calibration:
@@ -95,7 +95,7 @@ def fit_intervals(model: Model, split: SplitOutputs, seed: int) -> Calibration:
     log_t = np.linspace(*LOG_RANGE, TEMPERATURE_STEPS)
     before = interval_coverage(model, split, 1.0)
     coverages = [interval_coverage(model, split, math.exp(t)) for t in log_t]
-    temperature = round(math.exp(log_t[_nearest(log_t, coverages, 0.0)]), 4)
+    temperature = round(math.exp(log_t[_nearest(log_t, coverages)]), 4)
     after = interval_coverage(model, split, temperature)
     model.temperature = temperature
     found: Calibration = {

@@ -168,11 +168,9 @@ def judge(recipe: Recipe, trained: TrainedRun, registry: Registry) -> Results:
     """Write predictions and metrics.json, append the leaderboard rows; return metrics.json's content."""
     run = trained.folder
     calibration = calibrate(recipe, trained)
-    if calibration is not None:  # before the threshold: it is chosen on the calibrated probabilities
-        run.add_to_config({"temperature": calibration["temperature"]})
     margin = calibration.get("rau_margin", 0.0) if calibration is not None else 0.0
-    if margin:
-        run.add_to_config({"rau_margin": margin})
+    if calibration is not None:  # before the threshold: it is chosen on the calibrated probabilities
+        run.add_to_config({"temperature": calibration["temperature"], **({"rau_margin": margin} if margin else {})})
     operating_point = choose_threshold(recipe, trained)
     threshold = None if operating_point is None else float(operating_point["value"])
     if threshold is not None:

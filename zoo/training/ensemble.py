@@ -29,7 +29,7 @@ class EnsembleModel(nn.Module):
         super().__init__()
         self.members = nn.ModuleList(members)
         self.targets: tuple[str, ...] = members[0].targets
-        self.temperature = 1.0  # divides the averaged main logits (the ensemble's calibration)
+        self.temperature = 1.0  # scales the averaged main outputs (the ensemble's own calibration)
 
     @property
     def first(self) -> ZooModel:

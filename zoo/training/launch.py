@@ -184,11 +184,7 @@ def train_recipe(
 
 def _check_split(run: RunFolder, prepared: Prepared) -> None:
     """On resume, the data must split exactly as the run's saved split."""
-    saved = run.read_split()
-    current = prepared.table[["sample_id", "split"]].astype(str).reset_index(drop=True)
-    if len(saved) != len(current) or not (
-        saved["sample_id"].equals(current["sample_id"]) and saved["split"].equals(current["split"])
-    ):
+    if not prepared.splits_as(run.read_split()):
         raise UsageError(
             f"the data no longer matches the run's {run.split_file.name} in '{run.path}'",
             hint="the dataset changed since the run started; start a new run",

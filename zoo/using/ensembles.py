@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import pandas as pd
 import torch
 
 from zoo.compose.recipe import AVERAGEABLE, NAME_PATTERN, Recipe, load_run_recipe
@@ -57,6 +58,7 @@ class Member:
     config: SavedModelConfig
     results: Results
     recipe: Recipe
+    split: pd.DataFrame  # split.csv
 
 
 def read_member(path: Path, registry: Registry) -> Member:
@@ -68,12 +70,12 @@ def read_member(path: Path, registry: Registry) -> Member:
         model, config = model_io.load(path, registry)
         results = folder.read_metrics()
         recipe = load_run_recipe(folder, registry)
-        folder.read_split()
+        split = folder.read_split()
     except UsageError as error:
         raise UsageError(f"member '{path}': {error.message}", hint=error.hint) from None
     if isinstance(model, EnsembleModel):
         raise UsageError(f"member '{path}' is an ensemble itself", hint="give the runs it was made of")
-    return Member(path, folder, model, config, results, recipe)
+    return Member(path, folder, model, config, results, recipe, split)
 
 
 def _heads(config: SavedModelConfig) -> dict[str, str]:
@@ -107,7 +109,7 @@ def check_members(members: list[Member], registry: Registry) -> None:
                     f"member '{member.path}' differs from '{first.path}' in its {what}: {mine} against {theirs}",
                     hint=SHARED_HINT,
                 )
-        if not member.folder.read_split().equals(first.folder.read_split()):
+        if not member.split.equals(first.split):
             raise UsageError(
                 f"member '{member.path}' split its patients differently from '{first.path}'",
                 hint="train the members on one split: give their recipes one data.split.seed (docs/recipes.md)",
@@ -148,8 +150,7 @@ def make_ensemble(
             f"the data of member '{first.path}' changed since it was trained (its fingerprint differs)",
             hint="train the members again on today's data",
         )
-    assigned = prepared.table[["sample_id", "split"]].astype(str).reset_index(drop=True)
-    if not assigned.equals(first.folder.read_split()[["sample_id", "split"]]):
+    if not prepared.splits_as(first.split):
         raise UsageError(
             f"the data of member '{first.path}' no longer splits as its split.csv",
             hint="train the members again on today's data",
